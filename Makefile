@@ -1,0 +1,42 @@
+# `make run` and `make test` do all set-up themselves on a fresh machine (Python, pip, apt).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8501
+SAMPLE := sample_data/demo
+
+.PHONY: run test lint typecheck unit e2e chromium sample clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/shopper-lens load-sample --if-empty $(SAMPLE)
+	@echo "Shopper Lens: open http://localhost:$(PORT)"
+	$(BIN)/shopper-lens app --port $(PORT)
+
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  echo "Installing Debian chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+lint: $(STAMP)
+	$(BIN)/ruff check analytics pages app.py tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy analytics
+
+test: $(STAMP) chromium lint typecheck
+	$(BIN)/pytest
+
+sample: $(STAMP)
+	$(BIN)/shopper-lens sample --users 3000 --out $(SAMPLE)
+
+clean:
+	rm -rf $(VENV) workspace .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,494 @@
+"""Load one file into the workspace: inspect, stage, normalise, dedup, link, record.
+
+One file is one transaction: it lands whole or not at all. Every input row is accounted for:
+``rows_read == rows_loaded + rows_rejected + duplicates_skipped``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from analytics import settings
+from analytics.errors import DuplicateDatasetError, IngestError
+from analytics.ingest import normalise, pii, presets
+from analytics.ingest.mapping import ColumnMapping, guess_kind, suggest, validate
+from analytics.ingest.readers import (
+    READER_ERROR,
+    SourceFormat,
+    quote_ident,
+    read_error,
+    relation_sql,
+    sniff,
+)
+from analytics.schema import KIND_FIELDS, KINDS_WITH_ATTRIBUTES, TABLE_COLUMNS
+from analytics.workspace import Workspace
+
+Progress = Callable[[float, str], None]
+PREVIEW_ROWS = 20
+PII_SAMPLE_ROWS = 1000
+SOURCES = ("online", "offline", "crm", "app", "other")
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What a file is and how it would be mapped (shown before loading)."""
+
+    name: str
+    format: SourceFormat
+    columns: list[str]
+    preview: list[dict[str, Any]]
+    kind: str
+    preset: str | None
+    preset_reason: str
+    mapping: ColumnMapping
+    pii: dict[str, str]
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """The outcome of loading one file."""
+
+    path: str
+    name: str
+    dataset_id: str
+    kind: str
+    source: str
+    preset: str | None
+    format: str
+    rows_read: int
+    rows_loaded: int
+    rows_rejected: int
+    duplicates_skipped: int
+    notes: list[str] = field(default_factory=list)
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _resolve_mapping(columns: list[str], kind: str | None, preset: str
+                     ) -> tuple[str, presets.Preset | None, ColumnMapping]:
+    chosen: presets.Preset | None = None
+    if preset == "auto":
+        chosen = presets.detect(columns, kind)
+        if chosen and chosen.name in ("canonical_users", "canonical_items") and kind is None:
+            chosen = None
+    elif preset not in ("none", ""):
+        chosen = presets.by_name(preset)
+        if chosen is None:
+            names = ", ".join(p.name for p in presets.PRESETS)
+            raise IngestError(f"Unknown preset {preset!r}.", hint=f"Use auto, none or one of: {names}.")
+    if chosen:
+        return chosen.kind, chosen, chosen.resolve(columns)
+    kind = kind or guess_kind(columns)
+    return kind, None, suggest(kind, columns)[0]
+
+
+def inspect_file(ws: Workspace, path: Path, *, name: str | None = None, kind: str | None = None,
+                 preset: str = "auto", delimiter: str | None = None) -> Inspection:
+    """Recognise format, preset, kind and mapping of ``path`` and preview its first rows."""
+    name = name or Path(path).name
+    fmt = sniff(Path(path), ws.tmp_dir, name, delimiter)
+    with ws.cursor() as cur:
+        fmt, sql, params = relation_sql(cur, fmt)
+        try:
+            rel = cur.execute(f"SELECT * FROM ({sql}) LIMIT {PII_SAMPLE_ROWS}", params)
+            rows = rel.fetchall()
+        except duckdb.Error as e:
+            raise read_error(fmt, e) from e
+    columns = list(fmt.columns)
+    records = [dict(zip(columns, row, strict=False)) for row in rows]
+    kind, chosen, mapping = _resolve_mapping(columns, kind, preset)
+    sample = {c: [r[c] for r in records if r.get(c) is not None] for c in columns}
+    if not records:
+        raise IngestError(f"{name}: the file has a header but no data rows.",
+                          hint="Export again with the data included.")
+    return Inspection(
+        name=name, format=fmt, columns=columns, preview=records[:PREVIEW_ROWS], kind=kind,
+        preset=chosen.name if chosen else None,
+        preset_reason=presets.why(chosen) if chosen else
+        f"no known export format recognised; columns suggested for {kind} from their names",
+        mapping=mapping, pii=pii.detect(sample, kind))
+
+
+def _staging_sql(inspection: Inspection, reader_sql: str, reader_params: list[Any], salt: str,
+                 pii_mode: str) -> tuple[str, list[Any]]:
+    """Reader SQL with personal columns hashed (or dropped) before anything is stored."""
+    mapped = set(inspection.mapping.columns.values())
+    replace, exclude, params = [], [], []
+    for column, kind in inspection.pii.items():
+        if pii_mode == "drop" and column not in mapped:
+            exclude.append(quote_ident(column))
+        else:
+            replace.append(f"{pii.hash_sql(column, kind)} AS {quote_ident(column)}")
+            params.append(salt)
+    projection = "*"
+    if exclude:
+        projection += f" EXCLUDE ({', '.join(exclude)})"
+    if replace:
+        projection += f" REPLACE ({', '.join(replace)})"
+    return f"SELECT {projection} FROM ({reader_sql})", params + reader_params
+
+
+def _reason_sql(plan: normalise.Plan, has_reader_error: bool) -> str:
+    required = {f.name for f in KIND_FIELDS[plan.kind] if f.required}
+    whens = []
+    if has_reader_error:
+        whens.append(f"WHEN {READER_ERROR} IS NOT NULL THEN 'unreadable line: ' || {READER_ERROR}")
+    for typed in plan.typed:
+        if typed.raw is not None:
+            failure = typed.failure.replace("'", "''")
+            whens.append(
+                f"WHEN _raw_{typed.name} IS NOT NULL AND {quote_ident(typed.name)} IS NULL THEN "
+                f"'{typed.name} ''' || left(_raw_{typed.name}, 60) || ''' is not {failure}'")
+        if typed.name in required:
+            whens.append(f"WHEN {quote_ident(typed.name)} IS NULL THEN '{typed.name} is empty'")
+    return f"CASE {' '.join(whens)} END" if whens else "CAST(NULL AS VARCHAR)"
+
+
+def _attributes_sql(columns: list[str], mapping: ColumnMapping, plan: normalise.Plan) -> str:
+    """JSON object of the source columns no canonical field uses (CRM / catalogue attributes)."""
+    used = set(mapping.columns.values())
+    rest = [c for c in columns if c not in used]
+    if not rest:
+        return "CAST(NULL AS VARCHAR)"
+    pairs = ", ".join(f"{plan.param(c)}, {quote_ident(c)}" for c in rest)
+    return f"CAST(json_object({pairs}) AS VARCHAR)"
+
+
+# Record number (1 = first data row). Rowids of a table made inside a transaction start at a
+# large offset, so count from the smallest.
+_RECORD = "rowid - (SELECT min(rowid) FROM _raw) + 1"
+
+
+def _create_norm(cur: duckdb.DuckDBPyConnection, plan: normalise.Plan, columns: list[str],
+                 mapping: ColumnMapping, has_reader_error: bool) -> None:
+    values = [f"{t.value} AS {quote_ident(t.name)}" for t in plan.typed]
+    values += [f"{t.raw} AS _raw_{t.name}" for t in plan.typed if t.raw is not None]
+    if plan.kind in KINDS_WITH_ATTRIBUTES:
+        values.append(f"{_attributes_sql(columns, mapping, plan)} AS attributes")
+    if has_reader_error:
+        values.append(READER_ERROR)
+    sql = (f"CREATE TEMP TABLE _norm AS SELECT *, {_reason_sql(plan, has_reader_error)} AS _reason "
+           f"FROM (SELECT {', '.join(values)}, {_RECORD} AS _rec FROM _raw)")
+    cur.execute(sql, normalise.bind(sql, plan.params))
+
+
+_VALID_EVENTS = """
+    SELECT n.* EXCLUDE (event_type),
+           CASE WHEN n.event_type = 'purchase' AND (n.quantity < 0 OR n.revenue < 0)
+                THEN 'refund' ELSE n.event_type END AS event_type
+    FROM _norm n WHERE n._reason IS NULL"""
+
+# Sessions for sources without one: a new session after SHOPPER_LENS_SESSION_GAP_MINUTES of
+# inactivity, named after the user and its first event so that re-loads produce the same ids.
+_DERIVED_SESSIONS = f"""
+    SELECT * EXCLUDE (is_new, session_no),
+        'auto:' || user_id || ':' || strftime(min(event_time) OVER (PARTITION BY user_id, session_no),
+                                              '%Y%m%dT%H%M%S') AS session_id
+    FROM (SELECT *, sum(is_new) OVER (PARTITION BY user_id ORDER BY event_time
+                                      ROWS UNBOUNDED PRECEDING) AS session_no
+          FROM (SELECT * EXCLUDE (session_id),
+                  CASE WHEN event_time - lag(event_time) OVER (PARTITION BY user_id ORDER BY event_time)
+                            <= to_minutes(CAST($gap AS BIGINT)) THEN 0 ELSE 1 END AS is_new
+                FROM ({_VALID_EVENTS})))"""
+
+_EVENTS_SELECT = """
+    SELECT coalesce(m.user_id, v.user_id) AS user_id, v.user_id AS source_user_id, v.event_time,
+           v.event_type, v.item_id, v.category, v.brand,
+           coalesce(v.price, abs(v.revenue) / NULLIF(abs(v.quantity), 0)) AS price,
+           CASE WHEN v.event_type = 'refund' THEN -abs(v.quantity) ELSE v.quantity END AS quantity,
+           CASE WHEN v.event_type = 'purchase'
+                THEN coalesce(v.revenue, v.price * coalesce(v.quantity, 1))
+                WHEN v.event_type = 'refund'
+                THEN -abs(coalesce(v.revenue, v.price * coalesce(v.quantity, 1))) END AS revenue,
+           v.session_id, v.order_id, v.device, v.channel, v.country, v.search_query,
+           $source AS source
+    FROM ({valid}) v LEFT JOIN identity_map m ON m.alias = v.user_id"""
+
+
+def _insert_rows(cur: duckdb.DuckDBPyConnection, kind: str, dataset_id: str, source: str,
+                 derive_sessions: bool) -> None:
+    columns = TABLE_COLUMNS[kind]
+    col_list = ", ".join(columns)
+    params: dict[str, Any] = {"dataset": dataset_id}
+    if kind == "events":
+        valid = _DERIVED_SESSIONS if derive_sessions else _VALID_EVENTS
+        new_rows = _EVENTS_SELECT.format(valid=valid)
+        params["source"] = source
+        if derive_sessions:
+            params["gap"] = settings.get("SHOPPER_LENS_SESSION_GAP_MINUTES")
+        lo, hi = cur.execute("SELECT min(event_time), max(event_time) FROM _norm "
+                             "WHERE _reason IS NULL").fetchall()[0]
+        existing = f"SELECT {col_list} FROM events WHERE event_time BETWEEN $lo AND $hi"
+        params.update(lo=lo, hi=hi)
+    else:
+        new_rows = f"SELECT {col_list} FROM _norm WHERE _reason IS NULL"
+        existing = f"SELECT {col_list} FROM {kind}"
+    sql = (f"INSERT INTO {kind} ({col_list}, dataset_id) SELECT *, $dataset FROM "
+           f"(SELECT {col_list} FROM ({new_rows}) EXCEPT {existing})")
+    cur.execute(sql, normalise.bind(sql, params))
+
+
+_CSV_REJECTS = """
+    INSERT INTO rejects
+    SELECT $dataset, line,
+        'line ' || line || ': ' || string_agg(DISTINCT CASE error_type
+            WHEN 'MISSING COLUMNS' THEN 'too few fields'
+            WHEN 'TOO MANY COLUMNS' THEN 'too many fields'
+            WHEN 'INVALID ENCODING' THEN 'invalid UTF-8 bytes'
+            WHEN 'UNQUOTED VALUE' THEN 'badly quoted value'
+            WHEN 'LINE SIZE OVER MAXIMUM' THEN 'line too long'
+            ELSE 'malformed line' END, '; ')
+            || ' (' || any_value(error_message) || ')',
+        any_value(csv_line)
+    FROM reject_errors GROUP BY line"""
+
+
+def _insert_rejects(cur: duckdb.DuckDBPyConnection, dataset_id: str, columns: list[str],
+                    csv_rejects: bool) -> None:
+    keys: dict[str, Any] = {"dataset": dataset_id}
+    pairs = []
+    for i, column in enumerate(columns):
+        keys[f"k{i}"] = column
+        pairs.append(f"$k{i}, r.{quote_ident(column)}")
+    raw = f"CAST(json_object({', '.join(pairs)}) AS VARCHAR)" if pairs else "NULL"
+    cur.execute(
+        f"INSERT INTO rejects SELECT $dataset, n._rec, n._reason, {raw} FROM _norm n "
+        f"JOIN (SELECT {_RECORD} AS _rec, * FROM _raw) r USING (_rec) WHERE n._reason IS NOT NULL",
+        keys)
+    if csv_rejects:
+        cur.execute(_CSV_REJECTS, {"dataset": dataset_id})
+
+
+RELINK_SQL = (
+    """UPDATE events SET user_id = m.user_id FROM identity_map m
+       WHERE events.source_user_id = m.alias AND events.user_id <> m.user_id""",
+    """UPDATE events SET user_id = source_user_id
+       WHERE user_id <> source_user_id
+         AND source_user_id NOT IN (SELECT alias FROM identity_map)""",
+)
+
+
+def relink_identities(cur: duckdb.DuckDBPyConnection) -> None:
+    """Point every event at its master user id under the current identity map."""
+    for statement in RELINK_SQL:
+        cur.execute(statement)
+
+
+def _count(cur: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None) -> int:
+    return int(cur.execute(sql, normalise.bind(sql, dict(params or {}))).fetchall()[0][0])
+
+
+@dataclass
+class _Options:
+    source: str
+    timezone: str
+    pii_mode: str
+    day_first: bool
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to read and map one file; every field has a sensible default."""
+
+    name: str | None = None
+    kind: str | None = None
+    preset: str = "auto"
+    mapping: Mapping[str, str | None] | None = None
+    source: str | None = None
+    timezone: str | None = None
+    pii_mode: str | None = None
+    day_first: bool = False
+    delimiter: str | None = None
+    constants: Mapping[str, str] | None = None
+
+
+def ingest_file(ws: Workspace, path: Path, options: LoadOptions | None = None, *,
+                progress: Progress | None = None, **kwargs: Any) -> FileReport:
+    """Load one file. Raises IngestError (and changes nothing) if the file is refused.
+
+    Options come as a :class:`LoadOptions` or as its fields by keyword. ``mapping`` overrides
+    the detected mapping field by field (``None`` unmaps a field).
+    """
+    say = progress or (lambda fraction, message: None)
+    say(0.05, "Reading the file")
+    inspection, column_map, resolved = _prepare(ws, Path(path), options or LoadOptions(**kwargs))
+    digest = file_sha256(Path(path))
+    salt = ws.pii_salt()
+    with ws.transaction() as cur:
+        _refuse_duplicate(cur, digest, inspection.name)
+        report, _ = _load(cur, Path(path), inspection, column_map, resolved, digest, salt, say)
+    say(1.0, "Done")
+    return report
+
+
+def preview_file(ws: Workspace, path: Path, options: LoadOptions | None = None,
+                 rows: int = PREVIEW_ROWS) -> tuple[FileReport, pd.DataFrame]:
+    """Run the real load on the first ``rows`` rows and roll it back: what would be stored."""
+    inspection, column_map, resolved = _prepare(ws, Path(path), options or LoadOptions())
+    with ws.transaction(commit=False) as cur:
+        report, dataset_id = _load(cur, Path(path), inspection, column_map, resolved, "preview",
+                                   ws.pii_salt(), lambda f, m: None, limit=rows)
+        table = column_map.kind  # canonical table name from our whitelist
+        frame = cur.execute(f"SELECT * EXCLUDE (dataset_id) FROM {table} "  # noqa: S608
+                            "WHERE dataset_id = ?", [dataset_id]).df()
+    return report, frame
+
+
+def _kind_for(fields: set[str]) -> str | None:
+    """The first kind that has every field the user mapped by hand."""
+    if not fields:
+        return None
+    return next((k for k, fs in KIND_FIELDS.items() if fields <= {f.name for f in fs}), None)
+
+
+def _prepare(ws: Workspace, path: Path, options: LoadOptions
+             ) -> tuple[Inspection, ColumnMapping, _Options]:
+    inspection = inspect_file(ws, path, name=options.name, kind=options.kind,
+                              preset=options.preset, delimiter=options.delimiter)
+    wanted = _kind_for(set(options.mapping or {}))
+    if options.kind is None and wanted and wanted != inspection.kind:
+        inspection = inspect_file(ws, path, name=options.name, kind=wanted,
+                                  preset=options.preset, delimiter=options.delimiter)
+    column_map = inspection.mapping.with_columns(options.mapping or {})
+    column_map = _with_defaults(column_map, inspection, options.source, options.constants)
+    validate(column_map, inspection.columns, inspection.name)
+    resolved = _Options(
+        source=options.source or "online",
+        timezone=options.timezone or settings.get("SHOPPER_LENS_SOURCE_TIMEZONE"),
+        pii_mode=options.pii_mode or settings.get("SHOPPER_LENS_PII"),
+        day_first=options.day_first)
+    return inspection, column_map, resolved
+
+
+def _with_defaults(column_map: ColumnMapping, inspection: Inspection, source: str | None,
+                   constants: Mapping[str, str] | None) -> ColumnMapping:
+    extra = dict(constants or {})
+    mapped = column_map.mapped()
+    if column_map.kind == "events" and "event_type" not in mapped and "event_type" not in extra:
+        looks_like_sales = bool({"order_id", "revenue", "price", "quantity"} & mapped)
+        if source == "offline" or looks_like_sales:
+            extra["event_type"] = "purchase"
+    if column_map.kind == "experiments" and "experiment" not in mapped:
+        extra.setdefault("experiment", Path(inspection.name).name.split(".")[0])
+    if not extra:
+        return column_map
+    return ColumnMapping(column_map.kind, dict(column_map.columns), dict(column_map.expressions),
+                         {**column_map.constants, **extra}, column_map.null_strings)
+
+
+def _refuse_duplicate(cur: duckdb.DuckDBPyConnection, digest: str, name: str) -> None:
+    found = cur.execute("SELECT name, dataset_id, strftime(loaded_at, '%Y-%m-%d %H:%M') "
+                        "FROM datasets WHERE sha256 = ?", [digest]).fetchall()
+    if found:
+        old_name, dataset_id, when = found[0]
+        raise DuplicateDatasetError(
+            f"{name}: this exact file was already loaded as {old_name!r} (dataset {dataset_id}, "
+            f"{when} UTC); loading it again would double its rows.",
+            hint="Nothing was changed. Delete that dataset first if you want to reload it.")
+
+
+def _load(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
+          column_map: ColumnMapping, options: _Options, digest: str, salt: str,
+          say: Progress, limit: int | None = None) -> tuple[FileReport, str]:
+    fmt = inspection.format
+    csv_rejects = fmt.format == "csv" and fmt.delimiter != " "
+    fmt, reader, reader_params = relation_sql(cur, fmt, store_rejects=csv_rejects)
+    staging, params = _staging_sql(inspection, reader, reader_params, salt, options.pii_mode)
+    if limit is not None:
+        staging += f" LIMIT {int(limit)}"
+    say(0.15, "Staging rows")
+    try:
+        cur.execute(f"CREATE TEMP TABLE _raw AS {staging}", params)
+    except duckdb.Error as e:
+        raise read_error(fmt, e) from e
+    columns = [row[0] for row in cur.execute("DESCRIBE _raw").fetchall()]
+    dtypes = {row[0]: str(row[1]) for row in cur.execute("DESCRIBE _raw").fetchall()}
+    source_columns = [c for c in columns if c != READER_ERROR]
+    say(0.35, "Normalising values")
+    try:
+        plan = normalise.build(cur, column_map, dtypes, options.timezone, options.day_first)
+    except IngestError as e:
+        raise IngestError(f"{inspection.name}: {e.message}", hint=e.hint) from e
+    _create_norm(cur, plan, source_columns, column_map, READER_ERROR in columns)
+    dataset_id = uuid.uuid4().hex[:12]
+    derive = column_map.kind == "events" and "session_id" not in column_map.mapped()
+    say(0.55, "Removing duplicates and writing rows")
+    _insert_rows(cur, column_map.kind, dataset_id, options.source, derive)
+    say(0.8, "Keeping rejected rows")
+    _insert_rejects(cur, dataset_id, source_columns, csv_rejects)
+    report = _report(cur, path, inspection, column_map, options, dataset_id, fmt, plan, derive)
+    _record_dataset(cur, report, digest, fmt, column_map, options)
+    if column_map.kind == "identities":
+        relink_identities(cur)
+    for table in ("_norm", "_raw"):
+        cur.execute(f"DROP TABLE {table}")
+    return report, dataset_id
+
+
+def _report(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
+            column_map: ColumnMapping, options: _Options, dataset_id: str, fmt: SourceFormat,
+            plan: normalise.Plan, derived_sessions: bool) -> FileReport:
+    ds = {"d": dataset_id}
+    parsed = _count(cur, "SELECT count(*) FROM _raw")
+    valid = _count(cur, "SELECT count(*) FROM _norm WHERE _reason IS NULL")
+    loaded = _count(cur, f"SELECT count(*) FROM {column_map.kind} WHERE dataset_id = $d", ds)
+    rejected = _count(cur, "SELECT count(*) FROM rejects WHERE dataset_id = $d", ds)
+    unreadable = rejected - (parsed - valid)
+    reasons = dict(cur.execute(
+        "SELECT regexp_replace(reason, '''.*''', '''…''') AS r, count(*) FROM rejects "
+        "WHERE dataset_id = ? GROUP BY r ORDER BY count(*) DESC LIMIT 10", [dataset_id]).fetchall())
+    if parsed + unreadable == 0:
+        raise IngestError(f"{inspection.name}: the file has a header but no data rows.",
+                          hint="Export again with the data included.")
+    if loaded == 0 and rejected > 0 and valid == 0:
+        top = "; ".join(list(reasons)[:3])
+        raise IngestError(
+            f"{inspection.name}: none of its {parsed + unreadable:,} rows could be loaded "
+            f"(for example: {top}).",
+            hint="Check the column mapping (and the delimiter or date order); nothing was changed.")
+    notes = list(fmt.notes) + plan.notes
+    if derived_sessions:
+        notes.append("No session column: sessions derived from 30-minute inactivity gaps.")
+    if "event_type" in column_map.constants:
+        notes.append(f"No event type column: every row is a {column_map.constants['event_type']}.")
+    notes += [f"Column {c!r} looks like {k} data: "
+              + ("dropped." if options.pii_mode == "drop" and c not in column_map.columns.values()
+                 else "stored as a salted SHA-256 hash.") for c, k in inspection.pii.items()]
+    return FileReport(
+        path=str(path), name=inspection.name, dataset_id=dataset_id, kind=column_map.kind,
+        source=options.source, preset=inspection.preset, format=fmt.describe(),
+        rows_read=parsed + unreadable, rows_loaded=loaded, rows_rejected=rejected,
+        duplicates_skipped=valid - loaded, notes=notes, reject_reasons=reasons)
+
+
+def _record_dataset(cur: duckdb.DuckDBPyConnection, report: FileReport, digest: str,
+                    fmt: SourceFormat, column_map: ColumnMapping, options: _Options) -> None:
+    cur.execute(
+        "INSERT INTO datasets (dataset_id, name, kind, source, sha256, format, encoding, preset, "
+        "mapping, options, rows_read, rows_loaded, rows_rejected, duplicates_skipped, notes) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [report.dataset_id, report.name, report.kind, report.source, digest, fmt.describe(),
+         fmt.encoding, report.preset, json.dumps(column_map.as_json()),
+         json.dumps({"timezone": options.timezone, "pii": options.pii_mode,
+                     "day_first": options.day_first}),
+         report.rows_read, report.rows_loaded, report.rows_rejected, report.duplicates_skipped,
+         json.dumps(report.notes)])

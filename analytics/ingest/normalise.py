@@ -1,0 +1,276 @@
+"""Typed canonical values from raw source columns, as SQL, with one reject reason per bad row.
+
+Parsing choices (timestamp format or epoch unit, decimal comma, id formatting) are made once
+from a sample of the file and then applied to every row in DuckDB. Every choice that could be
+wrong is reported as a note (for example an ambiguous day/month order).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from analytics.errors import IngestError
+from analytics.ingest.mapping import ColumnMapping
+from analytics.ingest.readers import quote_ident
+from analytics.schema import EVENT_TYPE_SYNONYMS, KIND_FIELDS, Field
+
+SAMPLE_ROWS = 5000
+_OFFSET = r"(Z|[+-]\d{2}:?\d{2}|\s?UTC|\s?GMT)$"
+_OFFSET_FORMATS = ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z",
+                   "%a, %d %b %Y %H:%M:%S %z")
+_NAIVE_FORMATS = (
+    "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S",
+    "%m/%d/%Y", "%d/%m/%Y", "%m/%d/%y %H:%M", "%d/%m/%y %H:%M", "%m/%d/%y", "%d/%m/%y",
+    "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d",
+    "%d-%m-%Y %H:%M:%S", "%d-%m-%Y %H:%M", "%d-%m-%Y", "%d %b %Y %H:%M", "%d %b %Y",
+    "%b %d, %Y", "%B %d, %Y", "%Y%m%d%H%M%S",
+)
+
+
+@dataclass(frozen=True)
+class Typed:
+    """SQL for one canonical field: its typed value and, if it can fail, the check."""
+
+    name: str
+    value: str
+    raw: str | None = None  # the raw source expression, kept to explain a failure
+    failure: str = ""  # human wording of what a non-null raw value failed to be
+
+
+@dataclass
+class Plan:
+    """Everything the loader needs to turn ``_raw`` rows into canonical rows."""
+
+    kind: str
+    typed: list[Typed] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    day_first: bool = False
+
+    def param(self, value: Any) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return f"${name}"
+
+
+def bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The named parameters ``sql`` uses (DuckDB refuses unused ones)."""
+    return {k: v for k, v in params.items() if re.search(rf"\${re.escape(k)}\b", sql)}
+
+
+def source_expr(mapping: ColumnMapping, name: str, plan: Plan) -> str | None:
+    """The raw SQL value of canonical field ``name`` (column, preset expression or constant)."""
+    nulls = mapping.null_strings
+
+    def ref(column: str) -> str:
+        quoted = quote_ident(column)
+        if not nulls:
+            return quoted
+        listed = ", ".join(plan.param(v) for v in nulls)
+        return f"(CASE WHEN trim(CAST({quoted} AS VARCHAR)) IN ({listed}) THEN NULL ELSE {quoted} END)"
+
+    if name in mapping.expressions:
+        template = mapping.expressions[name]
+        columns = re.findall(r"\{([^{}]+)\}", template)
+        for column in columns:
+            template = template.replace("{" + column + "}", ref(column))
+        return f"({template})"
+    if name in mapping.columns:
+        return ref(mapping.columns[name])
+    if name in mapping.constants:
+        return plan.param(mapping.constants[name])
+    return None
+
+
+class Sampler:
+    """Runs probe queries over the first rows of ``_raw``."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, dtypes: dict[str, str]) -> None:
+        self.cur = cur
+        self.dtypes = dtypes
+
+    def dtype(self, mapping: ColumnMapping, name: str) -> str:
+        if name in mapping.columns:
+            return self.dtypes.get(mapping.columns[name], "VARCHAR")
+        return "VARCHAR"
+
+    def counts(self, expr: str, probes: list[str], params: dict[str, Any]) -> list[int]:
+        """Non-null count of ``expr`` and, for each probe template ``{x}``, of the probe."""
+        cols = ", ".join([f"count({expr})"] + [f"count({_fill(p, expr)})" for p in probes])
+        sql = f"SELECT {cols} FROM (SELECT * FROM _raw LIMIT {SAMPLE_ROWS})"
+        return [int(v) for v in self.cur.execute(sql, bind(sql, params)).fetchall()[0]]
+
+    def values(self, expr: str, params: dict[str, Any], limit: int = 3) -> list[str]:
+        sql = (f"SELECT DISTINCT CAST({expr} AS VARCHAR) AS v FROM (SELECT * FROM _raw LIMIT "
+               f"{SAMPLE_ROWS}) WHERE v IS NOT NULL LIMIT {limit}")
+        return [str(r[0]) for r in self.cur.execute(sql, bind(sql, params)).fetchall()]
+
+
+def _fill(template: str, expr: str) -> str:
+    """Put ``expr`` where ``{x}`` stands (templates hold regexes, so no str.format)."""
+    return template.replace("{x}", expr)
+
+
+def _numeric_type(dtype: str) -> bool:
+    return dtype.upper().split("(")[0] in {
+        "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+        "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL"}
+
+
+def _text(src: str) -> str:
+    return f"NULLIF(trim(CAST({src} AS VARCHAR)), '')"
+
+
+def _id(src: str, dtype: str, sampler: Sampler, plan: Plan) -> str:
+    text = _text(src)
+    probe = "{x}" if _numeric_type(dtype) else "CASE WHEN regexp_full_match({x}, '-?\\d+\\.0+') THEN 1 END"
+    total, integral_floats = sampler.counts(text, [probe], plan.params)
+    if total and integral_floats == total and dtype.upper() in ("DOUBLE", "FLOAT", "VARCHAR"):
+        return f"regexp_replace({text}, '\\.0+$', '')"
+    return text
+
+
+def _number(src: str, dtype: str, sampler: Sampler, plan: Plan, name: str) -> Typed:
+    if _numeric_type(dtype):
+        return Typed(name, f"CAST({src} AS DOUBLE)")
+    text = _text(src)
+    plain = "TRY_CAST({x} AS DOUBLE)"
+    comma = "TRY_CAST(replace(replace({x}, '.', ''), ',', '.') AS DOUBLE)"
+    symbols = "TRY_CAST(regexp_replace({x}, '[^0-9eE.+-]', '', 'g') AS DOUBLE)"
+    total, n_plain, n_comma, n_symbols = sampler.counts(text, [plain, comma, symbols], plan.params)
+    chosen = plain
+    if total and n_plain < total and n_comma == total:
+        chosen = comma
+        plan.notes.append(f"{name}: decimal commas read as decimal points (e.g. 12,50 = 12.5).")
+    elif total and n_plain < total and n_symbols == total:
+        chosen = symbols
+        plan.notes.append(f"{name}: currency symbols and thousands separators removed.")
+    return Typed(name, _fill(chosen, text), text, "a number")
+
+
+def _timestamp(src: str, dtype: str, sampler: Sampler, plan: Plan, name: str) -> Typed:
+    upper = dtype.upper()
+    if upper.startswith("TIMESTAMP WITH TIME ZONE"):
+        return Typed(name, f"timezone('UTC', {src})")
+    if upper.startswith(("TIMESTAMP", "DATE")):
+        return Typed(name, _to_utc(f"CAST({src} AS TIMESTAMP)", plan))
+    text = _text(src)
+    digits = "CASE WHEN regexp_full_match({x}, '-?\\d+(\\.\\d+)?') THEN 1 END"
+    offset = "CASE WHEN regexp_matches({x}, '" + _OFFSET + "') THEN 1 END"
+    total, n_digits, n_offset = sampler.counts(text, [digits, offset], plan.params)
+    if total == 0:
+        return Typed(name, "CAST(NULL AS TIMESTAMP)", text, "a date/time")
+    if n_digits == total:
+        return _epoch(text, sampler, plan, name)
+    if n_offset == total:
+        return _formats(text, sampler, plan, name, with_offset=True)
+    return _formats(text, sampler, plan, name, with_offset=False)
+
+
+def _epoch(text: str, sampler: Sampler, plan: Plan, name: str) -> Typed:
+    sql = f"SELECT max(abs(TRY_CAST({text} AS DOUBLE))) FROM (SELECT * FROM _raw LIMIT {SAMPLE_ROWS})"
+    biggest = float(sampler.cur.execute(sql, bind(sql, plan.params)).fetchall()[0][0] or 0)
+    number = f"TRY_CAST({text} AS DOUBLE)"
+    if 19000101 <= biggest <= 21001231:
+        plan.notes.append(f"{name}: read as yyyymmdd dates.")
+        return Typed(name, f"try_strptime({text}, '%Y%m%d')", text, "a yyyymmdd date")
+    for limit, unit, expr in (
+        (1e11, "seconds", f"make_timestamp(CAST({number} * 1e6 AS BIGINT))"),
+        (1e14, "milliseconds", f"make_timestamp(CAST({number} * 1e3 AS BIGINT))"),
+        (1e17, "microseconds", f"make_timestamp(CAST({number} AS BIGINT))"),
+        (float("inf"), "nanoseconds", f"make_timestamp(CAST({number} / 1e3 AS BIGINT))"),
+    ):
+        if biggest < limit:
+            plan.notes.append(f"{name}: read as Unix epoch {unit} (UTC).")
+            return Typed(name, expr, text, f"a Unix time in {unit}")
+    raise AssertionError("unreachable")
+
+
+def _formats(text: str, sampler: Sampler, plan: Plan, name: str, with_offset: bool) -> Typed:
+    if with_offset:
+        candidates = [("cast", "timezone('UTC', TRY_CAST({x} AS TIMESTAMPTZ))")]
+        candidates += [(f, f"timezone('UTC', try_strptime({{x}}, '{f}'))") for f in _OFFSET_FORMATS]
+    else:
+        formats = sorted(_NAIVE_FORMATS, key=lambda f: not f.startswith("%d")) \
+            if plan.day_first else _NAIVE_FORMATS
+        candidates = [("cast", "TRY_CAST({x} AS TIMESTAMP)")]
+        candidates += [(f, f"try_strptime({{x}}, '{f}')") for f in formats]
+    total, *hits = sampler.counts(text, [c for _, c in candidates], plan.params)
+    full = [fmt for (fmt, _), n in zip(candidates, hits, strict=True) if n == total]
+    if not full:
+        best = max(range(len(hits)), key=hits.__getitem__)
+        if hits[best] < total / 2:
+            examples = ", ".join(repr(v) for v in sampler.values(text, plan.params))
+            raise IngestError(
+                f"the column mapped to {name} has values like {examples}, which are not dates "
+                "or times in any format we know.",
+                hint="Map another column to it, or export dates as ISO 8601 "
+                "(2024-01-31 13:45:00).")
+        full = [candidates[best][0]]
+        plan.notes.append(f"{name}: some values do not match the main format and are rejected.")
+    chosen = full[0]
+    if chosen[:5] in ("%m/%d", "%d/%m") and len({f[:5] for f in full} & {"%m/%d", "%d/%m"}) == 2:
+        order = "day/month (--date-order dmy)" if plan.day_first else "month/day (US)"
+        plan.notes.append(
+            f"{name}: day/month order is ambiguous (every sampled date reads both ways); "
+            f"read as {order}. Change the date order if that is wrong.")
+    template = dict(candidates)[chosen]
+    value = _fill(template, text)
+    shown = "ISO 8601" if chosen == "cast" else chosen
+    return Typed(name, value if with_offset else _to_utc(value, plan), text,
+                 f"a date/time ({shown})")
+
+
+def _to_utc(expr: str, plan: Plan) -> str:
+    tz = plan.params.get("tz", "UTC")
+    if tz == "UTC":
+        return expr
+    return f"timezone('UTC', timezone($tz, {expr}))"
+
+
+def _event_type(src: str) -> str:
+    cases = " ".join(f"WHEN '{k.replace(chr(39), chr(39) * 2)}' THEN '{v}'"
+                     for k, v in EVENT_TYPE_SYNONYMS.items())
+    text = f"lower({_text(src)})"
+    return f"(CASE {text} {cases} ELSE {text} END)"
+
+
+_SQL_TYPES = {"id": "VARCHAR", "text": "VARCHAR", "event_type": "VARCHAR",
+              "timestamp": "TIMESTAMP", "number": "DOUBLE"}
+
+
+def build(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping, dtypes: dict[str, str],
+          timezone: str = "UTC", day_first: bool = False) -> Plan:
+    """Choose a typed SQL expression for every field of ``mapping.kind`` (NULL if unmapped)."""
+    plan = Plan(mapping.kind, day_first=day_first)
+    if timezone != "UTC":
+        known = cur.execute("SELECT count(*) FROM pg_timezone_names() WHERE name = ?",
+                            [timezone]).fetchall()[0][0]
+        if not known:
+            raise IngestError(f"{timezone!r} is not a time zone we know.",
+                              hint="Use an IANA name such as Europe/Berlin or America/New_York.")
+        plan.params["tz"] = timezone
+    sampler = Sampler(cur, dtypes)
+    for field_ in KIND_FIELDS[mapping.kind]:
+        src = source_expr(mapping, field_.name, plan)
+        if src is None:
+            plan.typed.append(Typed(field_.name, f"CAST(NULL AS {_SQL_TYPES[field_.type]})"))
+            continue
+        plan.typed.append(_typed(field_, src, sampler.dtype(mapping, field_.name), sampler, plan))
+    return plan
+
+
+def _typed(field_: Field, src: str, dtype: str, sampler: Sampler, plan: Plan) -> Typed:
+    if field_.type == "timestamp":
+        return _timestamp(src, dtype, sampler, plan, field_.name)
+    if field_.type == "number":
+        return _number(src, dtype, sampler, plan, field_.name)
+    if field_.type == "event_type":
+        return Typed(field_.name, _event_type(src))
+    if field_.type == "id":
+        return Typed(field_.name, _id(src, dtype, sampler, plan))
+    return Typed(field_.name, _text(src))

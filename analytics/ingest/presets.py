@@ -1,0 +1,160 @@
+"""Known export formats, recognised from their header, mapped with no typing by the user.
+
+A preset names the columns that identify it (its signature), where each canonical field
+comes from (the first candidate column present wins) and, where a field needs logic, a SQL
+template over source columns (for example UCI invoices starting with C are refunds).
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+
+from analytics.ingest.mapping import ColumnMapping
+from analytics.schema import KIND_FIELDS
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    label: str
+    kind: str
+    signature: tuple[str, ...]
+    columns: dict[str, tuple[str, ...]]
+    expressions: dict[str, str] = field(default_factory=dict)
+    null_strings: tuple[str, ...] = ()
+
+    def matches(self, columns: list[str]) -> bool:
+        present = {c.lower() for c in columns}
+        return all(s.lower() in present for s in self.signature)
+
+    def resolve(self, columns: list[str]) -> ColumnMapping:
+        """The mapping for a file with these columns."""
+        by_lower = {c.lower(): c for c in columns}
+        chosen: dict[str, str] = {}
+        for target, candidates in self.columns.items():
+            found = next((by_lower[c.lower()] for c in candidates if c.lower() in by_lower), None)
+            if found:
+                chosen[target] = found
+        expressions = {}
+        for target, template in self.expressions.items():
+            refs = _placeholders(template)
+            if all(r.lower() in by_lower for r in refs):
+                expressions[target] = _rename(template, {r: by_lower[r.lower()] for r in refs})
+        for target in expressions:
+            chosen.pop(target, None)
+        return ColumnMapping(self.kind, chosen, expressions, null_strings=self.null_strings)
+
+
+def _placeholders(template: str) -> list[str]:
+    return [f for _, f, _, _ in string.Formatter().parse(template) if f]
+
+
+def _rename(template: str, names: dict[str, str]) -> str:
+    for ref, actual in names.items():
+        template = template.replace("{" + ref + "}", "{" + actual + "}")
+    return template
+
+
+def _canonical(kind: str) -> Preset:
+    fields = KIND_FIELDS[kind]
+    signature = tuple(f.name for f in fields if f.required)
+    if kind == "users":
+        signature = ("user_id",)
+    return Preset(f"canonical_{kind}", f"Shopper Lens canonical {kind}", kind, signature,
+                  {f.name: (f.name,) for f in fields})
+
+
+PRESETS: tuple[Preset, ...] = (
+    Preset(
+        "rees46", "REES46 multi-category store", "events",
+        ("event_time", "event_type", "product_id", "category_id", "category_code", "brand",
+         "price", "user_id", "user_session"),
+        {"event_time": ("event_time",), "event_type": ("event_type",),
+         "item_id": ("product_id",), "brand": ("brand",), "price": ("price",),
+         "user_id": ("user_id",), "session_id": ("user_session",)},
+        {"category": "coalesce({category_code}, {category_id})"},
+    ),
+    Preset(
+        "retailrocket", "RetailRocket e-commerce events", "events",
+        ("timestamp", "visitorid", "event", "itemid", "transactionid"),
+        {"event_time": ("timestamp",), "user_id": ("visitorid",), "event_type": ("event",),
+         "item_id": ("itemid",), "order_id": ("transactionid",)},
+    ),
+    Preset(
+        "online_retail", "UCI Online Retail", "events",
+        ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
+         "CustomerID", "Country"),
+        {"user_id": ("CustomerID",), "event_time": ("InvoiceDate",), "item_id": ("StockCode",),
+         "price": ("UnitPrice",), "quantity": ("Quantity",), "order_id": ("InvoiceNo",),
+         "country": ("Country",)},
+        {"event_type": "CASE WHEN {InvoiceNo} LIKE 'C%' THEN 'refund' ELSE 'purchase' END"},
+        null_strings=("NA", ""),
+    ),
+    Preset(
+        "online_retail_ii", "UCI Online Retail II", "events",
+        ("Invoice", "StockCode", "Description", "Quantity", "InvoiceDate", "Price",
+         "Customer ID", "Country"),
+        {"user_id": ("Customer ID",), "event_time": ("InvoiceDate",), "item_id": ("StockCode",),
+         "price": ("Price",), "quantity": ("Quantity",), "order_id": ("Invoice",),
+         "country": ("Country",)},
+        {"event_type": "CASE WHEN {Invoice} LIKE 'C%' THEN 'refund' ELSE 'purchase' END"},
+        null_strings=("NA", ""),
+    ),
+    Preset(
+        "ga4", "Google Analytics 4 (flattened BigQuery export)", "events",
+        ("event_timestamp", "event_name", "user_pseudo_id"),
+        {"event_time": ("event_timestamp",), "event_type": ("event_name",),
+         "user_id": ("user_id", "user_pseudo_id"), "item_id": ("item_id", "items.item_id"),
+         "category": ("item_category", "items.item_category"),
+         "brand": ("item_brand", "items.item_brand"),
+         "price": ("price", "item_price", "items.price"),
+         "quantity": ("quantity", "items.quantity"),
+         "order_id": ("transaction_id", "ecommerce.transaction_id"),
+         "device": ("device_category", "device.category"),
+         "channel": ("traffic_source_source", "traffic_source.source", "source"),
+         "country": ("geo_country", "geo.country", "country"),
+         "search_query": ("search_term",)},
+        {"user_id": "coalesce({user_id}, {user_pseudo_id})",
+         "session_id": "{user_pseudo_id} || ':' || {ga_session_id}"},
+    ),
+    Preset(
+        "segment", "Segment / RudderStack track events", "events",
+        ("event", "timestamp", "anonymousId"),
+        {"user_id": ("anonymousId",), "event_type": ("event",), "event_time": ("timestamp",),
+         "item_id": ("properties.product_id", "properties.sku", "properties.id"),
+         "category": ("properties.category",), "brand": ("properties.brand",),
+         "price": ("properties.price",), "quantity": ("properties.quantity",),
+         "revenue": ("properties.revenue", "properties.total"),
+         "order_id": ("properties.order_id",), "search_query": ("properties.query",),
+         "device": ("context.device.type",), "channel": ("context.campaign.source",),
+         "country": ("context.location.country",)},
+        {"user_id": "coalesce({userId}, {anonymousId})"},
+    ),
+    Preset(
+        "shopify_orders", "Shopify orders export", "events",
+        ("Name", "Email", "Created at", "Lineitem quantity", "Lineitem price"),
+        {"user_id": ("Email",), "event_time": ("Created at",), "order_id": ("Name",),
+         "item_id": ("Lineitem sku", "Lineitem name"), "price": ("Lineitem price",),
+         "quantity": ("Lineitem quantity",), "country": ("Billing Country",),
+         "channel": ("Source",)},
+        {"event_type": "CASE WHEN lower({Financial Status}) LIKE '%refunded' THEN 'refund' "
+                       "ELSE 'purchase' END"},
+    ),
+    *(_canonical(kind) for kind in KIND_FIELDS),
+)
+
+
+def detect(columns: list[str], kind: str | None = None) -> Preset | None:
+    """The preset whose signature the columns contain (the most specific one wins)."""
+    found = [p for p in PRESETS if p.matches(columns) and (kind is None or p.kind == kind)]
+    return max(found, key=lambda p: len(p.signature), default=None)
+
+
+def by_name(name: str) -> Preset | None:
+    return next((p for p in PRESETS if p.name == name), None)
+
+
+def why(preset: Preset) -> str:
+    return (f"the header has {', '.join(preset.signature)}, which identifies a "
+            f"{preset.label} file")

@@ -1,0 +1,333 @@
+"""Recognise a file's format and turn it into a DuckDB relation of source columns.
+
+Delimited text, JSON array, NDJSON and Parquet, each optionally gzip-compressed. Text is
+read as VARCHAR so that no value is lost to type sniffing; the normaliser parses it. Nested
+JSON/Parquet fields are flattened to ``parent.child`` columns.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import json
+import re
+import shutil
+import zlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from analytics.errors import IngestError
+
+SAMPLE_BYTES = 1 << 20
+MAX_LINE_BYTES = 64 << 20
+DELIMITERS = (",", ";", "\t", "|")
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", " ": "whitespace"}
+_GZIP_MAGIC = b"\x1f\x8b"
+_PARQUET_MAGIC = b"PAR1"
+# Optional column a reader adds to flag a row it could only partly read.
+READER_ERROR = "__reader_error"
+
+
+@dataclass(frozen=True)
+class SourceFormat:
+    """How to read one file; ``path`` is what DuckDB reads (a UTF-8 copy if transcoded)."""
+
+    path: Path
+    name: str
+    format: str  # csv | json | ndjson | parquet
+    compression: str = "none"  # none | gzip
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    columns: tuple[str, ...] = ()
+    select: str = "*"  # projection that flattens nested fields
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def describe(self) -> str:
+        parts = [self.format.upper() if self.format != "ndjson" else "NDJSON"]
+        if self.format == "csv":
+            parts.append(f"{DELIMITER_NAMES.get(self.delimiter, repr(self.delimiter))}-separated")
+        if self.compression == "gzip":
+            parts.append("gzip-compressed")
+        parts.append(self.encoding)
+        return ", ".join(parts)
+
+
+def _refuse(name: str, problem: str, hint: str) -> IngestError:
+    return IngestError(f"{name}: {problem}", hint=hint)
+
+
+def _head(path: Path, name: str, compressed: bool) -> bytes:
+    """The first (decompressed) megabyte of the file."""
+    if not compressed:
+        with path.open("rb") as fh:
+            return fh.read(SAMPLE_BYTES)
+    try:
+        with gzip.open(path, "rb") as fh:
+            return fh.read(SAMPLE_BYTES)
+    except (OSError, EOFError, zlib.error) as e:
+        raise _refuse(name, f"the gzip data is corrupt or truncated ({e}).",
+                      "Re-export or re-compress the file and upload it again.") from e
+
+
+def _text_encoding(head: bytes) -> str:
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if head.startswith(codecs.BOM_UTF8):
+        head = head[3:]
+    for cut in range(4):  # the sample may end inside a multi-byte character
+        try:
+            head[: len(head) - cut].decode("utf-8")
+            return "utf-8"
+        except UnicodeDecodeError:
+            continue
+    try:
+        head.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
+def _looks_binary(head: bytes) -> bool:
+    sample = head[:8192]
+    if not sample:
+        return False
+    control = sum(1 for b in sample if b < 32 and b not in (9, 10, 13))
+    return b"\x00" in sample or control / len(sample) > 0.05
+
+
+def _transcode(src: Path, dest_dir: Path, encoding: str, compressed: bool) -> Path:
+    """Write a UTF-8 copy of a non-UTF-8 text file into the workspace's temp folder."""
+    dest = dest_dir / f"utf8-{src.name.removesuffix('.gz')}"
+    opener = gzip.open if compressed else open
+    with opener(src, "rb") as raw, dest.open("w", encoding="utf-8", newline="") as out:
+        reader = io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline="")  # type: ignore[arg-type]
+        shutil.copyfileobj(reader, out, 1 << 20)
+    return dest
+
+
+def _split_lines(text: str) -> list[str]:
+    lines = text.splitlines()
+    return lines[:-1] if len(lines) > 1 and not text.endswith(("\n", "\r")) else lines
+
+
+def _delimiter(text: str, name: str) -> str:
+    """The delimiter that splits the first lines into the same number (> 1) of fields."""
+    lines = [ln for ln in _split_lines(text)[:200] if ln.strip()]
+    best, best_score = "", 0.0
+    for delim in DELIMITERS:
+        counts = [len(row) for row in csv.reader(lines, delimiter=delim)]
+        if not counts or counts[0] < 2:
+            continue
+        agree = sum(1 for c in counts if c == counts[0]) / len(counts)
+        score = agree * counts[0] if agree >= 0.5 else 0.0
+        if score > best_score:
+            best, best_score = delim, score
+    if best:
+        return best
+    widths = [len(ln.split()) for ln in lines]
+    if widths and widths[0] > 1 and widths.count(widths[0]) / len(widths) >= 0.5:
+        return " "
+    raise _refuse(
+        name, "found only one column, so the delimiter could not be recognised.",
+        "Use comma, semicolon, tab, pipe or whitespace between columns, or choose the "
+        "delimiter explicitly (--delimiter).",
+    )
+
+
+def _check_header(columns: list[str], name: str) -> None:
+    seen: dict[str, str] = {}
+    for col in columns:
+        key = col.strip().lower()
+        if key in seen:
+            same = seen[key] == col
+            raise _refuse(
+                name,
+                f"the columns {seen[key]!r} and {col!r} "
+                + ("have the same name." if same else "differ only by upper/lower case, "
+                   "which the database treats as the same name."),
+                "Rename one of them in the file and upload it again.",
+            )
+        seen[key] = col
+
+
+def _json_kind(text: str, name: str) -> str:
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        return "json"
+    first = stripped.split("\n", 1)[0].strip()
+    try:
+        if isinstance(json.loads(first), dict):
+            return "ndjson"
+    except json.JSONDecodeError:
+        pass
+    raise _refuse(
+        name, "is JSON, but neither an array of records nor one record per line (NDJSON).",
+        "Export the records as a JSON array ([{...}, {...}]) or as NDJSON.",
+    )
+
+
+def sniff(path: Path, tmp_dir: Path, name: str | None = None, delimiter: str | None = None
+          ) -> SourceFormat:
+    """Recognise the format of ``path`` (no database needed). Raises IngestError."""
+    name = name or path.name
+    if not path.exists():
+        raise _refuse(name, "the file does not exist.", "Check the path.")
+    if path.stat().st_size == 0:
+        raise _refuse(name, "the file is empty (0 bytes).", "Check the export and try again.")
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+    if magic == _PARQUET_MAGIC:
+        return SourceFormat(path, name, "parquet", encoding="binary")
+    compressed = magic[:2] == _GZIP_MAGIC
+    head = _head(path, name, compressed)
+    fmt = SourceFormat(path, name, "csv", "gzip" if compressed else "none")
+    if not head.strip():
+        raise _refuse(name, "the file has no content.", "Check the export and try again.")
+    encoding = _text_encoding(head)
+    if encoding != "utf-16" and _looks_binary(head):
+        raise _refuse(
+            name, "this is not a text, JSON or Parquet file (it contains binary data).",
+            "Upload CSV/TSV, JSON, NDJSON or Parquet, optionally gzip-compressed.",
+        )
+    if encoding != "utf-8":
+        fmt = replace(fmt, path=_transcode(path, tmp_dir, encoding, compressed), compression="none",
+                      encoding=encoding, notes=(f"Not valid UTF-8: decoded as {encoding}.",))
+    text = head.decode("utf-16" if encoding == "utf-16" else encoding, errors="replace")
+    text = text.lstrip("\ufeff")
+    if text.lstrip()[:1] in ("[", "{"):
+        return replace(fmt, format=_json_kind(text, name))
+    delim = delimiter or _delimiter(text, name)
+    header = next(csv.reader([_split_lines(text)[0]], delimiter=delim)) if delim != " " else \
+        _split_lines(text)[0].split()
+    _check_header(header, name)
+    return replace(fmt, delimiter=delim)
+
+
+def _reader_call(fmt: SourceFormat, store_rejects: bool) -> tuple[str, list[Any]]:
+    compression = "gzip" if fmt.compression == "gzip" else "none"
+    if fmt.format == "parquet":
+        return "read_parquet(?)", [str(fmt.path)]
+    if fmt.format in ("json", "ndjson"):
+        kind = "array" if fmt.format == "json" else "newline_delimited"
+        return ("read_json(?, format = ?, records = true, sample_size = -1, compression = ?, "
+                "maximum_object_size = ?, union_by_name = true)",
+                [str(fmt.path), kind, compression, MAX_LINE_BYTES])
+    if fmt.delimiter == " ":
+        return ("read_csv(?, delim = ?, header = false, quote = '', escape = '', "
+                "columns = {'line': 'VARCHAR'}, compression = ?, max_line_size = ?, "
+                "auto_detect = false)", [str(fmt.path), "\x1f", compression, MAX_LINE_BYTES])
+    rejects = "store_rejects = true" if store_rejects else "ignore_errors = true"
+    return (f"read_csv(?, delim = ?, header = true, all_varchar = true, quote = '\"', "
+            f"escape = '\"', null_padding = false, compression = ?, max_line_size = ?, {rejects})",
+            [str(fmt.path), fmt.delimiter, compression, MAX_LINE_BYTES])
+
+
+def quote_ident(name: str) -> str:
+    """A double-quoted SQL identifier (embedded quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _flatten(columns: list[tuple[str, str]]) -> tuple[list[str], str]:
+    """Projection turning STRUCT columns into ``a.b`` columns, lists/maps into JSON text."""
+    names: list[str] = []
+    exprs: list[str] = []
+
+    def visit(path: list[str], dtype: str) -> None:
+        if dtype.startswith("STRUCT("):
+            for child, child_type in _struct_fields(dtype):
+                visit([*path, child], child_type)
+            return
+        expr = ".".join(quote_ident(p) for p in path)
+        if dtype == "JSON":  # mixed-type JSON values: strings unquoted, null as NULL
+            expr = f"json_extract_string({expr}, '$')"
+        elif dtype.endswith("[]") or dtype.startswith(("MAP(", "UNION(")):
+            expr = f"CAST(to_json({expr}) AS VARCHAR)"
+        label = ".".join(path)
+        names.append(label)
+        exprs.append(f"{expr} AS {quote_ident(label)}")
+
+    for col, dtype in columns:
+        visit([col], dtype)
+    return names, ", ".join(exprs)
+
+
+def _struct_fields(dtype: str) -> list[tuple[str, str]]:
+    """Split ``STRUCT(a INT, "b c" STRUCT(x INT))`` into its top-level fields."""
+    body = dtype[len("STRUCT("):-1]
+    fields, depth, start = [], 0, 0
+    for i, ch in enumerate(body + ","):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            fields.append(body[start:i].strip())
+            start = i + 1
+    out = []
+    for part in fields:
+        m = re.match(r'^("(?:[^"]|"")*"|\S+)\s+(.*)$', part, re.S)
+        if m:
+            label = m.group(1)
+            label = label[1:-1].replace('""', '"') if label.startswith('"') else label
+            out.append((label, m.group(2)))
+    return out
+
+
+def relation_sql(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat, store_rejects: bool = False
+                 ) -> tuple[SourceFormat, str, list[Any]]:
+    """Resolve the columns of ``fmt`` and return it with ``SELECT … FROM reader`` SQL."""
+    call, params = _reader_call(fmt, store_rejects)
+    try:
+        described = cur.execute(f"DESCRIBE SELECT * FROM {call}", params).fetchall()
+    except duckdb.Error as e:
+        raise _read_error(fmt, e) from e
+    if fmt.delimiter == " " and fmt.format == "csv":
+        return _whitespace_sql(cur, fmt, call, params)
+    names, projection = _flatten([(row[0], str(row[1])) for row in described])
+    _check_header(names, fmt.name)
+    fmt = replace(fmt, columns=tuple(names), select=projection)
+    return fmt, f"SELECT {projection} FROM {call}", params
+
+
+def _whitespace_sql(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat, call: str,
+                    params: list[Any]) -> tuple[SourceFormat, str, list[Any]]:
+    first = cur.execute(f"SELECT line FROM {call} LIMIT 1", params).fetchall()
+    header = str(first[0][0]).split() if first else []
+    _check_header(header, fmt.name)
+    cols = ", ".join(f"parts[{i + 1}] AS {quote_ident(h)}" for i, h in enumerate(header))
+    width = len(header)
+    # Rows of the wrong width are kept and flagged: the normaliser turns the flag into a reject.
+    sql = (f"SELECT {cols}, CASE WHEN len(parts) <> {width} THEN 'expected {width} fields, "
+           f"found ' || len(parts) END AS {READER_ERROR} "
+           f"FROM (SELECT regexp_split_to_array(trim(line), '\\s+') AS parts "
+           f"FROM {call} WHERE trim(coalesce(line, '')) <> '' OFFSET 1)")
+    return replace(fmt, columns=tuple(header)), sql, params
+
+
+def _read_error(fmt: SourceFormat, e: duckdb.Error) -> IngestError:
+    text = str(e)
+    lowered = text.lower()
+    if any(w in lowered for w in ("gzip", "zlib", "decompress", "inflate")):
+        return _refuse(fmt.name, "the gzip data is corrupt or truncated.",
+                       "Re-export or re-compress the file and upload it again.")
+    if fmt.format in ("json", "ndjson"):
+        return _refuse(fmt.name, f"the JSON could not be read ({_first_line(text)}).",
+                       "Check that the file is a JSON array of records or NDJSON.")
+    if fmt.format == "parquet":
+        return _refuse(fmt.name, f"the Parquet file could not be read ({_first_line(text)}).",
+                       "Re-export the file; it may be truncated.")
+    return _refuse(fmt.name, f"the file could not be read ({_first_line(text)}).",
+                   "Check the delimiter and quoting, or export the file again as UTF-8 CSV.")
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else text
+    return line[:300]
+
+
+def read_error(fmt: SourceFormat, e: duckdb.Error) -> IngestError:
+    """Public wrapper: a user-facing error for a DuckDB failure while reading ``fmt``."""
+    return _read_error(fmt, e)

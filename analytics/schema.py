@@ -1,0 +1,176 @@
+"""The canonical data model: tables, their migrations, and the column vocabulary per kind.
+
+Every source is mapped onto these tables (DESIGN.md §3). Migrations are numbered and run in
+order inside one transaction; ``meta.schema_version`` records the last one applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EVENT_TYPES = (
+    "view", "search", "cart", "remove_from_cart", "wishlist", "checkout", "purchase", "refund",
+)
+
+# Source spellings of the canonical event types (compared lower-cased, trimmed).
+EVENT_TYPE_SYNONYMS: dict[str, str] = {
+    **{t: t for t in EVENT_TYPES},
+    "page_view": "view", "pageview": "view", "view_item": "view", "product viewed": "view",
+    "product_view": "view", "detail": "view", "impression": "view", "click": "view",
+    "search": "search", "view_search_results": "search", "products searched": "search",
+    "addtocart": "cart", "add_to_cart": "cart", "add to cart": "cart", "product added": "cart",
+    "cart_add": "cart", "basket": "cart",
+    "removefromcart": "remove_from_cart", "remove_from_cart": "remove_from_cart",
+    "product removed": "remove_from_cart", "remove": "remove_from_cart",
+    "add_to_wishlist": "wishlist", "product added to wishlist": "wishlist",
+    "begin_checkout": "checkout", "checkout started": "checkout", "checkout": "checkout",
+    "transaction": "purchase", "order": "purchase", "order completed": "purchase",
+    "purchased": "purchase", "sale": "purchase", "buy": "purchase",
+    "return": "refund", "refunded": "refund", "order refunded": "refund",
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One canonical column a source column can be mapped onto."""
+
+    name: str
+    type: str  # id | text | timestamp | number | event_type
+    required: bool = False
+    help: str = ""
+    synonyms: tuple[str, ...] = ()
+
+
+EVENT_FIELDS = (
+    Field("user_id", "id", True, "Who did it (customer, visitor, loyalty or household id)",
+          ("userid", "user", "customer_id", "customerid", "visitorid", "visitor_id", "client_id",
+           "household_id", "member_id", "loyalty_id", "shopper_id", "account_id", "user_pseudo_id",
+           "anonymousid", "cust_id", "customer")),
+    Field("event_time", "timestamp", True, "When it happened",
+          ("timestamp", "time", "event_timestamp", "datetime", "date", "invoicedate", "created_at",
+           "transaction_timestamp", "ts", "occurred_at", "order_date", "purchase_date",
+           "processed_at")),
+    Field("event_type", "event_type", True,
+          "What happened (view, cart, purchase, …); offline sources default to purchase",
+          ("event", "event_name", "type", "action", "eventtype", "activity")),
+    Field("item_id", "id", False, "Product / SKU",
+          ("product_id", "itemid", "sku", "stockcode", "productid", "article_id", "lineitem_sku")),
+    Field("category", "text", False, "Product category",
+          ("category_code", "product_category", "category_name", "department", "item_category")),
+    Field("brand", "text", False, "Brand", ("manufacturer", "vendor", "item_brand")),
+    Field("price", "number", False, "Unit price",
+          ("unitprice", "unit_price", "item_price", "lineitem_price", "cost")),
+    Field("quantity", "number", False, "Units", ("qty", "lineitem_quantity", "units", "count")),
+    Field("revenue", "number", False,
+          "Line total (price × quantity); used when the source has no unit price",
+          ("sales_value", "line_total", "amount", "sales", "total", "value", "purchase_revenue")),
+    Field("session_id", "id", False, "Visit id; derived from 30-minute gaps when absent",
+          ("user_session", "session", "sessionid", "visit_id", "ga_session_id")),
+    Field("order_id", "id", False, "Order / basket / receipt id",
+          ("transactionid", "transaction_id", "invoiceno", "invoice", "basket_id", "receipt_id",
+           "orderid")),
+    Field("device", "text", False, "Device (mobile, desktop, …)",
+          ("device_category", "platform", "device_type")),
+    Field("channel", "text", False, "Marketing channel / referrer",
+          ("source", "medium", "utm_source", "referrer", "traffic_source", "channel_grouping")),
+    Field("country", "text", False, "Country", ("geo_country", "billing_country", "country_code")),
+    Field("search_query", "text", False, "Search text", ("query", "search_term", "keyword", "q")),
+)
+
+ITEM_FIELDS = (
+    Field("item_id", "id", True, "Product / SKU",
+          ("product_id", "itemid", "sku", "stockcode", "productid", "id")),
+    Field("title", "text", False, "Product name",
+          ("name", "product_name", "description", "product_type", "item_name")),
+    Field("category", "text", False, "Category",
+          ("product_category", "category_code", "department", "category_name")),
+    Field("brand", "text", False, "Brand", ("manufacturer", "vendor", "manufacturer_id")),
+    Field("price", "number", False, "List price", ("unitprice", "unit_price", "list_price")),
+)
+
+USER_FIELDS = (
+    Field("user_id", "id", True, "Customer id",
+          ("customer_id", "customerid", "household_id", "userid", "member_id", "loyalty_id", "id")),
+)
+
+IDENTITY_FIELDS = (
+    Field("alias", "id", True, "The other id (loyalty card, hashed e-mail, POS id)",
+          ("loyalty_id", "alias_id", "external_id", "card_id", "email", "pos_id")),
+    Field("user_id", "id", True, "The master (online) user id",
+          ("master_id", "customer_id", "userid", "online_id")),
+    Field("alias_type", "text", False, "Kind of alias", ("type", "id_type", "source")),
+)
+
+EXPERIMENT_FIELDS = (
+    Field("user_id", "id", True, "Who was assigned",
+          ("customer_id", "customerid", "userid", "visitorid", "household_id")),
+    Field("experiment", "text", False, "Experiment / campaign name; defaults to the file name",
+          ("experiment_name", "campaign", "campaign_id", "test", "test_name")),
+    Field("variant", "text", True, "Arm (treatment, control, …)",
+          ("group", "arm", "treatment", "bucket", "segment", "cohort")),
+    Field("assigned_at", "timestamp", False, "When the user was assigned",
+          ("assignment_time", "timestamp", "date", "start_date", "exposed_at")),
+)
+
+KIND_FIELDS: dict[str, tuple[Field, ...]] = {
+    "events": EVENT_FIELDS,
+    "items": ITEM_FIELDS,
+    "users": USER_FIELDS,
+    "identities": IDENTITY_FIELDS,
+    "experiments": EXPERIMENT_FIELDS,
+}
+
+# Kinds whose unmapped columns are kept as JSON attributes rather than ignored.
+KINDS_WITH_ATTRIBUTES = ("items", "users")
+
+# Columns written to each table by ingestion, in table order (dataset_id last).
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "events": ("user_id", "source_user_id", "event_time", "event_type", "item_id", "category",
+               "brand", "price", "quantity", "revenue", "session_id", "order_id", "device",
+               "channel", "country", "search_query", "source"),
+    "items": ("item_id", "title", "category", "brand", "price", "attributes"),
+    "users": ("user_id", "attributes"),
+    "identities": ("alias", "user_id", "alias_type"),
+    "experiments": ("user_id", "experiment", "variant", "assigned_at"),
+}
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+        """CREATE TABLE datasets (
+            dataset_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+            source VARCHAR, sha256 VARCHAR NOT NULL, format VARCHAR, encoding VARCHAR,
+            preset VARCHAR, mapping JSON, options JSON, rows_read BIGINT NOT NULL,
+            rows_loaded BIGINT NOT NULL, rows_rejected BIGINT NOT NULL,
+            duplicates_skipped BIGINT NOT NULL, notes JSON,
+            loaded_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+        """CREATE TABLE events (
+            user_id VARCHAR NOT NULL, source_user_id VARCHAR, event_time TIMESTAMP NOT NULL,
+            event_type VARCHAR NOT NULL, item_id VARCHAR, category VARCHAR, brand VARCHAR,
+            price DOUBLE, quantity DOUBLE, revenue DOUBLE, session_id VARCHAR, order_id VARCHAR,
+            device VARCHAR, channel VARCHAR, country VARCHAR, search_query VARCHAR,
+            source VARCHAR, dataset_id VARCHAR NOT NULL)""",
+        """CREATE TABLE rejects (
+            dataset_id VARCHAR NOT NULL, record BIGINT, reason VARCHAR NOT NULL, raw VARCHAR)""",
+        """CREATE TABLE items (
+            item_id VARCHAR NOT NULL, title VARCHAR, category VARCHAR, brand VARCHAR,
+            price DOUBLE, attributes JSON, dataset_id VARCHAR NOT NULL)""",
+        """CREATE TABLE users (
+            user_id VARCHAR NOT NULL, attributes JSON, dataset_id VARCHAR NOT NULL)""",
+        """CREATE TABLE identities (
+            alias VARCHAR NOT NULL, user_id VARCHAR NOT NULL, alias_type VARCHAR,
+            dataset_id VARCHAR NOT NULL)""",
+        """CREATE TABLE experiments (
+            user_id VARCHAR NOT NULL, experiment VARCHAR NOT NULL, variant VARCHAR NOT NULL,
+            assigned_at TIMESTAMP, dataset_id VARCHAR NOT NULL)""",
+        # The latest mapping per alias (a later identities file overrides an earlier one).
+        """CREATE VIEW identity_map AS
+            SELECT i.alias, arg_max(i.user_id, d.loaded_at) AS user_id
+            FROM identities i JOIN datasets d USING (dataset_id) GROUP BY i.alias""",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# Tables that hold rows of an ingested dataset (delete-by-dataset touches exactly these).
+DATASET_TABLES = ("events", "rejects", "items", "users", "identities", "experiments")

@@ -1,0 +1,80 @@
+"""All configuration in one table: name, default, help.
+
+Settings come from environment variables. The README's configuration section is generated
+from :data:`SETTINGS` (``shopper-lens settings --markdown``) and a test keeps them equal.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from analytics.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive whole number")
+    return number
+
+
+def _pii_mode(value: str) -> str:
+    if value not in ("hash", "drop"):
+        raise ValueError("must be 'hash' or 'drop'")
+    return value
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("SHOPPER_LENS_DB", "workspace/shopper_lens.duckdb",
+            "Workspace DuckDB file. Uploads, temporary spill files and the inbox live beside it.",
+            Path),
+    Setting("SHOPPER_LENS_MEMORY_LIMIT", "4GB",
+            "DuckDB memory limit; larger work spills to disk in the workspace's .tmp folder."),
+    Setting("SHOPPER_LENS_THREADS", "2", "DuckDB worker threads.", _positive_int),
+    Setting("SHOPPER_LENS_MAX_UPLOAD_MB", "1024",
+            "Largest file the Data page accepts (bigger files: use `shopper-lens ingest PATH`).",
+            _positive_int),
+    Setting("SHOPPER_LENS_SESSION_GAP_MINUTES", "30",
+            "Inactivity gap that starts a new session when a source has no session id.",
+            _positive_int),
+    Setting("SHOPPER_LENS_SOURCE_TIMEZONE", "UTC",
+            "Time zone of source timestamps that carry no offset; stored times are UTC."),
+    Setting("SHOPPER_LENS_PII", "hash",
+            "What to do with columns that look like e-mail, phone or name: 'hash' (salted "
+            "SHA-256, salt per workspace) or 'drop'.", _pii_mode),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def get(name: str, environ: Mapping[str, str] | None = None) -> Any:
+    """Return the parsed value of setting ``name`` from ``environ`` (default: os.environ)."""
+    setting = _BY_NAME[name]
+    raw = (os.environ if environ is None else environ).get(name, setting.default)
+    try:
+        return setting.parse(raw)
+    except ValueError as e:
+        raise ConfigError(
+            f"{name}={raw!r} is not valid: {e}.",
+            hint=f"Unset it to use the default ({setting.default}) or see the README's "
+            "configuration table.",
+        ) from e
+
+
+def markdown_table() -> str:
+    """The README's configuration table."""
+    lines = ["| setting | default | what it does |", "|---|---|---|"]
+    lines += [f"| `{s.name}` | `{s.default}` | {s.help} |" for s in SETTINGS]
+    return "\n".join(lines)

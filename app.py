@@ -1,0 +1,18 @@
+"""Shopper Lens dashboard: navigation, shared sidebar and the workspace every page uses."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages._shared import sidebar
+
+st.set_page_config(page_title="Shopper Lens", page_icon="🛍️", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/data.py", title="Data", icon="📥"),
+]
+
+navigation = st.navigation(PAGES)
+sidebar()
+navigation.run()

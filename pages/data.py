@@ -1,0 +1,150 @@
+"""Data: upload exports, confirm how they map, load them, check their quality, manage datasets."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from analytics.export import to_csv_bytes
+from analytics.ingest import (
+    SOURCES,
+    FileReport,
+    LoadOptions,
+    delete_dataset,
+    ingest_file,
+    inspect_file,
+    preview_file,
+)
+from analytics.ingest.presets import by_name
+from analytics.overview import datasets
+from analytics.quality import all_rejects, quality_report
+from analytics.schema import KIND_FIELDS
+from pages._shared import data_changed, run, workspace
+
+UNMAPPED = "(not mapped)"
+PRESET_RULE = "(preset rule)"
+
+st.title("Data")
+ws = workspace()
+upload_tab, datasets_tab = st.tabs(["Upload", "Datasets & quality"])
+
+
+def mapping_editor(key: str, kind: str, columns: list[str], detected: dict[str, str],
+                   rules: set[str]) -> dict[str, str | None]:
+    """One select box per canonical field; returns only the fields the user changed."""
+    changes: dict[str, str | None] = {}
+    grid = st.columns(3)
+    for i, field in enumerate(KIND_FIELDS[kind]):
+        default = PRESET_RULE if field.name in rules else detected.get(field.name, UNMAPPED)
+        options = [UNMAPPED, *([PRESET_RULE] if field.name in rules else []), *columns]
+        label = f"{field.name}{' *' if field.required else ''}"
+        choice = grid[i % 3].selectbox(label, options, index=options.index(default),
+                                       help=field.help, key=f"{key}:map:{kind}:{field.name}")
+        if choice != default:
+            changes[field.name] = None if choice == UNMAPPED else choice
+    return changes
+
+
+def show_report(report: FileReport) -> None:
+    cols = st.columns(4)
+    cols[0].metric("Rows read", f"{report.rows_read:,}")
+    cols[1].metric("Loaded", f"{report.rows_loaded:,}")
+    cols[2].metric("Rejected", f"{report.rows_rejected:,}")
+    cols[3].metric("Duplicates skipped", f"{report.duplicates_skipped:,}")
+    for note in report.notes:
+        st.caption(f"ℹ️ {note}")
+    if report.reject_reasons:
+        st.warning("Rejected rows are kept with their reason (see *Datasets & quality*): "
+                   + "; ".join(f"{n:,} × {r}" for r, n in report.reject_reasons.items()))
+
+
+def upload_form(file_id: str, name: str, data: bytes) -> None:
+    path = run(lambda: ws.save_upload(name, data))
+    inspection = run(lambda: inspect_file(ws, path, name=name))
+    st.caption(f"{inspection.format.describe()} · {len(inspection.columns)} columns")
+    if inspection.preset:
+        preset = by_name(inspection.preset)
+        st.success(f"Recognised as **{preset.label if preset else inspection.preset}**: "
+                   f"{inspection.preset_reason}.", icon="✅")
+    else:
+        st.info(f"Mapping suggested: {inspection.preset_reason}. Check it below.", icon="🧭")
+    left, mid, right = st.columns(3)
+    kinds = list(KIND_FIELDS)
+    kind = left.selectbox("This file holds", kinds, index=kinds.index(inspection.kind),
+                          key=f"{file_id}:kind")
+    source = mid.selectbox("Source", SOURCES, key=f"{file_id}:source",
+                           help="offline = in-store / POS purchases")
+    pii_mode = None
+    if inspection.pii:
+        listed = ", ".join(f"{c} ({k})" for c, k in inspection.pii.items())
+        pii_mode = right.radio(f"Personal data found: {listed}", ["hash", "drop"],
+                               key=f"{file_id}:pii", horizontal=True)
+    same_kind = kind == inspection.kind
+    changes = mapping_editor(file_id, kind, inspection.columns,
+                             inspection.mapping.columns if same_kind else {},
+                             set(inspection.mapping.expressions) if same_kind else set())
+    options = LoadOptions(name=name, kind=kind, preset="auto" if same_kind else "none",
+                          mapping=changes, source=source, pii_mode=pii_mode)
+    st.markdown("**Preview of the rows as they will be stored**")
+    report, frame = run(lambda: preview_file(ws, path, options))
+    st.dataframe(frame, hide_index=True, height=240)
+    for note in report.notes:
+        st.caption(f"ℹ️ {note}")
+    if st.button(f"Load {name}", type="primary", key=f"{file_id}:load"):
+        bar = st.progress(0.0, "Starting")
+        done = run(lambda: ingest_file(ws, path, options,
+                                       progress=lambda f, m: bar.progress(min(f, 1.0), m)))
+        st.session_state.setdefault("loaded", {})[file_id] = done
+        data_changed()
+    if file_id in st.session_state.get("loaded", {}):
+        st.success(f"Loaded {name}.", icon="📦")
+        show_report(st.session_state["loaded"][file_id])
+
+
+with upload_tab:
+    files = st.file_uploader(
+        "Drop event, catalogue, CRM, identity or experiment files (CSV/TSV, JSON, NDJSON, "
+        "Parquet; gzip is fine)", accept_multiple_files=True, key="uploader")
+    for upload in files or []:
+        with st.expander(upload.name, expanded=True):
+            upload_form(upload.file_id, upload.name, upload.getvalue())
+
+
+def quality_section(dataset_id: str) -> None:
+    report = run(lambda: quality_report(ws, dataset_id))
+    left, right = st.columns(2)
+    nulls = report.nulls[report.nulls["nulls"] > 0]
+    if not nulls.empty:
+        left.plotly_chart(px.bar(nulls, x="share", y="column", orientation="h",
+                                 title="Missing values per column", range_x=[0, 1]), width="stretch")
+    if not report.event_types.empty:
+        right.plotly_chart(px.bar(report.event_types, x="event_type", y="events",
+                                  title="Events per type"), width="stretch")
+    if not report.checks.empty:
+        st.dataframe(report.checks, hide_index=True,
+                     column_config={"share": st.column_config.ProgressColumn(
+                         "share", format="percent", min_value=0.0, max_value=1.0)})
+    st.markdown(f"**Rejected rows** ({len(report.rejects):,} shown)")
+    st.dataframe(report.rejects, hide_index=True, height=200)
+    if not report.rejects.empty:
+        st.download_button("Download rejected rows (CSV)",
+                           to_csv_bytes(run(lambda: all_rejects(ws, dataset_id))),
+                           file_name=f"rejects-{dataset_id}.csv", mime="text/csv")
+
+
+with datasets_tab:
+    table = run(lambda: datasets(ws))
+    if table.empty:
+        st.info("No datasets yet: upload a file in the *Upload* tab.")
+    else:
+        st.dataframe(table, hide_index=True)
+        labels = {f"{r.name} · {r.kind} · {r.dataset_id}": r.dataset_id for r in table.itertuples()}
+        chosen = labels[st.selectbox("Dataset", list(labels), key="quality_dataset")]
+        quality_section(chosen)
+        confirm = st.checkbox("I want to delete this dataset and every row it brought",
+                              key="confirm_delete")
+        if st.button("Delete dataset", disabled=not confirm):
+            name = run(lambda: delete_dataset(ws, chosen))
+            data_changed()
+            st.toast(f"Deleted {name}")
+            st.rerun()

@@ -1,0 +1,53 @@
+"""Home: what is loaded, headline numbers, activity over time, where to start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import plotly.express as px
+import streamlit as st
+
+from analytics.bundle import load_bundle
+from analytics.overview import daily_events
+from pages._shared import cached_overview, data_changed, run, workspace
+
+DEMO = Path(__file__).resolve().parent.parent / "sample_data" / "demo"
+
+st.title("Shopper Lens")
+st.write("Know your shoppers: profiles, segments, journeys, recommendations and campaign uplift "
+         "from your own e-commerce exports.")
+
+ws = workspace()
+info = cached_overview(str(ws.path))
+
+if info.empty:
+    st.info("The workspace is empty. Upload your exports on the **Data** page, or load the demo "
+            "shop (3,000 shoppers with known segments) to explore.", icon="👋")
+    st.page_link("pages/data.py", label="Upload data", icon="📥")
+    if DEMO.exists() and st.button("Load the demo shop", type="primary"):
+        bar = st.progress(0.0, "Loading the demo shop")
+        run(lambda: load_bundle(ws, DEMO, progress=lambda f, m: bar.progress(f, m)))
+        data_changed()
+        st.rerun()
+    st.stop()
+
+cols = st.columns(5)
+cols[0].metric("Events", f"{info.events:,}")
+cols[1].metric("Shoppers", f"{info.users:,}")
+cols[2].metric("Items", f"{max(info.catalogue_items, info.items_seen):,}")
+cols[3].metric("Revenue", f"{info.revenue:,.0f}")
+cols[4].metric("Orders", f"{info.orders:,}")
+if info.first and info.last:
+    st.caption(f"From {info.first:%d %b %Y} to {info.last:%d %b %Y} · "
+               f"{info.offline_events:,} in-store events · {info.crm_users:,} CRM profiles")
+
+daily = run(lambda: daily_events(ws))
+if not daily.empty:
+    fig = px.area(daily, x="day", y="events", color="event_type",
+                  title="Events per day by type", labels={"day": "", "events": "events"})
+    fig.update_layout(legend_title_text="", height=360, margin={"t": 40, "b": 0})
+    st.plotly_chart(fig, width="stretch")
+
+st.subheader("Where to start")
+st.page_link("pages/data.py", label="Add or inspect data: uploads, quality checks, rejects",
+             icon="📥")

@@ -1,0 +1,66 @@
+"""Home and Data pages driven headless with AppTest."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app.conftest import ROOT
+
+from tests.app.conftest import no_exceptions
+
+DEMO = ROOT / "sample_data" / "demo"
+REES46 = (
+    "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n"
+    "2019-10-01 00:00:00 UTC,view,44600062,2103807459595387724,,shiseido,35.79,541312140,s1\n"
+    "2019-10-01 00:01:00 UTC,cart,44600062,2103807459595387724,,shiseido,35.79,541312140,s1\n"
+    "2019-10-01 00:02:00 UTC,purchase,44600062,2103807459595387724,,shiseido,35.79,541312140,s1\n"
+    "2019-10-01 00:03:00 UTC,view,3900821,2053013552326770905,appliances.kettle,aqua,33.2,5547,s2\n"
+    "2019-10-01 00:04:00 UTC,view,bad-row-missing-fields\n"
+)
+
+
+def test_home_on_an_empty_workspace_points_to_data_and_the_demo(app: AppTest):
+    at = app.run()
+    no_exceptions(at)
+    assert at.title[0].value == "Shopper Lens"
+    assert any("workspace is empty" in i.value for i in at.info)
+
+
+@pytest.mark.skipif(not DEMO.exists(), reason="sample_data/demo is not generated yet (make sample)")
+def test_home_loads_the_demo_shop_and_shows_kpis(app: AppTest):
+    at = app.run()
+    demo = [b for b in at.button if b.label == "Load the demo shop"]
+    assert demo, "the demo bundle should be committed in sample_data/demo"
+    demo[0].click().run()
+    no_exceptions(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Shoppers"].replace(",", "")) > 1000
+    assert int(metrics["Events"].replace(",", "")) > 10_000
+
+
+def test_data_page_upload_preview_load_and_quality(app: AppTest):
+    at = app.run()
+    at.switch_page("pages/data.py").run()
+    no_exceptions(at)
+    at.file_uploader[0].upload("export.csv", REES46.encode(), "text/csv").run()
+    no_exceptions(at)
+    assert any("REES46" in s.value for s in at.success), [s.value for s in at.success]
+    assert len(at.dataframe[0].value) == 4  # the preview: rows as they will be stored
+    load = [b for b in at.button if b.label.startswith("Load export.csv")]
+    load[0].click().run()
+    no_exceptions(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Rows read"], metrics["Loaded"], metrics["Rejected"]) == ("5", "4", "1")
+    quality = at.tabs[1]
+    assert quality.selectbox[0].value.startswith("export.csv")
+    assert any("Rejected rows" in m.value for m in at.markdown)
+    assert at.download_button, "the rejects download should be offered"
+
+
+def test_data_page_shows_a_clear_error_for_a_bad_file(app: AppTest):
+    at = app.run()
+    at.switch_page("pages/data.py").run()
+    at.file_uploader[0].upload("junk.csv", bytes(range(256)) * 10, "text/csv").run()
+    no_exceptions(at)
+    assert any("binary" in e.value for e in at.error)

@@ -1,0 +1,55 @@
+"""Shared fixtures: a private workspace per test, file writers, the real-data folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from analytics.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+SHARED = ROOT.parent / "shared" / "datasets"
+COMPLETEJOURNEY = SHARED / "completejourney"
+
+needs_shared = pytest.mark.skipif(
+    not COMPLETEJOURNEY.exists(),
+    reason=f"real CC0 data not found at {COMPLETEJOURNEY} (it sits beside the clone in CI)")
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[Workspace]:
+    """A fresh workspace that may read the test's tmp folder and the test data."""
+    allow = [tmp_path, DATA] + ([SHARED] if SHARED.exists() else [])
+    workspace = Workspace(tmp_path / "ws" / "shopper_lens.duckdb", allow=allow)
+    yield workspace
+    workspace.close()
+
+
+@pytest.fixture
+def write(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """write(name, text_or_bytes) -> Path of a new file in the test's folder."""
+    def _write(name: str, content: str | bytes) -> Path:
+        path = tmp_path / name
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        return path
+    return _write
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never let a test touch the developer's default workspace."""
+    monkeypatch.setenv("SHOPPER_LENS_DB", str(tmp_path / "default" / "shopper_lens.duckdb"))
+    for name in list(os.environ):
+        if name.startswith("SHOPPER_LENS_") and name != "SHOPPER_LENS_DB":
+            monkeypatch.delenv(name)
+
+
+def table_counts(ws: Workspace) -> dict[str, int]:
+    from analytics.schema import DATASET_TABLES
+    with ws.cursor() as cur:
+        return {t: int(cur.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])
+                for t in (*DATASET_TABLES, "datasets")}

@@ -1,0 +1,47 @@
+"""In a real browser: upload through the dropzone, confirm the mapping, load, see the report."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import screenshot, wait_idle
+
+pytestmark = pytest.mark.e2e
+
+ROCKET = ("timestamp,visitorid,event,itemid,transactionid\n"
+          "1433221332117,257597,view,355908,\n1433224214164,992329,addtocart,248676,\n"
+          "1433224214999,992329,transaction,248676,4000\n1433224215999,992329,view,1,2,3\n")
+
+
+def test_upload_map_load_and_quality_in_the_browser(page, server, tmp_path: Path):
+    export = tmp_path / "retailrocket_events.csv"
+    export.write_text(ROCKET)
+    page.goto(server.url)
+    wait_idle(page)
+    page.get_by_role("link", name="Data").first.click()
+    wait_idle(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(export))
+    page.get_by_text("RetailRocket e-commerce events").first.wait_for()
+    wait_idle(page)
+    page.get_by_text("Preview of the rows as they will be stored").wait_for()
+    screenshot(page, "data-upload")
+    page.get_by_role("button", name="Load retailrocket_events.csv").click()
+    page.get_by_text("Loaded retailrocket_events.csv").wait_for()
+    wait_idle(page)
+    metrics = page.locator('[data-testid="stMetric"]').all_inner_texts()
+    assert any("Loaded" in m and "3" in m for m in metrics), metrics
+    assert any("Rejected" in m and "1" in m for m in metrics), metrics
+    page.get_by_role("tab", name="Datasets & quality").click()
+    wait_idle(page)
+    page.get_by_text(re.compile(r"Rejected rows \(\d+ shown\)")).wait_for()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download rejected rows (CSV)").click()
+    assert "too many fields" in Path(download.value.path()).read_text()
+    screenshot(page, "data-quality")
+    page.get_by_role("link", name="Home").first.click()
+    wait_idle(page)
+    page.get_by_text("Events per day by type").wait_for()
+    screenshot(page, "home")

@@ -1,0 +1,50 @@
+"""The CLI: JSON contract, exit codes, no tracebacks on expected errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import DATA
+
+CANONICAL = ("user_id,event_time,event_type,item_id,price\n"
+             "u1,2024-01-01 10:00:00,view,i1,3\nu2,2024-01-01 11:00:00,purchase,i1,3\n")
+
+
+def cli(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "analytics", *args, "--db", str(db)],
+                          capture_output=True, text=True, check=False, timeout=120)
+
+
+def test_ingest_prints_the_json_contract(tmp_path):
+    (tmp_path / "ev.csv").write_text(CANONICAL)
+    out = cli("ingest", str(tmp_path / "ev.csv"), "--json", db=tmp_path / "w.duckdb")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    file = result["files"][0]
+    for key in ("path", "preset", "rows_read", "rows_loaded", "rows_rejected", "duplicates_skipped"):
+        assert key in file
+    assert (file["rows_loaded"], result["events_total"], result["users_total"]) == (2, 2, 2)
+
+
+def test_bad_file_exits_2_with_a_message_and_no_traceback(tmp_path):
+    out = cli("ingest", str(DATA / "bad" / "binary.csv"), db=tmp_path / "w.duckdb")
+    assert out.returncode == 2
+    assert "binary.csv" in out.stderr and "Traceback" not in out.stderr + out.stdout
+
+
+def test_mapping_flags_and_datasets_and_delete(tmp_path):
+    (tmp_path / "x.csv").write_text("who,when,what\nu1,2024-01-01 10:00:00,view\n")
+    db = tmp_path / "w.duckdb"
+    out = cli("ingest", str(tmp_path / "x.csv"), "--map", "user_id=who", "--map", "event_time=when",
+              "--map", "event_type=what", "--json", db=db)
+    assert out.returncode == 0, out.stderr
+    dataset_id = json.loads(out.stdout.splitlines()[-1])["files"][0]["dataset_id"]
+    listed = json.loads(cli("datasets", "--json", db=db).stdout.splitlines()[-1])
+    assert [d["dataset_id"] for d in listed["datasets"]] == [dataset_id]
+    assert cli("delete", dataset_id, db=db).returncode == 0
+    assert cli("delete", dataset_id, db=db).returncode == 2
+    bad = cli("ingest", str(tmp_path / "x.csv"), "--map", "nonsense", db=db)
+    assert bad.returncode == 2 and "FIELD=VALUE" in bad.stderr
