@@ -55,17 +55,21 @@ def normalise_name(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", last.strip().lower()).strip("_")
 
 
-def _match(field_: Field, column: str) -> int:
-    """How well a source column name fits a field: 3 exact, 2 synonym, 1 partial, 0 none."""
+def _match(field_: Field, column: str) -> tuple[int, int]:
+    """How well a column name fits a field: (3 exact | 2 synonym | 1 partial | 0, preference).
+
+    Among synonyms the earlier listed one wins (``product_category`` over ``department``).
+    """
     norm = normalise_name(column)
     squashed = norm.replace("_", "")
     if norm == field_.name:
-        return 3
-    if norm in field_.synonyms or squashed in field_.synonyms:
-        return 2
+        return 3, 0
+    for i, synonym in enumerate(field_.synonyms):
+        if synonym in (norm, squashed):
+            return 2, -i
     if len(field_.name) > 4 and field_.name in norm:
-        return 1
-    return 0
+        return 1, 0
+    return 0, 0
 
 
 def suggest(kind: str, columns: list[str]) -> tuple[ColumnMapping, int]:
@@ -76,8 +80,8 @@ def suggest(kind: str, columns: list[str]) -> tuple[ColumnMapping, int]:
     for field_ in KIND_FIELDS[kind]:
         ranked = sorted(((_match(field_, c), -i, c) for i, c in enumerate(columns)
                          if c not in used), reverse=True)
-        if ranked and ranked[0][0] > 0:
-            quality, _, column = ranked[0]
+        if ranked and ranked[0][0][0] > 0:
+            (quality, _), _, column = ranked[0]
             chosen[field_.name] = column
             used.add(column)
             score += quality * (10 if field_.required else 1)

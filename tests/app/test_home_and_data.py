@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.conftest import ROOT
-
-from tests.app.conftest import no_exceptions
+from tests.app.conftest import ROOT, no_exceptions
 
 DEMO = ROOT / "sample_data" / "demo"
 REES46 = (
