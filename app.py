@@ -6,11 +6,11 @@ import streamlit as st
 
 from pages._shared import sidebar
 
-st.set_page_config(page_title="Shopper Lens", page_icon="🛍️", layout="wide")
+st.set_page_config(page_title="Shopper Lens", page_icon=":material/shopping_bag:", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/data.py", title="Data", icon="📥"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/data.py", title="Data", icon=":material/upload_file:"),
 ]
 
 navigation = st.navigation(PAGES)

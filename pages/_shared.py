@@ -34,7 +34,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except ShopperLensError as e:
-        st.error(f"**{e.title}.** {e.message}\n\n{e.hint}".strip(), icon="⚠️")
+        st.error(f"**{e.title}.** {e.message}\n\n{e.hint}".strip(), icon=":material/error:")
         st.stop()
 
 

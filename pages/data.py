@@ -52,7 +52,7 @@ def show_report(report: FileReport) -> None:
     cols[2].metric("Rejected", f"{report.rows_rejected:,}")
     cols[3].metric("Duplicates skipped", f"{report.duplicates_skipped:,}")
     for note in report.notes:
-        st.caption(f"ℹ️ {note}")
+        st.caption(f":material/info: {note}")
     if report.reject_reasons:
         st.warning("Rejected rows are kept with their reason (see *Datasets & quality*): "
                    + "; ".join(f"{n:,} × {r}" for r, n in report.reject_reasons.items()))
@@ -65,9 +65,9 @@ def upload_form(file_id: str, name: str, data: bytes) -> None:
     if inspection.preset:
         preset = by_name(inspection.preset)
         st.success(f"Recognised as **{preset.label if preset else inspection.preset}**: "
-                   f"{inspection.preset_reason}.", icon="✅")
+                   f"{inspection.preset_reason}.", icon=":material/check_circle:")
     else:
-        st.info(f"Mapping suggested: {inspection.preset_reason}. Check it below.", icon="🧭")
+        st.info(f"Mapping suggested: {inspection.preset_reason}. Check it below.", icon=":material/explore:")
     left, mid, right = st.columns(3)
     kinds = list(KIND_FIELDS)
     kind = left.selectbox("This file holds", kinds, index=kinds.index(inspection.kind),
@@ -89,7 +89,7 @@ def upload_form(file_id: str, name: str, data: bytes) -> None:
     report, frame = run(lambda: preview_file(ws, path, options))
     st.dataframe(frame, hide_index=True, height=240)
     for note in report.notes:
-        st.caption(f"ℹ️ {note}")
+        st.caption(f":material/info: {note}")
     if st.button(f"Load {name}", type="primary", key=f"{file_id}:load"):
         bar = st.progress(0.0, "Starting")
         done = run(lambda: ingest_file(ws, path, options,
@@ -97,7 +97,7 @@ def upload_form(file_id: str, name: str, data: bytes) -> None:
         st.session_state.setdefault("loaded", {})[file_id] = done
         data_changed()
     if file_id in st.session_state.get("loaded", {}):
-        st.success(f"Loaded {name}.", icon="📦")
+        st.success(f"Loaded {name}.", icon=":material/inventory_2:")
         show_report(st.session_state["loaded"][file_id])
 
 

@@ -22,8 +22,8 @@ info = cached_overview(str(ws.path))
 
 if info.empty:
     st.info("The workspace is empty. Upload your exports on the **Data** page, or load the demo "
-            "shop (3,000 shoppers with known segments) to explore.", icon="👋")
-    st.page_link("pages/data.py", label="Upload data", icon="📥")
+            "shop (3,000 shoppers with known segments) to explore.", icon=":material/waving_hand:")
+    st.page_link("pages/data.py", label="Upload data", icon=":material/upload_file:")
     if DEMO.exists() and st.button("Load the demo shop", type="primary"):
         bar = st.progress(0.0, "Loading the demo shop")
         run(lambda: load_bundle(ws, DEMO, progress=lambda f, m: bar.progress(f, m)))
@@ -50,4 +50,4 @@ if not daily.empty:
 
 st.subheader("Where to start")
 st.page_link("pages/data.py", label="Add or inspect data: uploads, quality checks, rejects",
-             icon="📥")
+             icon=":material/upload_file:")

@@ -180,6 +180,15 @@ def test_every_row_is_loaded_rejected_or_skipped_and_reasons_are_specific(ws):
         assert any(g.startswith(bad) for g in got), got
 
 
+def test_broken_ndjson_lines_are_rejected_not_lost(ws, write):
+    lines = ['{"user_id": "a", "event_time": "2024-01-01 10:00:00", "event_type": "view"}',
+             '{"user_id": "b", "event_time": "2024-01-01 11:00:00", "event_ty',
+             '{"user_id": "c", "event_time": "2024-01-01 12:00:00", "event_type": "cart"}']
+    report = ingest_file(ws, write("e.ndjson", "\n".join(lines) + "\n"))
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (3, 2, 1)
+    assert "line 2: not a JSON object" in report.reject_reasons
+
+
 def test_mixed_delimiter_rows_are_rejected_not_lost(ws):
     report = ingest_file(ws, DATA / "bad" / "mixed_delimiter.csv")
     assert (report.rows_loaded, report.rows_rejected) == (2, 1) and accounted(report)

@@ -24,6 +24,7 @@ from analytics.ingest.mapping import ColumnMapping, guess_kind, suggest, validat
 from analytics.ingest.readers import (
     READER_ERROR,
     SourceFormat,
+    ndjson_rejects_sql,
     quote_ident,
     read_error,
     relation_sql,
@@ -229,6 +230,7 @@ def _insert_rows(cur: duckdb.DuckDBPyConnection, kind: str, dataset_id: str, sou
     columns = TABLE_COLUMNS[kind]
     col_list = ", ".join(columns)
     params: dict[str, Any] = {"dataset": dataset_id}
+    existing: str | None
     if kind == "events":
         valid = _DERIVED_SESSIONS if derive_sessions else _VALID_EVENTS
         new_rows = _EVENTS_SELECT.format(valid=valid)
@@ -237,13 +239,18 @@ def _insert_rows(cur: duckdb.DuckDBPyConnection, kind: str, dataset_id: str, sou
             params["gap"] = settings.get("SHOPPER_LENS_SESSION_GAP_MINUTES")
         lo, hi = cur.execute("SELECT min(event_time), max(event_time) FROM _norm "
                              "WHERE _reason IS NULL").fetchall()[0]
-        existing = f"SELECT {col_list} FROM events WHERE event_time BETWEEN $lo AND $hi"
+        overlap = cur.execute("SELECT count(*) FROM (SELECT 1 FROM events WHERE event_time "
+                              "BETWEEN ? AND ? LIMIT 1)", [lo, hi]).fetchall()[0][0]
+        # Only an overlapping export can repeat stored rows; otherwise dedup within the file.
+        existing = f"SELECT {col_list} FROM events WHERE event_time BETWEEN $lo AND $hi" \
+            if overlap else None
         params.update(lo=lo, hi=hi)
     else:
         new_rows = f"SELECT {col_list} FROM _norm WHERE _reason IS NULL"
         existing = f"SELECT {col_list} FROM {kind}"
-    sql = (f"INSERT INTO {kind} ({col_list}, dataset_id) SELECT *, $dataset FROM "
-           f"(SELECT {col_list} FROM ({new_rows}) EXCEPT {existing})")
+    fresh = f"SELECT {col_list} FROM ({new_rows}) EXCEPT {existing}" if existing else \
+        f"SELECT DISTINCT {col_list} FROM ({new_rows})"
+    sql = f"INSERT INTO {kind} ({col_list}, dataset_id) SELECT *, $dataset FROM ({fresh})"
     cur.execute(sql, normalise.bind(sql, params))
 
 
@@ -263,7 +270,7 @@ _CSV_REJECTS = """
 
 
 def _insert_rejects(cur: duckdb.DuckDBPyConnection, dataset_id: str, columns: list[str],
-                    csv_rejects: bool) -> None:
+                    csv_rejects: bool, fmt: SourceFormat) -> None:
     keys: dict[str, Any] = {"dataset": dataset_id}
     pairs = []
     for i, column in enumerate(columns):
@@ -276,6 +283,9 @@ def _insert_rejects(cur: duckdb.DuckDBPyConnection, dataset_id: str, columns: li
         keys)
     if csv_rejects:
         cur.execute(_CSV_REJECTS, {"dataset": dataset_id})
+    if fmt.format == "ndjson":
+        cur.execute("INSERT INTO rejects SELECT ?, n, 'line ' || n || ': not a JSON object', line "
+                    "FROM _bad_lines", [dataset_id])
 
 
 RELINK_SQL = (
@@ -420,6 +430,8 @@ def _load(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
         cur.execute(f"CREATE TEMP TABLE _raw AS {staging}", params)
     except duckdb.Error as e:
         raise read_error(fmt, e) from e
+    if fmt.format == "ndjson":
+        _drop_broken_lines(cur, fmt)
     columns = [row[0] for row in cur.execute("DESCRIBE _raw").fetchall()]
     dtypes = {row[0]: str(row[1]) for row in cur.execute("DESCRIBE _raw").fetchall()}
     source_columns = [c for c in columns if c != READER_ERROR]
@@ -434,7 +446,7 @@ def _load(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
     say(0.55, "Removing duplicates and writing rows")
     _insert_rows(cur, column_map.kind, dataset_id, options.source, derive)
     say(0.8, "Keeping rejected rows")
-    _insert_rejects(cur, dataset_id, source_columns, csv_rejects)
+    _insert_rejects(cur, dataset_id, source_columns, csv_rejects, fmt)
     report = _report(cur, path, inspection, column_map, options, dataset_id, fmt, plan, derive)
     _record_dataset(cur, report, digest, fmt, column_map, options)
     if column_map.kind == "identities":
@@ -442,6 +454,15 @@ def _load(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
     for table in ("_norm", "_raw"):
         cur.execute(f"DROP TABLE {table}")
     return report, dataset_id
+
+
+def _drop_broken_lines(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat) -> None:
+    """Remove the empty rows read_json made for broken lines; the lines become rejects."""
+    lines, params = ndjson_rejects_sql(fmt)
+    cur.execute(f"CREATE TEMP TABLE _bad_lines AS {lines}", params)
+    first = cur.execute("SELECT min(rowid) FROM _raw").fetchall()[0][0]
+    if first is not None:
+        cur.execute("DELETE FROM _raw WHERE rowid - ? + 1 IN (SELECT k FROM _bad_lines)", [first])
 
 
 def _report(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,

@@ -212,11 +212,14 @@ def _reader_call(fmt: SourceFormat, store_rejects: bool) -> tuple[str, list[Any]
     compression = "gzip" if fmt.compression == "gzip" else "none"
     if fmt.format == "parquet":
         return "read_parquet(?)", [str(fmt.path)]
-    if fmt.format in ("json", "ndjson"):
-        kind = "array" if fmt.format == "json" else "newline_delimited"
-        return ("read_json(?, format = ?, records = true, sample_size = -1, compression = ?, "
-                "maximum_object_size = ?, union_by_name = true)",
-                [str(fmt.path), kind, compression, MAX_LINE_BYTES])
+    if fmt.format == "json":
+        return ("read_json(?, format = 'array', records = true, sample_size = -1, "
+                "compression = ?, maximum_object_size = ?)",
+                [str(fmt.path), compression, MAX_LINE_BYTES])
+    if fmt.format == "ndjson":  # broken lines are skipped here and kept by ndjson_rejects_sql
+        return ("read_json(?, format = 'newline_delimited', records = true, sample_size = -1, "
+                "compression = ?, maximum_object_size = ?, ignore_errors = true)",
+                [str(fmt.path), compression, MAX_LINE_BYTES])
     if fmt.delimiter == " ":
         return ("read_csv(?, delim = ?, header = false, quote = '', escape = '', "
                 "columns = {'line': 'VARCHAR'}, compression = ?, max_line_size = ?, "
@@ -225,6 +228,20 @@ def _reader_call(fmt: SourceFormat, store_rejects: bool) -> tuple[str, list[Any]
     return (f"read_csv(?, delim = ?, header = true, all_varchar = true, quote = '\"', "
             f"escape = '\"', null_padding = false, compression = ?, max_line_size = ?, {rejects})",
             [str(fmt.path), fmt.delimiter, compression, MAX_LINE_BYTES])
+
+
+def ndjson_rejects_sql(fmt: SourceFormat) -> tuple[str, list[Any]]:
+    """Broken NDJSON lines: (k = position among records, n = line number, text).
+
+    read_json(ignore_errors) yields an all-NULL row for each of them, at position k.
+    """
+    compression = "gzip" if fmt.compression == "gzip" else "none"
+    sql = ("SELECT k, n, line FROM (SELECT row_number() OVER () AS k, n, line FROM ("
+           "SELECT row_number() OVER () AS n, line FROM read_csv(?, "
+           "delim = ?, header = false, quote = '', escape = '', columns = {'line': 'VARCHAR'}, "
+           "compression = ?, max_line_size = ?, auto_detect = false)) "
+           "WHERE trim(coalesce(line, '')) <> '') WHERE NOT json_valid(line)")
+    return sql, [str(fmt.path), "\x1f", compression, MAX_LINE_BYTES]
 
 
 def quote_ident(name: str) -> str:
