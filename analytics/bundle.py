@@ -9,6 +9,9 @@ from analytics.ingest import FileReport, ingest_file
 from analytics.ingest.load import Progress
 from analytics.workspace import Workspace
 
+# The demo shop shipped with the app (read-only; the dashboard may read it).
+DEMO_DIR = Path(__file__).resolve().parent.parent / "sample_data" / "demo"
+
 # Identities first, so that offline events are linked to online users as they load.
 BUNDLE: tuple[tuple[str, str, str], ...] = (
     ("identities.csv", "identities", "crm"),

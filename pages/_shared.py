@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import streamlit as st
 
+from analytics.bundle import DEMO_DIR
 from analytics.errors import ShopperLensError
 from analytics.overview import Overview, overview
 from analytics.workspace import Workspace, default_path
@@ -18,7 +19,8 @@ T = TypeVar("T")
 
 @st.cache_resource(show_spinner=False)
 def _open_workspace(path: str) -> Workspace:
-    return Workspace(Path(path))
+    # Besides its own folder, the dashboard may read only the demo shop shipped with it.
+    return Workspace(Path(path), allow=[DEMO_DIR] if DEMO_DIR.exists() else [])
 
 
 def workspace() -> Workspace:

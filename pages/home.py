@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import plotly.express as px
 import streamlit as st
 
-from analytics.bundle import load_bundle
+from analytics.bundle import DEMO_DIR, load_bundle
 from analytics.overview import daily_events
 from pages._shared import cached_overview, data_changed, run, workspace
-
-DEMO = Path(__file__).resolve().parent.parent / "sample_data" / "demo"
 
 st.title("Shopper Lens")
 st.write("Know your shoppers: profiles, segments, journeys, recommendations and campaign uplift "
@@ -24,9 +20,9 @@ if info.empty:
     st.info("The workspace is empty. Upload your exports on the **Data** page, or load the demo "
             "shop (3,000 shoppers with known segments) to explore.", icon=":material/waving_hand:")
     st.page_link("pages/data.py", label="Upload data", icon=":material/upload_file:")
-    if DEMO.exists() and st.button("Load the demo shop", type="primary"):
+    if DEMO_DIR.exists() and st.button("Load the demo shop", type="primary"):
         bar = st.progress(0.0, "Loading the demo shop")
-        run(lambda: load_bundle(ws, DEMO, progress=lambda f, m: bar.progress(f, m)))
+        run(lambda: load_bundle(ws, DEMO_DIR, progress=lambda f, m: bar.progress(f, m)))
         data_changed()
         st.rerun()
     st.stop()

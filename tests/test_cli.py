@@ -48,3 +48,18 @@ def test_mapping_flags_and_datasets_and_delete(tmp_path):
     assert cli("delete", dataset_id, db=db).returncode == 2
     bad = cli("ingest", str(tmp_path / "x.csv"), "--map", "nonsense", db=db)
     assert bad.returncode == 2 and "FIELD=VALUE" in bad.stderr
+
+
+def test_load_sample_fills_an_empty_workspace_once(tmp_path):
+    demo = Path(__file__).resolve().parent.parent / "sample_data" / "demo"
+    db = tmp_path / "w.duckdb"
+    first = cli("load-sample", str(demo), "--if-empty", "--json", db=db)
+    assert first.returncode == 0, first.stderr
+    loaded = json.loads(first.stdout.splitlines()[-1])
+    truth = json.loads((demo / "truth.json").read_text())
+    assert loaded["loaded"] and loaded["users_total"] >= truth["users"]
+    assert all(f["rows_rejected"] == 0 for f in loaded["files"])
+    again = json.loads(cli("load-sample", str(demo), "--if-empty", "--json", db=db).stdout
+                       .splitlines()[-1])
+    assert again == {"loaded": False, "events_total": loaded["events_total"],
+                     "users_total": loaded["users_total"]}

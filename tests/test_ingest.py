@@ -323,3 +323,12 @@ def test_items_users_experiments_kinds(ws, write):
             [("email_test",)]
         item = cur.execute("SELECT item_id, title, category, attributes FROM items").fetchall()[0]
     assert item[:3] == ("p1", "Mug", "home") and json.loads(item[3])["color"] == "red"
+
+
+def test_a_file_outside_the_allowed_folders_gets_an_accurate_message(tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "ev.csv").write_text(CANONICAL)
+    with Workspace(tmp_path / "locked" / "w.duckdb") as locked, \
+            pytest.raises(IngestError, match="outside the folders this workspace may read"):
+        ingest_file(locked, outside / "ev.csv")

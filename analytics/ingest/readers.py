@@ -327,6 +327,11 @@ def _whitespace_sql(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat, call: str
 def _read_error(fmt: SourceFormat, e: duckdb.Error) -> IngestError:
     text = str(e)
     lowered = text.lower()
+    if isinstance(e, duckdb.PermissionException):
+        return _refuse(fmt.name, f"{fmt.path.parent} is outside the folders this workspace may "
+                       "read (file access is locked to the workspace).",
+                       "Upload the file on the Data page, or load it with `shopper-lens ingest "
+                       "PATH`, which allows the folder of each file it is given.")
     if any(w in lowered for w in ("gzip", "zlib", "decompress", "inflate")):
         return _refuse(fmt.name, "the gzip data is corrupt or truncated.",
                        "Re-export or re-compress the file and upload it again.")
