@@ -41,7 +41,15 @@ def test_upload_map_load_and_quality_in_the_browser(page, server, tmp_path: Path
         page.get_by_role("button", name="Download rejected rows (CSV)").click()
     assert "too many fields" in Path(download.value.path()).read_text()
     screenshot(page, "data-quality")
-    page.get_by_role("link", name="Home").first.click()
+
+
+def test_home_loads_the_demo_shop_in_the_browser(page, server):
+    page.goto(server.url)
     wait_idle(page)
-    page.get_by_text("Events per day by type").wait_for()
+    page.get_by_text("The workspace is empty").wait_for()
+    page.get_by_role("button", name="Load the demo shop").click()
+    page.get_by_text("Events per day by type").wait_for(timeout=120_000)
+    wait_idle(page)
+    shoppers = page.locator('[data-testid="stMetric"]', has_text="Shoppers").inner_text()
+    assert int(shoppers.split()[-1].replace(",", "")) > 3000
     screenshot(page, "home")
