@@ -96,6 +96,20 @@ def _load_sample(args: argparse.Namespace) -> dict[str, Any]:
         return {"loaded": True, "files": [r.as_json() for r in reports], **_totals(ws)}
 
 
+@command("profiles")
+def _profiles(args: argparse.Namespace) -> dict[str, Any]:
+    from analytics.export import to_csv_bytes
+    from analytics.profiles import build_profiles, load_profiles
+
+    with _open(args) as ws:
+        summary = build_profiles(ws)
+        if args.out:
+            Path(args.out).write_bytes(to_csv_bytes(load_profiles(ws)))
+    _say(args, f"Built {len(summary.features)} features for {summary.users:,} shoppers "
+               f"as of {summary.as_of:%Y-%m-%d %H:%M}" + (f"; wrote {args.out}." if args.out else "."))
+    return {"users": summary.users, "features": summary.features, "as_of": summary.as_of}
+
+
 @command("sample")
 def _sample(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.sample import generate
@@ -181,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("load-sample", parents=[common], help="load a sample bundle folder")
     p.add_argument("folder")
     p.add_argument("--if-empty", action="store_true", help="only if the workspace has no data")
+
+    p = sub.add_parser("profiles", parents=[common], help="build per-shopper features")
+    p.add_argument("--out", help="also write the profiles as CSV")
 
     p = sub.add_parser("sample", parents=[common], help="generate sample data with planted structure")
     p.add_argument("--users", type=int, default=3000)

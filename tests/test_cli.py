@@ -50,6 +50,20 @@ def test_mapping_flags_and_datasets_and_delete(tmp_path):
     assert bad.returncode == 2 and "FIELD=VALUE" in bad.stderr
 
 
+def test_profiles_builds_features_and_writes_csv(tmp_path):
+    db = tmp_path / "w.duckdb"
+    (tmp_path / "ev.csv").write_text(CANONICAL)
+    assert cli("ingest", str(tmp_path / "ev.csv"), db=db).returncode == 0
+    out = cli("profiles", "--out", str(tmp_path / "p.csv"), "--json", db=db)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.splitlines()[-1])
+    assert result["users"] == 2 and "recency_days" in result["features"]
+    header = (tmp_path / "p.csv").read_text().splitlines()[0]
+    assert header.startswith('"user_id"') and "rfm_segment" in header
+    empty = cli("profiles", db=tmp_path / "empty.duckdb")
+    assert empty.returncode == 2 and "Traceback" not in empty.stderr
+
+
 def test_load_sample_fills_an_empty_workspace_once(tmp_path):
     demo = Path(__file__).resolve().parent.parent / "sample_data" / "demo"
     db = tmp_path / "w.duckdb"

@@ -1,0 +1,299 @@
+"""Shopper profiles: hand-computed answers on tiny event sets, plus the real Complete Journey."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import analytics.profiles as profiles_module
+from analytics.errors import ConfigError, NotFoundError
+from analytics.ingest import ingest_file
+from analytics.profiles import FEATURES, RFM_GRID, build_profiles, load_profiles, lookup
+from analytics.workspace import Workspace
+from tests.conftest import COMPLETEJOURNEY, needs_shared
+
+AS_OF = datetime(2024, 3, 30, 12, 0)
+COLUMNS = ("user_id", "event_time", "event_type", "category", "brand", "price", "quantity",
+           "revenue", "session_id", "order_id", "device", "channel", "country", "source")
+
+
+def ev(user: str, time: str, kind: str = "view", **fields: Any) -> dict[str, Any]:
+    """One event row; unspecified columns are NULL, source defaults to online."""
+    return {"user_id": user, "event_time": time, "event_type": kind, "source": "online", **fields}
+
+
+def insert(ws: Workspace, *rows: dict[str, Any]) -> None:
+    sql = (f"INSERT INTO events ({', '.join(COLUMNS)}, dataset_id) "
+           f"VALUES ({', '.join('?' for _ in COLUMNS)}, 'test')")
+    with ws.cursor() as cur:
+        cur.executemany(sql, [[row.get(c) for c in COLUMNS] for row in rows])
+
+
+def built(ws: Workspace, *rows: dict[str, Any], as_of: datetime | None = AS_OF,
+          **options: Any) -> dict[str, dict[str, Any]]:
+    """Insert rows, build profiles, return them keyed by user id."""
+    insert(ws, *rows)
+    build_profiles(ws, as_of=as_of, **options)
+    return {r["user_id"]: r for r in load_profiles(ws).to_dict(orient="records")}
+
+
+def clean(value: Any) -> Any:
+    return None if pd.isna(value) else value
+
+
+def test_recency_frequency_monetary_and_order_value_by_hand(ws):
+    got = built(
+        ws,
+        # alice: order o1 of two lines (10 + 20), order o2 (30), a refund of 5.
+        ev("alice", "2024-03-01 10:00", "purchase", order_id="o1", session_id="a1", revenue=10.0),
+        ev("alice", "2024-03-01 10:01", "purchase", order_id="o1", session_id="a1", revenue=20.0),
+        ev("alice", "2024-03-20 12:00", "purchase", order_id="o2", session_id="a2", revenue=30.0),
+        ev("alice", "2024-03-25 09:00", "refund", order_id="o2", session_id="a3", revenue=-5.0),
+        # bob: no order ids, so two orders = two purchase sessions.
+        ev("bob", "2024-03-10 10:00", "purchase", session_id="b1", revenue=5.0),
+        ev("bob", "2024-03-10 10:02", "purchase", session_id="b1", revenue=5.0),
+        ev("bob", "2024-03-29 23:00", "purchase", session_id="b2", revenue=10.0),
+        # carol only browses.
+        ev("carol", "2024-03-29 08:00", "view", session_id="c1"),
+    )
+    alice, bob, carol = got["alice"], got["bob"], got["carol"]
+    assert (alice["recency_days"], alice["frequency"], alice["monetary"]) == (10, 2, 55.0)
+    assert alice["avg_order_value"] == 27.5  # refunds lower monetary: 60 bought, 55 kept
+    assert (bob["recency_days"], bob["frequency"], bob["monetary"], bob["avg_order_value"]) == \
+        (1, 2, 20.0, 10.0)
+    assert clean(carol["recency_days"]) is None and carol["frequency"] == 0
+    assert carol["monetary"] == 0 and clean(carol["avg_order_value"]) is None
+    assert clean(carol["r_score"]) is None and carol["rfm_segment"] == "Never purchased"
+
+
+def test_rfm_segments_for_an_obvious_champion_and_an_obvious_lost_shopper(ws):
+    rows = []
+    for i in range(10):  # shopper i: i + 1 orders, the last one on day i + 1 of March
+        for k in range(i + 1):
+            rows.append(ev(f"u{i}", f"2024-03-{i + 1:02d} 10:{k:02d}", "purchase",
+                           order_id=f"o{i}-{k}", session_id=f"s{i}", revenue=10.0))
+    got = built(ws, *rows, as_of=datetime(2024, 3, 31))
+    assert (got["u9"]["r_score"], got["u9"]["f_score"], got["u9"]["m_score"]) == (5, 5, 5)
+    assert got["u9"]["rfm_segment"] == "Champions"
+    assert (got["u0"]["r_score"], got["u0"]["f_score"]) == (1, 1)
+    assert got["u0"]["rfm_segment"] in ("Lost", "Hibernating")
+    assert got["u4"]["rfm_segment"] == "Need attention"  # r=3, f=3
+    assert [got[f"u{i}"]["r_score"] for i in range(10)] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+
+
+def test_cart_abandonment_rate_counts_carting_sessions_without_a_purchase(ws):
+    got = built(
+        ws,
+        ev("u", "2024-03-01 10:00", "cart", session_id="s1"),
+        ev("u", "2024-03-01 10:05", "purchase", session_id="s1", revenue=9.0),
+        ev("u", "2024-03-02 10:00", "cart", session_id="s2"),
+        ev("u", "2024-03-03 10:00", "cart", session_id="s3"),
+        ev("u", "2024-03-03 10:01", "cart", session_id="s3"),
+        ev("u", "2024-03-04 10:00", "view", session_id="s4"),
+        ev("browser", "2024-03-04 10:00", "view", session_id="b1"),
+    )
+    assert got["u"]["cart_adds"] == 4
+    assert got["u"]["cart_abandonment_rate"] == pytest.approx(2 / 3)
+    assert clean(got["browser"]["cart_abandonment_rate"]) is None
+
+
+def test_cart_without_purchase_in_the_last_seven_days(ws):
+    got = built(
+        ws,
+        ev("abandoned", "2024-03-20 10:00", "purchase", revenue=5.0),
+        ev("abandoned", "2024-03-28 10:00", "cart"),
+        ev("bought", "2024-03-28 10:00", "cart"),
+        ev("bought", "2024-03-28 10:05", "purchase", revenue=5.0),
+        ev("too_old", "2024-03-10 10:00", "cart"),
+        ev("recarted", "2024-03-25 10:00", "cart"),
+        ev("recarted", "2024-03-26 10:00", "purchase", revenue=5.0),
+        ev("recarted", "2024-03-29 10:00", "cart"),
+    )
+    flags = {user: got[user]["cart_no_purchase_7d"] for user in got}
+    assert flags == {"abandoned": 1, "bought": 0, "too_old": 0, "recarted": 1}
+
+
+def test_device_share_main_device_hour_band_and_weekday(ws):
+    got = built(
+        ws,
+        # phone: three night events on Monday 4 March, one Tuesday evening; 3 of 4 on mobile.
+        ev("phone", "2024-03-04 02:00", device="mobile", channel="email", country="DE"),
+        ev("phone", "2024-03-04 03:00", device="mobile", channel="email", country="DE"),
+        ev("phone", "2024-03-04 04:00", device="desktop", channel="email", country="DE"),
+        ev("phone", "2024-03-05 20:00", device="mobile", channel="ads", country="FR"),
+        # desk: one mobile, two desktop and one unknown device.
+        ev("desk", "2024-03-06 09:00", device="mobile"),
+        ev("desk", "2024-03-06 10:00", device="desktop"),
+        ev("desk", "2024-03-06 11:00", device="desktop"),
+        ev("desk", "2024-03-06 12:00"),
+    )
+    phone, desk = got["phone"], got["desk"]
+    assert (phone["main_device"], phone["mobile_share"]) == ("mobile", 0.75)
+    assert (desk["main_device"], desk["mobile_share"]) == ("desktop", pytest.approx(1 / 3))
+    assert (phone["preferred_hour_band"], desk["preferred_hour_band"]) == ("night", "morning")
+    assert (phone["preferred_weekday"], desk["preferred_weekday"]) == ("Mon", "Wed")
+    assert (phone["main_channel"], phone["country"]) == ("email", "DE")
+
+
+def test_night_band_wins_when_most_events_are_at_night(ws):
+    got = built(ws, ev("owl", "2024-03-04 00:30"), ev("owl", "2024-03-04 05:59"),
+                ev("owl", "2024-03-04 18:00"))
+    assert got["owl"]["preferred_hour_band"] == "night"
+
+
+def test_brand_concentration_is_the_herfindahl_index(ws):
+    got = built(
+        ws,
+        *(ev("even", f"2024-03-01 10:0{i}", brand=b) for i, b in enumerate("AABB")),
+        *(ev("loyal", f"2024-03-01 10:0{i}", brand=b) for i, b in enumerate("AAAB")),
+        ev("loyal", "2024-03-01 11:00"),  # no brand: not counted
+        ev("unbranded", "2024-03-01 10:00"),
+    )
+    assert got["even"]["brand_concentration"] == 0.5
+    assert got["loyal"]["brand_concentration"] == 0.75 ** 2 + 0.25 ** 2
+    assert clean(got["unbranded"]["brand_concentration"]) is None
+
+
+def test_offline_share_and_omnichannel_with_an_offline_purchase(ws, write):
+    online = ("user_id,event_time,event_type,price,quantity\n"
+              "both,2024-03-01 10:00:00,purchase,15,2\n"
+              "web,2024-03-02 10:00:00,purchase,8,1\n"
+              "looker,2024-03-02 11:00:00,view,8,\n")
+    store = "customer_id,purchase_date,sku,qty,amount\nboth,2024-03-05,s1,1,10\n"
+    ingest_file(ws, write("web.csv", online))
+    ingest_file(ws, write("pos.csv", store), source="offline")
+    build_profiles(ws)
+    both, web, looker = lookup(ws, "both"), lookup(ws, "web"), lookup(ws, "looker")
+    assert both is not None and web is not None and looker is not None
+    assert (both["offline_purchases"], both["offline_share"], both["omnichannel"]) == (1, 0.25, 1)
+    assert (web["offline_purchases"], web["offline_share"], web["omnichannel"]) == (0, 0.0, 0)
+    assert looker["offline_share"] is None and looker["omnichannel"] == 0
+
+
+def test_windows_count_the_last_days_beside_lifetime_values(ws):
+    got = built(
+        ws,
+        ev("u", "2024-01-15 10:00", "purchase", revenue=100.0),
+        ev("u", "2024-03-10 10:00", "purchase", revenue=20.0),
+        ev("u", "2024-03-10 10:05", "refund", revenue=-5.0),
+        ev("u", "2024-03-25 10:00", "view"),
+        ev("u", "2024-03-29 10:00", "view"),
+        ev("u", "2024-03-30 12:00", "search"),  # exactly at as_of: counts
+    )
+    u = got["u"]
+    assert (u["events"], u["events_30d"], u["events_7d"], u["views_7d"]) == (6, 5, 3, 2)
+    assert (u["purchases_30d"], u["revenue_30d"], u["monetary"]) == (1, 15.0, 115.0)
+
+
+def test_sessions_days_prices_and_categories(ws):
+    got = built(
+        ws,
+        ev("u", "2024-03-01 10:00", "view", session_id="s1", category="shoes", price=10.0),
+        ev("u", "2024-03-01 10:30", "view", session_id="s1", category="shoes", price=30.0),
+        ev("u", "2024-03-01 10:40", "purchase", session_id="s1", category="shoes", price=10.0,
+           revenue=10.0),
+        ev("u", "2024-03-03 09:00", "wishlist", session_id="s2", category="hats"),
+        ev("u", "2024-03-03 09:00", "search", session_id="s2"),
+        ev("u", "2024-03-03 09:01", "search", session_id="s2"),
+    )
+    u = got["u"]
+    assert (u["sessions"], u["active_days"], u["days_since_last_event"]) == (2, 2, 27)
+    assert (u["events_per_session"], u["views_per_session"]) == (3.0, 1.0)
+    assert u["avg_session_minutes"] == (40 + 1) / 2
+    assert (u["wishlist_adds"], u["searches"]) == (1, 2)
+    assert (u["top_category"], u["top_category_share"], u["category_count"]) == ("shoes", 0.75, 2)
+    assert (u["avg_price_viewed"], u["avg_price_bought"], u["price_sensitivity"]) == (20.0, 10.0, 1.0)
+
+
+def test_high_value_category_visits_follow_the_quantile(ws):
+    prices = {"a": 10.0, "b": 20.0, "c": 30.0, "d": 100.0}  # 0.75 quantile 47.5, median 25
+    rows = [ev("catalogue", "2024-03-01 10:00", "view", category=c, price=p)
+            for c, p in prices.items()]
+    rows += [ev("u", f"2024-03-02 10:0{i}", "view", category=c) for i, c in enumerate("ddca")]
+    got = built(ws, *rows)
+    assert got["u"]["high_value_category_visits"] == 2
+    build_profiles(ws, as_of=AS_OF, high_value_quantile=0.5)
+    assert lookup(ws, "u")["high_value_category_visits"] == 3  # type: ignore[index]
+
+
+def test_as_of_excludes_later_events_and_defaults_to_the_last_event(ws):
+    insert(ws, ev("early", "2024-03-01 10:00", "purchase", revenue=5.0),
+           ev("early", "2024-03-20 10:00", "purchase", revenue=7.0),
+           ev("late", "2024-03-21 10:00"))
+    summary = build_profiles(ws, as_of=datetime(2024, 3, 10, 13, 0, tzinfo=timezone(timedelta(hours=2))))
+    assert (summary.users, summary.as_of) == (1, datetime(2024, 3, 10, 11, 0))
+    early = lookup(ws, "early")
+    assert early is not None and (early["monetary"], early["recency_days"]) == (5.0, 9)
+    assert lookup(ws, "late") is None
+    summary = build_profiles(ws)
+    assert (summary.users, summary.as_of) == (2, datetime(2024, 3, 21, 10, 0))
+    assert summary.features == [f.name for f in FEATURES]
+
+
+def test_lookup_binds_the_id_and_rebuilding_replaces_the_table(ws):
+    insert(ws, ev("u1", "2024-03-01 10:00"), ev("u2", "2024-03-02 10:00"))
+    build_profiles(ws)
+    build_profiles(ws)
+    frame = load_profiles(ws)
+    assert frame["user_id"].tolist() == ["u1", "u2"]
+    assert lookup(ws, "nobody") is None
+    assert lookup(ws, "x' OR '1'='1") is None
+    assert len(load_profiles(ws)) == 2
+
+
+def test_columns_are_user_id_the_features_and_as_of(ws):
+    frame = pd.DataFrame(built(ws, ev("u", "2024-03-01 10:00")).values())
+    assert list(frame.columns) == ["user_id", *(f.name for f in FEATURES), "as_of"]
+    assert {f.group for f in FEATURES} == {"rfm", "engagement", "intent", "context", "affinity",
+                                            "channel", "dynamic", "crm"}
+    assert all(f.help and f.kind in ("numeric", "categorical", "json") for f in FEATURES)
+
+
+def test_the_docstring_grid_is_the_grid_the_sql_uses():
+    doc = (profiles_module.__doc__ or "").splitlines()
+    for r_score, row in zip(range(5, 0, -1), RFM_GRID, strict=True):
+        line = next(x for x in doc if x.startswith(f"{r_score}  "))
+        assert re.split(r"\s{2,}", line.strip())[1:] == list(row), line
+
+
+def test_crm_attributes_come_from_the_latest_users_file(ws, write):
+    ingest_file(ws, write("ev.csv", "user_id,event_time,event_type\nc1,2024-03-01 10:00:00,view\n"
+                                    "c2,2024-03-01 10:00:00,view\n"))
+    ingest_file(ws, write("crm1.csv", "customer_id,tier\nc1,silver\n"), kind="users")
+    ingest_file(ws, write("crm2.csv", "customer_id,tier\nc1,gold\n"), kind="users")
+    build_profiles(ws)
+    c1, c2 = lookup(ws, "c1"), lookup(ws, "c2")
+    assert c1 is not None and json.loads(c1["crm_attributes"])["tier"] == "gold"
+    assert c2 is not None and c2["crm_attributes"] is None
+
+
+def test_errors_say_what_to_do(ws):
+    with pytest.raises(NotFoundError, match="no events"):
+        build_profiles(ws)
+    with pytest.raises(NotFoundError, match="not been built"):
+        load_profiles(ws)
+    with pytest.raises(NotFoundError, match="not been built"):
+        lookup(ws, "u")
+    insert(ws, ev("u", "2024-03-01 10:00"))
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        build_profiles(ws, high_value_quantile=1.5)
+
+
+@needs_shared
+@pytest.mark.realdata
+def test_complete_journey_households(ws):
+    truth = pd.read_csv(COMPLETEJOURNEY / "transactions_sample.csv")
+    ingest_file(ws, COMPLETEJOURNEY / "transactions_sample.csv", source="offline")
+    ingest_file(ws, COMPLETEJOURNEY / "demographics.csv", kind="users")
+    summary = build_profiles(ws)
+    frame = load_profiles(ws)
+    assert summary.users == len(frame) == frame["user_id"].nunique() == 2_377
+    assert frame["monetary"].sum() == pytest.approx(truth["sales_value"].sum())
+    assert frame["crm_attributes"].notna().sum() > 0
+    assert (frame["offline_share"].dropna() == 1.0).all()
+    assert set(frame["rfm_segment"]) <= {s for row in RFM_GRID for s in row}
