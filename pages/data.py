@@ -96,6 +96,7 @@ def upload_form(file_id: str, name: str, data: bytes) -> None:
                                        progress=lambda f, m: bar.progress(min(f, 1.0), m)))
         st.session_state.setdefault("loaded", {})[file_id] = done
         data_changed()
+        st.rerun()  # so the sidebar and every cached reader show the new totals
     if file_id in st.session_state.get("loaded", {}):
         st.success(f"Loaded {name}.", icon=":material/inventory_2:")
         show_report(st.session_state["loaded"][file_id])

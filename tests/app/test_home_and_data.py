@@ -45,6 +45,7 @@ def test_data_page_upload_preview_load_and_quality(app: AppTest):
     assert len(at.dataframe[0].value) == 4  # the preview: rows as they will be stored
     load = [b for b in at.button if b.label.startswith("Load export.csv")]
     load[0].click().run()
+    at.run()  # the page reruns itself after loading
     no_exceptions(at)
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics["Rows read"], metrics["Loaded"], metrics["Rejected"]) == ("5", "4", "1")

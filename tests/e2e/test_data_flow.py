@@ -34,6 +34,8 @@ def test_upload_map_load_and_quality_in_the_browser(page, server, tmp_path: Path
     metrics = page.locator('[data-testid="stMetric"]').all_inner_texts()
     assert any("Loaded" in m and "3" in m for m in metrics), metrics
     assert any("Rejected" in m and "1" in m for m in metrics), metrics
+    sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+    assert "3 events · 2 shoppers · 1 datasets" in sidebar, sidebar  # refreshed after the load
     page.get_by_role("tab", name="Datasets & quality").click()
     wait_idle(page)
     page.get_by_text(re.compile(r"Rejected rows \(\d+ shown\)")).wait_for()
