@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analytics.workspace import Workspace
@@ -53,3 +55,33 @@ def table_counts(ws: Workspace) -> dict[str, int]:
     with ws.cursor() as cur:
         return {t: int(cur.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0])
                 for t in (*DATASET_TABLES, "datasets")}
+
+
+@pytest.fixture(scope="session")
+def _demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed demo shop loaded once per test run, with profiles built."""
+    from analytics.bundle import DEMO_DIR, load_bundle
+    from analytics.profiles import build_profiles
+
+    path = tmp_path_factory.mktemp("demo") / "shopper_lens.duckdb"
+    with Workspace(path, allow=[DEMO_DIR]) as workspace:
+        load_bundle(workspace, DEMO_DIR)
+        build_profiles(workspace)
+    return path
+
+
+@pytest.fixture
+def demo_ws(_demo_db: Path, tmp_path: Path) -> Iterator[Workspace]:
+    """A private copy of the loaded demo workspace (3,000 online shoppers + store-only ones)."""
+    path = tmp_path / "demo" / "shopper_lens.duckdb"
+    path.parent.mkdir()
+    shutil.copyfile(_demo_db, path)
+    workspace = Workspace(path, allow=[tmp_path])
+    yield workspace
+    workspace.close()
+
+
+def demo_truth() -> pd.DataFrame:
+    """Planted answers per demo user: user_id, segment, treatment_effect, offline_loyalty_id."""
+    from analytics.bundle import DEMO_DIR
+    return pd.read_csv(DEMO_DIR / "truth_users.csv.gz", dtype={"user_id": str})
