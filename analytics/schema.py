@@ -168,6 +168,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             SELECT i.alias, arg_max(i.user_id, d.loaded_at) AS user_id
             FROM identities i JOIN datasets d USING (dataset_id) GROUP BY i.alias""",
     ),
+    (
+        # One row per segmentation run; `model` holds the fitted pipeline (joblib) so that new
+        # events can be scored with the saved definition instead of a refit.
+        """CREATE TABLE segment_runs (
+            run_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, method VARCHAR NOT NULL,
+            params JSON, features JSON, as_of TIMESTAMP, k INTEGER, quality JSON,
+            segments JSON, definition JSON, model BLOB,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+        """CREATE TABLE segment_members (
+            run_id VARCHAR NOT NULL, user_id VARCHAR NOT NULL, segment_id INTEGER NOT NULL,
+            segment_name VARCHAR NOT NULL, probability DOUBLE)""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
