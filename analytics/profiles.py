@@ -94,6 +94,8 @@ FEATURES: tuple[Feature, ...] = (
     Feature("top_category", "affinity", "Category with most events", "categorical"),
     Feature("top_category_share", "affinity", "Share of events with a category in top_category"),
     Feature("category_count", "affinity", "Distinct categories touched"),
+    Feature("category_shares", "affinity",
+            "Share of events with a category per category, as JSON {category: share}", "json"),
     Feature("brand_concentration", "affinity",
             "Herfindahl index of brand shares (1 = one brand only; empty: no brands)"),
     Feature("avg_price_viewed", "affinity", "Mean unit price of viewed products"),
@@ -190,6 +192,13 @@ modes AS (
     FROM tallies
     GROUP BY user_id, attribute
 ),
+-- Each shopper's mix of categories as {category: share of their events with a category}.
+category_mix AS (
+    SELECT user_id, CAST(json_group_object(value, round(n / total, 4)) AS VARCHAR) AS category_shares
+    FROM (SELECT user_id, value, n, sum(n) OVER (PARTITION BY user_id) AS total
+          FROM tallies WHERE attribute = 'category')
+    GROUP BY user_id
+),
 -- Categories whose mean viewed price reaches the chosen quantile of category means.
 category_prices AS (
     SELECT category, avg(price) AS avg_price
@@ -277,7 +286,8 @@ context AS (
 -- Affinity ---------------------------------------------------------------------------------
 affinity AS (
     SELECT p.user_id, m.top_category, m.top_category_share,
-           coalesce(m.category_count, 0) AS category_count, m.brand_concentration,
+           coalesce(m.category_count, 0) AS category_count, c.category_shares,
+           m.brand_concentration,
            p.avg_price_viewed, p.avg_price_bought,
            p.avg_price_viewed / nullif(p.avg_price_bought, 0) - 1 AS price_sensitivity
     FROM (SELECT user_id,
@@ -291,6 +301,7 @@ affinity AS (
                       any_value(concentration) FILTER (attribute = 'brand') AS brand_concentration
                FROM modes WHERE attribute IN ('category', 'brand') GROUP BY user_id) m
         USING (user_id)
+    LEFT JOIN category_mix c USING (user_id)
 ),
 -- Channel ----------------------------------------------------------------------------------
 channel AS (

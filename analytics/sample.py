@@ -207,13 +207,13 @@ SEGMENTS: tuple[Segment, ...] = (
     Segment(
         name="lapsed",
         description=(
-            "Bought several times early in the period, then nothing online for the last "
-            f"{LAPSED_QUIET_DAYS}+ days."
+            "Bought several times early in the period, mostly groceries, then nothing "
+            f"online for the last {LAPSED_QUIET_DAYS}+ days."
         ),
         share=0.17, sessions=5, browse=3.0, gap_s=60, browse_mix=(0.7, 0.12, 0.13, 0.05),
         remove_rate=0.1, checkout_abandon=0.1, buy_rate=0.45, order_cap=0, first_buy=True,
         extra_items=0.7, price_tilt=0.0, refund_rate=0.04, device=(0.45, 0.45, 0.1),
-        channel=(0.25, 0.25, 0.15, 0.2, 0.1, 0.05), category=(1.5, 2, 2, 1.5, 1, 1, 1, 1.5),
+        channel=(0.25, 0.25, 0.15, 0.2, 0.1, 0.05), category=(0.5, 0.5, 1.5, 0.5, 0.5, 0.5, 0.5, 6),
         hours=((11.0, 1.0), (15.5, 0.8)), weekdays=(1.1, 1.1, 1.1, 1.1, 1.1, 0.8, 0.7),
         recency_tilt=1.0, join_spread=0.0, quiet_days=LAPSED_QUIET_DAYS, recent_session=False,
         offline_rate=0.3, store_visits=2.0, tiers=(0.5, 0.35, 0.15), birth_year=1982, control=0.02,

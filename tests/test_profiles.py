@@ -207,6 +207,7 @@ def test_sessions_days_prices_and_categories(ws):
     assert u["avg_session_minutes"] == (40 + 1) / 2
     assert (u["wishlist_adds"], u["searches"]) == (1, 2)
     assert (u["top_category"], u["top_category_share"], u["category_count"]) == ("shoes", 0.75, 2)
+    assert json.loads(u["category_shares"]) == {"shoes": 0.75, "hats": 0.25}
     assert (u["avg_price_viewed"], u["avg_price_bought"], u["price_sensitivity"]) == (20.0, 10.0, 1.0)
 
 
