@@ -487,3 +487,29 @@ def _require_profiles(cur: duckdb.DuckDBPyConnection) -> None:
     if not cur.execute(_EXISTS_SQL).fetchall()[0][0]:
         raise NotFoundError("Shopper profiles have not been built in this workspace.",
                             hint=_NOT_BUILT_HINT)
+
+
+def numeric_columns(profiles: pd.DataFrame) -> list[str]:
+    """The numeric features present in ``profiles``, in FEATURES order."""
+    return [f.name for f in FEATURES if f.kind == "numeric" and f.name in profiles.columns]
+
+
+def feature_summary(profiles: pd.DataFrame) -> pd.DataFrame:
+    """Per numeric feature: group, how many shoppers have a value, quartiles, mean and maximum."""
+    rows = []
+    groups = {f.name: f.group for f in FEATURES}
+    for name in numeric_columns(profiles):
+        values = pd.to_numeric(profiles[name], errors="coerce").astype("float64")
+        known = values.dropna()
+        rows.append({"feature": name, "group": groups[name], "filled": len(known) / max(len(values), 1),
+                     "mean": known.mean(), "p25": known.quantile(0.25), "median": known.median(),
+                     "p75": known.quantile(0.75), "max": known.max()})
+    return pd.DataFrame(rows)
+
+
+def correlations(profiles: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """Spearman rank correlations between numeric features (robust to long tails)."""
+    chosen = columns or numeric_columns(profiles)
+    frame = profiles[chosen].apply(pd.to_numeric, errors="coerce").astype("float64")
+    corr: pd.DataFrame = frame.loc[:, frame.nunique() > 1].corr(method="spearman")
+    return corr

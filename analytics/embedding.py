@@ -1,0 +1,115 @@
+"""2-D maps of shoppers (UMAP, PCA, t-SNE) from the same scaled features segments use.
+
+For large populations UMAP is fitted on a sample and the rest are placed with ``transform``;
+t-SNE cannot place new points, so it maps a sample only. :class:`Embedding` says which.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE, trustworthiness
+from threadpoolctl import threadpool_limits
+
+from analytics.errors import ConfigError
+
+PROJECTIONS: dict[str, str] = {
+    "umap": "UMAP: keeps neighbourhoods and much of the global layout (default)",
+    "pca": "PCA: linear, fast, distances are faithful but groups overlap",
+    "tsne": "t-SNE: sharp local groups, distances between groups mean little",
+}
+METRICS = ("euclidean", "manhattan", "cosine", "correlation")
+FIT_SAMPLE = 20_000  # UMAP fits on at most this many shoppers and transforms the rest
+TSNE_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """Coordinates for ``rows`` (indices into the input matrix)."""
+
+    rows: np.ndarray[Any, Any]
+    xy: np.ndarray[Any, Any]
+    method: str
+    params: dict[str, Any]
+    fitted_on: int
+    total: int
+
+    @property
+    def note(self) -> str:
+        if len(self.rows) < self.total:
+            return (f"Showing a random sample of {len(self.rows):,} of {self.total:,} shoppers "
+                    f"({self.method.upper()} cannot place new points).")
+        if self.fitted_on < self.total:
+            return (f"Map fitted on a random sample of {self.fitted_on:,} shoppers; the other "
+                    f"{self.total - self.fitted_on:,} were placed with the fitted model.")
+        return f"All {self.total:,} shoppers, fitted together."
+
+
+def embed(X: np.ndarray[Any, Any], method: str = "umap", n_neighbors: int = 15,
+          min_dist: float = 0.1, metric: str = "euclidean", fit_sample: int = FIT_SAMPLE,
+          random_state: int = 0) -> Embedding:
+    """Project scaled features to 2-D.
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(50, 4))
+    >>> embed(X, "pca").xy.shape
+    (50, 2)
+    """
+    _check(X, method, n_neighbors, min_dist, metric)
+    n = len(X)
+    params = {"n_neighbors": n_neighbors, "min_dist": min_dist, "metric": metric}
+    rng = np.random.default_rng(random_state)
+    with threadpool_limits(1, user_api="blas"):
+        if method == "pca":
+            return Embedding(np.arange(n), PCA(2, random_state=random_state).fit_transform(X),
+                             method, {}, n, n)
+        if method == "tsne":
+            rows = np.sort(rng.choice(n, TSNE_MAX, replace=False)) if n > TSNE_MAX else np.arange(n)
+            xy = TSNE(2, perplexity=min(30.0, (len(rows) - 1) / 3), metric=metric,
+                      init="pca", random_state=random_state).fit_transform(X[rows])
+            return Embedding(rows, xy, method, {"metric": metric}, len(rows), n)
+        return _umap(X, params, fit_sample, rng, random_state)
+
+
+def _umap(X: np.ndarray[Any, Any], params: dict[str, Any], fit_sample: int,
+          rng: np.random.Generator, random_state: int) -> Embedding:
+    import umap  # imported late: numba compilation makes the import slow
+
+    n = len(X)
+    fit_rows = np.sort(rng.choice(n, fit_sample, replace=False)) if n > fit_sample else np.arange(n)
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(params["n_neighbors"], len(fit_rows) - 1),
+                        min_dist=params["min_dist"], metric=params["metric"],
+                        random_state=random_state, n_jobs=1)
+    xy = np.empty((n, 2))
+    xy[fit_rows] = reducer.fit_transform(X[fit_rows])
+    rest = np.setdiff1d(np.arange(n), fit_rows)
+    if len(rest):
+        xy[rest] = reducer.transform(X[rest])
+    return Embedding(np.arange(n), xy, "umap", params, len(fit_rows), n)
+
+
+def quality(X: np.ndarray[Any, Any], embedding: Embedding, sample: int = 2_000,
+            n_neighbors: int = 10, random_state: int = 0) -> float:
+    """Trustworthiness (0-1) of the map on a sample: are map neighbours real neighbours?"""
+    rng = np.random.default_rng(random_state)
+    take = rng.choice(len(embedding.rows), min(sample, len(embedding.rows)), replace=False)
+    return float(trustworthiness(X[embedding.rows[take]], embedding.xy[take], n_neighbors=n_neighbors))
+
+
+def _check(X: np.ndarray[Any, Any], method: str, n_neighbors: int, min_dist: float, metric: str) -> None:
+    if method not in PROJECTIONS:
+        raise ConfigError(f"Unknown projection {method!r}.", hint=f"Use one of: {', '.join(PROJECTIONS)}.",
+                          title="Invalid projection")
+    if metric not in METRICS:
+        raise ConfigError(f"Unknown metric {metric!r}.", hint=f"Use one of: {', '.join(METRICS)}.",
+                          title="Invalid metric")
+    if len(X) < 5:
+        raise ConfigError(f"Only {len(X)} shoppers: too few to draw a map.", hint="Load more data.",
+                          title="Too few shoppers")
+    if not 2 <= n_neighbors <= 200 or not 0 <= min_dist <= 1:
+        raise ConfigError("n_neighbors must be 2-200 and min_dist 0-1.",
+                          hint="The defaults (15, 0.1) suit most data.", title="Invalid map settings")

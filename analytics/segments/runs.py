@@ -1,0 +1,422 @@
+"""Segmentation runs: fit (or evaluate rules), describe, match ids, and record in the workspace.
+
+Every run is stored in ``segment_runs`` (method, parameters, features, as-of, quality, segment
+summaries, the JSON definition and the fitted model) and ``segment_members`` (one row per
+shopper), so results survive a restart, can be exported, compared and re-applied to new
+events without refitting.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from analytics.errors import ConfigError, NotFoundError
+from analytics.profiles import load_profiles
+from analytics.segments.clustering import METHODS, NOISE, Clusterer, Sweep, check_k, score, sweep_k
+from analytics.segments.describe import SegmentSummary, naming_matrix, summarise
+from analytics.segments.features import DEFAULT_FEATURES, ProfileEncoder, preprocessor
+from analytics.segments.rules import RuleSet, assign
+from analytics.segments.stability import match_labels
+from analytics.workspace import Workspace
+
+Progress = Callable[[float, str], None]
+NOISE_NAME = "Noise (no clear segment)"
+MIXED_BELOW = 0.8  # a GMM member whose best probability is below this is "mixed behaviour"
+
+_INSERT_RUN = """
+INSERT INTO segment_runs (run_id, name, method, params, features, as_of, k, quality, segments,
+                          definition, model, created_at)
+VALUES ($run_id, $name, $method, $params, $features, $as_of, $k, $quality, $segments,
+        $definition, $model, $created_at)"""
+_INSERT_MEMBERS = """
+INSERT INTO segment_members
+SELECT $run_id, user_id, segment_id, segment_name, probability FROM members_frame"""
+_LIST_RUNS = """
+SELECT run_id, name, method, params, features, as_of, k, quality, segments, created_at
+FROM segment_runs ORDER BY created_at DESC, run_id"""
+# $run_id NULL means the latest run.
+_GET_RUN = """
+SELECT run_id, name, method, params, features, as_of, k, quality, segments, created_at
+FROM segment_runs WHERE $run_id IS NULL OR run_id = $run_id
+ORDER BY created_at DESC LIMIT 1"""
+_PREVIOUS_LIKE = """
+SELECT run_id FROM segment_runs
+WHERE method = ? AND features = CAST(? AS JSON) AND run_id <> ?
+ORDER BY created_at DESC LIMIT 1"""
+_MEMBERS = """
+SELECT user_id, segment_id, segment_name, probability FROM segment_members
+WHERE run_id = ? ORDER BY segment_id, user_id"""
+_MODEL = "SELECT model, definition FROM segment_runs WHERE run_id = ?"
+_RENAME_MEMBERS = "UPDATE segment_members SET segment_name = ? WHERE run_id = ? AND segment_id = ?"
+_UPDATE_SEGMENTS = "UPDATE segment_runs SET segments = ? WHERE run_id = ?"
+_DELETE_RUN = ("DELETE FROM segment_members WHERE run_id = $id; "
+               "DELETE FROM segment_runs WHERE run_id = $id")
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """What to run. ``k=None`` sweeps ``ks`` and picks the best k."""
+
+    method: str = "kmeans"
+    k: int | None = None
+    features: tuple[str, ...] = DEFAULT_FEATURES
+    scaling: str = "log1p"
+    pca_components: int | None = None
+    k_broad: int | None = None
+    min_cluster_size: int | None = None
+    rules: dict[str, Any] | str | None = None
+    ks: tuple[int, ...] = tuple(range(2, 13))
+    sample_size: int = 5_000
+    random_state: int = 0
+    name: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k not in ("features", "rules", "name")}
+
+
+@dataclass(frozen=True)
+class SegmentRun:
+    run_id: str
+    name: str
+    method: str
+    k: int
+    as_of: datetime | None
+    created_at: datetime
+    params: dict[str, Any]
+    features: list[str]
+    quality: dict[str, Any]
+    segments: tuple[SegmentSummary, ...]
+    notes: tuple[str, ...] = ()
+    sweep: Sweep | None = field(default=None)
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {s.name: s.size for s in self.segments}
+
+    def as_json(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "name": self.name, "method": self.method, "k": self.k,
+                "as_of": str(self.as_of), "created_at": str(self.created_at), "params": self.params,
+                "features": self.features, "quality": self.quality, "sizes": self.sizes,
+                "segments": [s.as_json() for s in self.segments], "notes": list(self.notes),
+                "sweep": self.sweep.as_json() if self.sweep else None}
+
+
+def run_segmentation(ws: Workspace, spec: SegmentSpec, progress: Progress | None = None) -> SegmentRun:
+    """Segment every profiled shopper as ``spec`` says and record the run.
+
+    Raises
+    ------
+    NotFoundError
+        When profiles have not been built.
+    ConfigError
+        For unknown methods/features, uninformative features, a k that does not fit the data,
+        or invalid rules.
+    """
+    profiles = load_profiles(ws)
+    if spec.method == "rules":
+        return _record(ws, spec, profiles, *_rules(spec, profiles))
+    if spec.method not in METHODS:
+        raise ConfigError(f"Unknown segmentation method {spec.method!r}.",
+                          hint=f"Use one of: rules, {', '.join(METHODS)}.", title="Invalid method")
+    if len(profiles) < 3:
+        raise ConfigError(f"Only {len(profiles)} shopper(s) have a profile; clustering needs at "
+                          "least 3.", hint="Load more events, then rebuild the profiles.",
+                          title="Too few shoppers")
+    features, notes = usable_features(profiles, spec.features, explicit=spec.features != DEFAULT_FEATURES)
+    spec = replace(spec, features=tuple(features))
+    pipeline = preprocessor(features, spec.scaling, spec.pca_components, random_state=spec.random_state)
+    X = pipeline.fit_transform(profiles)
+    sweep = None
+    if spec.k is None and spec.method != "hdbscan":
+        sweep = sweep_k(X, spec.method, spec.ks, spec.sample_size, spec.random_state, progress)
+        spec = replace(spec, k=sweep.best_k)
+        notes.append(f"k = {sweep.best_k} chosen by {sweep.criterion} among k = "
+                     f"{min(spec.ks)}..{max(spec.ks)}.")
+    elif spec.k is not None:
+        check_k(spec.k, len(profiles))
+    if progress:
+        progress(0.95, "Fitting the final model")
+    model = Clusterer(spec.method, spec.k or 2, spec.k_broad, spec.min_cluster_size,
+                      spec.random_state).fit(X)
+    quality = asdict(score(X, model, spec.sample_size, spec.random_state))
+    quality["silhouette_sample"] = min(spec.sample_size, len(X))
+    labels, probability = model.labels_, _probability(model)
+    fitted = {"pipeline": pipeline, "model": model}
+    return _record(ws, spec, profiles, labels, probability, X, fitted, quality, notes, sweep)
+
+
+def usable_features(profiles: pd.DataFrame, features: Sequence[str],
+                    explicit: bool) -> tuple[list[str], list[str]]:
+    """Drop uninformative default features (with a note); explicit choices must all be usable."""
+    if explicit:
+        return list(features), []
+    kept, dropped = [], []
+    for feature in features:
+        try:
+            ProfileEncoder([feature]).fit(profiles)
+            kept.append(feature)
+        except ConfigError:
+            dropped.append(feature)
+    if not kept:
+        raise ConfigError("None of the default features varies in this data, so shoppers cannot be "
+                          "told apart.", hint="Load richer events (views, carts, purchases over "
+                          "time) or choose features yourself.", title="Uninformative features")
+    notes = [f"Left out {', '.join(dropped)}: no variation in this data."] if dropped else []
+    return kept, notes
+
+
+def _probability(model: Clusterer) -> np.ndarray[Any, Any] | None:
+    if model.probabilities_ is not None:
+        return np.asarray(model.probabilities_.max(axis=1))
+    return None
+
+
+def _rules(spec: SegmentSpec, profiles: pd.DataFrame) -> tuple[Any, ...]:
+    if spec.rules is None:
+        raise ConfigError("The rules method needs a rule set.", hint="Pass --rules FILE or pick a "
+                          "preset on the Segments page.", title="No rules")
+    rules = RuleSet.from_json(spec.rules)
+    result = assign(rules, profiles)
+    ids = {name: i for i, name in enumerate(result.names)}
+    labels = result.labels.map(lambda n: ids.get(n, NOISE)).to_numpy()
+    features, _ = usable_features(profiles, DEFAULT_FEATURES, explicit=False)
+    pipeline = preprocessor(features)
+    X = pipeline.fit_transform(profiles)
+    quality = {"thresholds": result.thresholds, "matched": int((labels != NOISE).sum())}
+    names = {i: n for n, i in ids.items()}
+    fitted = {"rules": rules.to_json(), "pipeline": pipeline}
+    notes = [f"{rules.name}: {len(rules.segments)} rule segment(s), first match wins."]
+    return labels, None, X, fitted, quality, notes, None, names
+
+
+def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np.ndarray[Any, Any],
+            probability: np.ndarray[Any, Any] | None, X: np.ndarray[Any, Any],
+            fitted: dict[str, Any], quality: dict[str, Any], notes: list[str],
+            sweep: Sweep | None, names: dict[int, str] | None = None) -> SegmentRun:
+    run_id = uuid.uuid4().hex[:12]
+    columns = _columns(fitted, X)
+    labels, names = _stable_ids(ws, spec, profiles, labels, names, run_id)
+    keep = labels != NOISE if spec.method in ("rules", "selection") else np.ones(len(labels), dtype=bool)
+    summaries = summarise(labels[keep], X[keep], columns, profiles[keep].reset_index(drop=True),
+                          names, naming_matrix(profiles)[keep])
+    if spec.method == "hdbscan":
+        summaries = [replace(s, name=NOISE_NAME) if s.segment_id == NOISE else s for s in summaries]
+    if sweep is not None:
+        quality["sweep"] = sweep.as_json()
+    if probability is not None:
+        quality["mixed_share"] = float((probability < MIXED_BELOW).mean())
+    name_of = {s.segment_id: s.name for s in summaries}
+    members = pd.DataFrame({
+        "user_id": profiles["user_id"].to_numpy()[keep], "segment_id": labels[keep].astype(int),
+        "segment_name": [name_of[int(v)] for v in labels[keep]],
+        "probability": probability[keep] if probability is not None else np.nan})
+    as_of = profiles["as_of"].iloc[0] if len(profiles) else None
+    k = len([s for s in summaries if s.segment_id != NOISE])
+    run = SegmentRun(run_id, spec.name or _default_name(spec, k), spec.method, k, as_of,
+                     datetime.now().replace(microsecond=0), spec.params(), list(spec.features),
+                     _clean(quality), tuple(summaries), tuple(notes), sweep)
+    _store(ws, run, members, fitted, spec)
+    return run
+
+
+def _columns(fitted: dict[str, Any], X: np.ndarray[Any, Any]) -> list[str]:
+    pipeline = fitted["pipeline"]
+    if "pca" in pipeline.named_steps:
+        return [f"PC{i + 1}" for i in range(X.shape[1])]
+    return list(pipeline.named_steps["encode"].feature_names_out_)
+
+
+Labels = np.ndarray[Any, Any]
+
+
+def _stable_ids(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: Labels,
+                names: dict[int, str] | None, run_id: str) -> tuple[Labels, dict[int, str] | None]:
+    """Renumber segments to match the latest comparable run and keep its (edited) names."""
+    if spec.method in ("rules", "selection"):
+        return labels, names
+    with ws.cursor() as cur:
+        row = cur.execute(_PREVIOUS_LIKE, [spec.method, json.dumps(list(spec.features)), run_id]).fetchall()
+    if not row:
+        return labels, names
+    previous = members(ws, row[0][0])
+    prev = previous.set_index("user_id")["segment_id"]
+    prev = prev[prev != NOISE]
+    current = pd.Series(labels, index=profiles["user_id"].to_numpy())
+    current = current[current != NOISE]
+    if prev.empty or current.empty:
+        return labels, names
+    mapping = match_labels(prev, current)
+    mapping[NOISE] = NOISE
+    # Names a marketer typed are kept; automatic names are made afresh from the new fit.
+    edited = {s.segment_id: s.name for s in get_run(ws, row[0][0]).segments if s.name != s.auto_name}
+    renamed = {new: edited[new] for new in set(mapping.values()) if new in edited}
+    return np.array([mapping[int(v)] for v in labels]), {**renamed, **(names or {})}
+
+
+def _default_name(spec: SegmentSpec, k: int) -> str:
+    label = {"kmeans": "K-Means", "gmm": "Gaussian mixture", "hierarchical": "Hierarchical",
+             "hdbscan": "HDBSCAN", "rules": "Rules", "selection": "Selection"}[spec.method]
+    return f"{label}, {k} segments"
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become None."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _store(ws: Workspace, run: SegmentRun, frame: pd.DataFrame, fitted: dict[str, Any],
+           spec: SegmentSpec) -> None:
+    buffer = io.BytesIO()
+    joblib.dump(fitted, buffer)
+    definition = {"method": run.method, "params": run.params, "features": run.features,
+                  "as_of": str(run.as_of), "rules": spec.rules and fitted.get("rules"),
+                  "segments": [{"segment_id": s.segment_id, "name": s.name} for s in run.segments]}
+    params = {"run_id": run.run_id, "name": run.name, "method": run.method,
+              "params": json.dumps(run.params), "features": json.dumps(run.features),
+              "as_of": run.as_of, "k": run.k, "quality": json.dumps(run.quality),
+              "segments": json.dumps([s.as_json() for s in run.segments]),
+              "definition": json.dumps(definition), "model": buffer.getvalue(),
+              "created_at": run.created_at}
+    with ws.transaction() as cur:
+        cur.execute(_INSERT_RUN, params)
+        cur.register("members_frame", frame)
+        cur.execute(_INSERT_MEMBERS, {"run_id": run.run_id})
+        cur.unregister("members_frame")
+
+
+def list_runs(ws: Workspace) -> pd.DataFrame:
+    """Every recorded run, newest first."""
+    with ws.cursor() as cur:
+        return cur.execute(_LIST_RUNS).df()
+
+
+def get_run(ws: Workspace, run_id: str | None = None) -> SegmentRun:
+    """A recorded run (default: the latest)."""
+    with ws.cursor() as cur:
+        rows = cur.execute(_GET_RUN, {"run_id": run_id}).fetchall()
+    if not rows:
+        raise NotFoundError(f"No segmentation run {run_id!r}." if run_id else "No segmentation has "
+                            "been run in this workspace yet.", hint="Run one on the Segments page "
+                            "or with `shopper-lens segment`.")
+    r = rows[0]
+    segments = tuple(SegmentSummary(**{**s, "top_categories": tuple(map(tuple, s["top_categories"])),
+                                       "device_mix": tuple(map(tuple, s["device_mix"])),
+                                       "distinguishing": tuple(map(tuple, s["distinguishing"]))})
+                     for s in json.loads(r[8]))
+    return SegmentRun(r[0], r[1], r[2], int(r[6] or 0), r[5], r[9], json.loads(r[3]),
+                      json.loads(r[4]), json.loads(r[7]), segments)
+
+
+def members(ws: Workspace, run_id: str) -> pd.DataFrame:
+    """user_id, segment_id, segment_name, probability of one run."""
+    with ws.cursor() as cur:
+        return cur.execute(_MEMBERS, [run_id]).df()
+
+
+def definition(ws: Workspace, run_id: str) -> dict[str, Any]:
+    """The run's definition (method, parameters, features, rules, segment names) as JSON data."""
+    with ws.cursor() as cur:
+        rows = cur.execute(_MODEL, [run_id]).fetchall()
+    if not rows:
+        raise NotFoundError(f"No segmentation run {run_id!r}.", hint="Pick a run from the list.")
+    return {"run_id": run_id, **json.loads(rows[0][1])}
+
+
+def load_model(ws: Workspace, run_id: str) -> dict[str, Any]:
+    """The fitted pipeline and clusterer (or the rules) stored with a run."""
+    with ws.cursor() as cur:
+        rows = cur.execute(_MODEL, [run_id]).fetchall()
+    if not rows:
+        raise NotFoundError(f"No segmentation run {run_id!r}.", hint="Pick a run from the list.")
+    return joblib.load(io.BytesIO(rows[0][0]))  # type: ignore[no-any-return]
+
+
+def rename_segment(ws: Workspace, run_id: str, segment_id: int, name: str) -> None:
+    """Give a segment a marketer's name (kept by later comparable runs)."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ConfigError("A segment name must be 1-100 characters.", hint="Type a shorter name.",
+                          title="Invalid name")
+    run = get_run(ws, run_id)
+    if segment_id not in {s.segment_id for s in run.segments}:
+        raise NotFoundError(f"Run {run_id} has no segment {segment_id}.", hint="Pick one of its segments.")
+    segments = [replace(s, name=name) if s.segment_id == segment_id else s for s in run.segments]
+    with ws.transaction() as cur:
+        cur.execute(_RENAME_MEMBERS, [name, run_id, segment_id])
+        cur.execute(_UPDATE_SEGMENTS, [json.dumps([s.as_json() for s in segments]), run_id])
+
+
+def delete_run(ws: Workspace, run_id: str) -> None:
+    with ws.transaction() as cur:
+        cur.execute(_DELETE_RUN, {"id": run_id})
+
+
+def save_selection(ws: Workspace, user_ids: Sequence[str], name: str,
+                   source_run_id: str | None = None) -> SegmentRun:
+    """Record hand-picked shoppers (e.g. a lasso selection on the map) as a one-segment run."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ConfigError("A segment name must be 1-100 characters.", hint="Type a shorter name.",
+                          title="Invalid name")
+    profiles = load_profiles(ws)
+    chosen = profiles["user_id"].isin(set(user_ids)).to_numpy()
+    if not chosen.any():
+        raise ConfigError("The selection holds no profiled shopper.",
+                          hint="Select points on the map first.", title="Empty selection")
+    features, _ = usable_features(profiles, DEFAULT_FEATURES, explicit=False)
+    pipeline = preprocessor(features)
+    X = pipeline.fit_transform(profiles)
+    labels = np.where(chosen, 0, NOISE)
+    spec = SegmentSpec(method="selection", name=name, features=tuple(features))
+    quality = {"selected": int(chosen.sum()), "source_run_id": source_run_id}
+    notes = [f"{int(chosen.sum()):,} shoppers selected by hand."]
+    return _record(ws, spec, profiles, labels, None, X, {"pipeline": pipeline}, quality, notes,
+                   None, {0: name})
+
+
+def export_frame(ws: Workspace, run_id: str, features: Sequence[str] = (),
+                 segment_ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """Members of a run with their segment, probability and the chosen profile features."""
+    frame = members(ws, run_id)
+    if segment_ids is not None:
+        frame = frame[frame["segment_id"].isin(list(segment_ids))]
+    if features:
+        profiles = load_profiles(ws)
+        unknown = [f for f in features if f not in profiles.columns]
+        if unknown:
+            raise ConfigError(f"Unknown profile feature(s): {', '.join(unknown)}.",
+                              hint="Pick features from the Profiles page.", title="Unknown feature")
+        frame = frame.merge(profiles[["user_id", *features]], on="user_id", how="left")
+    frame.insert(0, "run_id", run_id)
+    return frame.reset_index(drop=True)
+
+
+def compare_selection(profiles: pd.DataFrame, selected: Sequence[str],
+                      features: Sequence[str]) -> pd.DataFrame:
+    """How selected shoppers differ from everyone else: means and the standardised difference."""
+    inside = profiles["user_id"].isin(set(selected))
+    rows = []
+    for feature in features:
+        values = pd.to_numeric(profiles[feature], errors="coerce").astype("float64")
+        spread = float(values.std(ddof=0)) or 1.0
+        a, b = values[inside].mean(), values[~inside].mean()
+        rows.append({"feature": feature, "selection": a, "everyone else": b,
+                     "difference (sd)": (a - b) / spread})
+    out = pd.DataFrame(rows)
+    return out.reindex(out["difference (sd)"].abs().sort_values(ascending=False).index)

@@ -1,0 +1,77 @@
+"""Read-side views of a recorded run: heatmap, stability, map data and selection summaries."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics.profiles import load_profiles
+from analytics.segments.clustering import Clusterer
+from analytics.segments.describe import zscores
+from analytics.segments.features import preprocessor
+from analytics.segments.runs import get_run, load_model, members
+from analytics.segments.stability import Stability, bootstrap_stability
+from analytics.workspace import Workspace
+
+#: Shown when hovering a shopper on the map.
+HOVER_FEATURES = ("frequency", "monetary", "days_since_last_event", "top_category", "main_device")
+
+
+def scaled_matrix(ws: Workspace, features: Sequence[str],
+                  scaling: str = "log1p") -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """(user ids, scaled features) of every profiled shopper, as clustering sees them."""
+    profiles = load_profiles(ws)
+    return profiles["user_id"].to_numpy(), preprocessor(features, scaling).fit_transform(profiles)
+
+
+def heatmap(ws: Workspace, run_id: str) -> pd.DataFrame:
+    """Segment name x feature table of mean z-scores (the run's own scaled features)."""
+    fitted = load_model(ws, run_id)
+    profiles = load_profiles(ws)
+    labels = members(ws, run_id).set_index("user_id")
+    inside = profiles["user_id"].isin(labels.index).to_numpy()
+    pipeline = fitted["pipeline"]
+    X = pipeline.transform(profiles)
+    columns = (list(pipeline.named_steps["encode"].feature_names_out_)
+               if "pca" not in pipeline.named_steps else [f"PC{i + 1}" for i in range(X.shape[1])])
+    names = labels["segment_name"].reindex(profiles["user_id"][inside]).to_numpy()
+    if len(set(names)) == 1:  # a selection: compare it with everyone else
+        names = np.where(inside, names[0] if len(names) else "", "Everyone else")
+        return zscores(X, names, columns)
+    return zscores(X[inside], names, columns)
+
+
+def stability(ws: Workspace, run_id: str, resamples: int = 8,
+              progress: Callable[[float, str], None] | None = None) -> Stability:
+    """Bootstrap agreement of a clustering run (refit on 80% samples, compare with the run)."""
+    run = get_run(ws, run_id)
+    fitted = load_model(ws, run_id)
+    model: Clusterer | None = fitted.get("model")
+    if model is None:
+        from analytics.errors import ConfigError
+        raise ConfigError(f"{run.name} is not a clustering run: rules and selections do not "
+                          "depend on a sample, so there is no stability to measure.",
+                          hint="Pick a K-Means, mixture, hierarchical or HDBSCAN run.",
+                          title="No stability for this run")
+    X = fitted["pipeline"].transform(load_profiles(ws))
+    params = model.get_params()
+    return bootstrap_stability(X, lambda: Clusterer(**params), model.predict(X), resamples,
+                               random_state=int(params["random_state"]), progress=progress)
+
+
+def map_frame(ws: Workspace, run_id: str | None, user_ids: np.ndarray[Any, Any],
+              xy: np.ndarray[Any, Any]) -> pd.DataFrame:
+    """x, y, user_id, segment and hover features for each mapped shopper."""
+    frame = pd.DataFrame({"user_id": user_ids, "x": xy[:, 0], "y": xy[:, 1]})
+    profiles = load_profiles(ws)[["user_id", *HOVER_FEATURES]]
+    frame = frame.merge(profiles, on="user_id", how="left")
+    if run_id:
+        seg = members(ws, run_id)[["user_id", "segment_name"]]
+        frame = frame.merge(seg, on="user_id", how="left")
+        frame["segment_name"] = frame["segment_name"].fillna("Not in this run")
+    else:
+        frame["segment_name"] = "All shoppers"
+    return frame

@@ -1,0 +1,234 @@
+"""Renderers of the Segments page: the run form, segment profiles, map, stability and export."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from analytics.embedding import METRICS, PROJECTIONS, embed
+from analytics.export import to_csv_bytes, to_parquet_bytes
+from analytics.profiles import load_profiles, numeric_columns
+from analytics.segments import (
+    DEFAULT_FEATURES,
+    METHODS,
+    PRESETS,
+    SCALINGS,
+    SegmentRun,
+    SegmentSpec,
+    compare_selection,
+    definition,
+    export_frame,
+    numeric_features,
+    rename_segment,
+    run_segmentation,
+    save_selection,
+)
+from analytics.segments.views import HOVER_FEATURES, heatmap, map_frame, scaled_matrix, stability
+from pages._shared import data_changed, run, workspace
+
+METHOD_LABELS = {"kmeans": "K-Means", "gmm": "Gaussian mixture", "hierarchical": "Hierarchical (Ward)",
+                 "hdbscan": "HDBSCAN", "rules": "Rules"}
+MAP_KEY = "segment_map"
+
+
+@st.cache_data(ttl=600, max_entries=6, show_spinner=False)
+def cached_embedding(path: str, as_of: str, features: tuple[str, ...], scaling: str, method: str,
+                     n_neighbors: int, min_dist: float, metric: str) -> tuple[Any, Any, str]:
+    """Keyed by data, features and projection only: re-clustering never re-draws the map."""
+    users, X = scaled_matrix(workspace(), features, scaling)
+    result = embed(X, method, n_neighbors, min_dist, metric)
+    return users[result.rows], result.xy, result.note
+
+
+def spec_form() -> SegmentSpec | None:
+    """The inputs of a new run; returns a spec when the user presses Run."""
+    method = st.segmented_control("Method", list(METHOD_LABELS), default="kmeans",
+                                  format_func=METHOD_LABELS.__getitem__, key="seg_method") or "kmeans"
+    st.caption(METHODS.get(method, "Named conditions on profile features; first match wins."))
+    if method == "rules":
+        return _rules_form()
+    features = st.multiselect("Features", numeric_features(), default=list(DEFAULT_FEATURES),
+                              help="category_shares expands into one share per top category.")
+    c1, c2, c3 = st.columns(3)
+    scaling = c1.selectbox("Scaling", list(SCALINGS), format_func=lambda s: f"{s} — {SCALINGS[s]}")
+    pca = c2.number_input("PCA components (0 = off)", 0, 20, 0)
+    name = c3.text_input("Run name (optional)")
+    k: int | None = None
+    k_broad = min_size = None
+    if method == "hdbscan":
+        min_size = st.number_input("Minimum cluster size", 5, 100_000, 30)
+    elif not st.toggle("Choose k automatically (silhouette over k = 2..12)", value=True):
+        k = st.slider("Number of segments (k)", 2, 20, 6)
+    if method == "hierarchical":
+        k_broad = st.slider("Broad segments (upper level)", 2, 10, 3)
+    if st.button("Run segmentation", type="primary", icon=":material/play_arrow:"):
+        return SegmentSpec(method=method, k=k, features=tuple(features), scaling=scaling,
+                           pca_components=int(pca) or None, k_broad=k_broad,
+                           min_cluster_size=int(min_size) if min_size else None, name=name or None)
+    return None
+
+
+def _rules_form() -> SegmentSpec | None:
+    preset = st.selectbox("Start from", list(PRESETS), format_func=lambda p: PRESETS[p]["name"])
+    uploaded = st.file_uploader("…or upload a rule file (JSON)", type=["json"], key="rule_file")
+    text = (uploaded.getvalue().decode("utf-8", "replace") if uploaded
+            else json.dumps(PRESETS[preset], indent=2))
+    edited = st.text_area("Rules (JSON)", text, height=260, key=f"rules_{preset}_{uploaded is not None}")
+    if st.button("Run rules", type="primary", icon=":material/play_arrow:"):
+        return SegmentSpec(method="rules", rules=edited)
+    return None
+
+
+def execute(spec: SegmentSpec) -> SegmentRun:
+    with st.status("Segmenting shoppers…", expanded=True) as status:
+        bar = st.progress(0.0)
+        result = run(lambda: run_segmentation(workspace(), spec,
+                                              lambda f, text: bar.progress(min(f, 1.0), text=text)))
+        status.update(label=f"{result.name}: done", state="complete", expanded=False)
+    data_changed()
+    return result
+
+
+def overview(result: SegmentRun) -> None:
+    q = result.quality
+    cols = st.columns(4)
+    cols[0].metric("Segments", result.k)
+    for col, key, label in zip(cols[1:], ("silhouette", "davies_bouldin", "calinski_harabasz"),
+                               ("Silhouette ↑", "Davies-Bouldin ↓", "Calinski-Harabasz ↑"), strict=True):
+        col.metric(label, "—" if q.get(key) is None else f"{q[key]:,.3f}")
+    for note in result.notes:
+        st.caption(f":material/info: {note}")
+    if q.get("silhouette_sample"):
+        st.caption(f"Silhouette computed on {q['silhouette_sample']:,} shoppers.")
+    if q.get("mixed_share") is not None:
+        st.caption(f"{q['mixed_share']:.1%} of shoppers are *mixed*: no segment above 80% membership.")
+    if q.get("sweep"):
+        rows = pd.DataFrame(q["sweep"]["rows"])
+        long = rows.melt("k", [c for c in ("silhouette", "davies_bouldin", "bic") if rows[c].notna().any()])
+        fig = px.line(long, x="k", y="value", facet_row="variable", markers=True, height=360)
+        fig.update_yaxes(matches=None)
+        fig.add_vline(q["sweep"]["best_k"], line_dash="dash")
+        st.plotly_chart(fig, width="stretch")
+    table = pd.DataFrame([{"id": s.segment_id, "name": s.name, "shoppers": s.size, "share": s.share,
+                           "revenue share": s.revenue_share,
+                           "top categories": ", ".join(c for c, _ in s.top_categories),
+                           "devices": ", ".join(f"{d} {v:.0%}" for d, v in s.device_mix),
+                           "stands out by": ", ".join(f"{f} {z:+.1f}" for f, z in s.distinguishing[:3])}
+                          for s in result.segments])
+    share = st.column_config.ProgressColumn(min_value=0, max_value=1)
+    edited = st.data_editor(table, hide_index=True, width="stretch",
+                            disabled=[c for c in table if c != "name"],
+                            column_config={"share": share, "revenue share": share},
+                            key=f"names_{result.run_id}")
+    changed = edited[edited["name"] != table["name"]]
+    if len(changed) and st.button("Save segment names", icon=":material/save:"):
+        for _, row in changed.iterrows():
+            run(lambda row=row: rename_segment(workspace(), result.run_id, int(row["id"]), str(row["name"])))
+        data_changed()
+        st.rerun()
+    z = run(lambda: heatmap(workspace(), result.run_id))
+    fig = px.imshow(z, color_continuous_scale="RdBu_r", zmin=-2, zmax=2, aspect="auto",
+                    height=120 + 40 * len(z), labels={"color": "z-score"})
+    st.plotly_chart(fig, width="stretch")
+    st.caption("Each cell: how far the segment's average sits from everyone's, in standard deviations.")
+
+
+@st.fragment
+def shopper_map(result: SegmentRun) -> None:
+    ws = workspace()
+    c = st.columns(4)
+    method = c[0].selectbox("Projection", list(PROJECTIONS), format_func=lambda p: p.upper(),
+                            help="\n".join(f"{k}: {v}" for k, v in PROJECTIONS.items()))
+    neighbours = c[1].slider("n_neighbors", 2, 100, 15, disabled=method != "umap")
+    min_dist = c[2].slider("min_dist", 0.0, 1.0, 0.1, disabled=method != "umap")
+    metric = c[3].selectbox("Metric", METRICS, disabled=method == "pca")
+    features = tuple(f for f in result.features) or DEFAULT_FEATURES
+    with st.spinner(f"Drawing the {method.upper()} map (the first UMAP takes about half a minute)…"):
+        users, xy, note = run(lambda: cached_embedding(str(ws.path), str(result.as_of), features,
+                                                       str(result.params.get("scaling", "log1p")),
+                                                       method, neighbours, min_dist, metric))
+    frame = run(lambda: map_frame(ws, result.run_id, np.asarray(users), np.asarray(xy)))
+    st.caption(note)
+    hover = {"user_id": True, **{f: True for f in HOVER_FEATURES}, "x": False, "y": False}
+    fig = px.scatter(frame, x="x", y="y", color="segment_name", custom_data=["user_id"], hover_data=hover,
+                     render_mode="webgl", height=620, labels={"segment_name": "segment"})
+    fig.update_traces(marker={"size": 4, "opacity": 0.7})
+    fig.update_layout(dragmode="lasso", legend={"itemsizing": "constant"})
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode=("lasso", "box"), key=MAP_KEY,
+                            width="stretch")
+    points = event.selection.points if event and event.selection else []
+    chosen = sorted({_user_of(p) for p in points} - {None})
+    if not chosen:
+        st.info("Draw a lasso (or box) around shoppers to see how they differ and save them as a "
+                "segment.", icon=":material/gesture_select:")
+        return
+    _selection(result, chosen)
+
+
+def _user_of(point: dict[str, Any]) -> str | None:
+    data = point.get("customdata")
+    value = data[0] if isinstance(data, list | tuple) and data else data
+    return None if value is None else str(value)
+
+
+def _selection(result: SegmentRun, chosen: list[str]) -> None:
+    ws = workspace()
+    st.success(f"{len(chosen):,} shoppers selected.", icon=":material/select_all:")
+    profiles = load_profiles(ws)
+    diff = compare_selection(profiles, chosen, numeric_columns(profiles))
+    st.dataframe(diff.head(12), hide_index=True, width="stretch",
+                 column_config={"difference (sd)": st.column_config.NumberColumn(format="%+.2f")})
+    name = st.text_input("Name for this selection", value="Selected shoppers", key="selection_name")
+    if st.button("Save selection as a segment", icon=":material/bookmark_add:"):
+        saved = run(lambda: save_selection(ws, chosen, name, result.run_id))
+        data_changed()
+        st.session_state["saved_selection"] = saved.run_id
+        st.toast(f"Saved '{saved.name}' with {saved.k and saved.segments[0].size:,} shoppers.")
+    saved_id = st.session_state.get("saved_selection")
+    if saved_id:
+        frame = run(lambda: export_frame(ws, saved_id))
+        st.download_button(f"Download saved selection ({len(frame):,} rows, CSV)", to_csv_bytes(frame),
+                           "selection.csv", "text/csv", icon=":material/download:", key="download_selection")
+
+
+def stability_tab(result: SegmentRun) -> None:
+    if result.method in ("rules", "selection"):
+        st.info("Rules and hand-picked selections do not depend on a sample: there is no "
+                "stability to measure.", icon=":material/info:")
+        return
+    resamples = st.slider("Resamples", 3, 30, 8)
+    if not st.button("Check stability", icon=":material/balance:"):
+        return
+    with st.status("Refitting on resamples…") as status:
+        bar = st.progress(0.0)
+        found = run(lambda: stability(workspace(), result.run_id, resamples,
+                                      lambda f, t: bar.progress(min(f, 1.0), text=t)))
+        status.update(label="Done", state="complete")
+    verdict = {"stable": st.success, "moderate": st.warning, "unstable": st.error}[found.verdict]
+    verdict(f"**{found.verdict.capitalize()}** — mean agreement (adjusted Rand) {found.mean:.2f}, "
+            f"lowest {found.low:.2f} over {found.resamples} refits on {found.fraction:.0%} samples. "
+            f"{found.guidance}")
+    st.bar_chart(pd.Series(found.scores, name="adjusted Rand index"), height=200)
+
+
+def export_panel(result: SegmentRun) -> None:
+    ws = workspace()
+    profiles_columns = numeric_columns(load_profiles(ws).head(1))
+    chosen = st.multiselect("Features to include", profiles_columns,
+                            default=[f for f in result.features if f in profiles_columns])
+    frame = run(lambda: export_frame(ws, result.run_id, chosen))
+    st.dataframe(frame.head(200), hide_index=True, width="stretch")
+    c = st.columns(3)
+    c[0].download_button("CSV", to_csv_bytes(frame), f"segments_{result.run_id}.csv", "text/csv",
+                         icon=":material/download:", key="export_csv")
+    c[1].download_button("Parquet", to_parquet_bytes(frame), f"segments_{result.run_id}.parquet",
+                         "application/octet-stream", icon=":material/download:", key="export_parquet")
+    c[2].download_button("Definition (JSON)", json.dumps(run(lambda: definition(ws, result.run_id)),
+                                                         indent=2, default=str),
+                         f"segments_{result.run_id}.json", "application/json",
+                         icon=":material/data_object:", key="export_definition")

@@ -1,0 +1,115 @@
+"""Profiles: build per-shopper features, see their distributions and correlations, look one up."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from analytics.errors import NotFoundError
+from analytics.export import to_csv_bytes
+from analytics.profiles import (
+    FEATURES,
+    build_profiles,
+    correlations,
+    feature_summary,
+    load_profiles,
+    lookup,
+    numeric_columns,
+)
+from pages._shared import cached_overview, data_changed, run, workspace
+
+ws = workspace()
+st.title("Shopper profiles")
+st.caption("One row per shopper: RFM, engagement, purchase intent, context, category affinity, "
+           "online and offline behaviour, lifetime and last 7/30 days.")
+
+
+@st.cache_data(ttl=300, max_entries=2, show_spinner=False)
+def cached_profiles(path: str) -> pd.DataFrame:
+    return load_profiles(workspace())
+
+
+def build() -> None:
+    with st.spinner("Building profiles in DuckDB…"):
+        summary = run(lambda: build_profiles(ws))
+    data_changed()
+    st.toast(f"Built {len(summary.features)} features for {summary.users:,} shoppers.",
+             icon=":material/check_circle:")
+
+
+if cached_overview(str(ws.path)).events == 0:
+    st.info("The workspace is empty. Load events on the **Data** page (or the demo shop on Home) "
+            "first.", icon=":material/info:")
+    st.stop()
+
+try:
+    profiles = cached_profiles(str(ws.path))
+except NotFoundError:
+    st.info("Profiles have not been built yet.", icon=":material/info:")
+    if st.button("Build profiles", type="primary", icon=":material/play_arrow:"):
+        build()
+        st.rerun()
+    st.stop()
+
+as_of = profiles["as_of"].iloc[0] if len(profiles) else None
+left, mid, right = st.columns([1, 1, 2])
+left.metric("Shoppers", f"{len(profiles):,}")
+mid.metric("Features", len(FEATURES))
+right.metric("As of", f"{as_of:%Y-%m-%d %H:%M}" if as_of is not None else "—")
+if st.button("Rebuild profiles", icon=":material/refresh:",
+             help="Recompute every profile from the events now in the workspace."):
+    build()
+    st.rerun()
+
+numeric = numeric_columns(profiles)
+help_of = {f.name: f.help for f in FEATURES}
+tab_dist, tab_corr, tab_lookup, tab_table = st.tabs(
+    ["Distributions", "Correlations", "Shopper lookup", "Table"])
+
+with tab_dist:
+    feature = st.selectbox("Feature", numeric, index=numeric.index("monetary"),
+                           format_func=lambda f: f"{f} — {help_of[f]}")
+    log_y = st.toggle("Log scale counts", value=True)
+    group = st.selectbox("Colour by", ["(none)", "rfm_segment", "main_device", "top_category",
+                                       "main_channel"])
+    chart = px.histogram(profiles, x=feature, color=None if group == "(none)" else group,
+                         nbins=60, log_y=log_y, height=380)
+    st.plotly_chart(chart, width="stretch")
+    st.dataframe(feature_summary(profiles), hide_index=True, width="stretch",
+                 column_config={"filled": st.column_config.ProgressColumn(
+                     "filled", help="Share of shoppers with a value", min_value=0, max_value=1)})
+
+with tab_corr:
+    chosen = st.multiselect("Features", numeric, default=numeric[:16])
+    if len(chosen) >= 2:
+        corr = correlations(profiles, chosen)
+        heat = px.imshow(corr, color_continuous_scale="RdBu", zmin=-1, zmax=1, aspect="auto",
+                         height=600)
+        st.plotly_chart(heat, width="stretch")
+        st.caption("Spearman rank correlation: +1 = always rise together, -1 = one rises as the "
+                   "other falls.")
+    else:
+        st.info("Choose at least two features.")
+
+with tab_lookup:
+    user = st.text_input("User id", placeholder="e.g. " + str(profiles["user_id"].iloc[0]))
+    if user:
+        found = run(lambda: lookup(ws, user.strip()))
+        if found is None:
+            st.warning(f"No shopper with id {user.strip()!r}.", icon=":material/person_off:")
+        else:
+            groups: dict[str, list[tuple[str, object]]] = {}
+            for f in FEATURES:
+                groups.setdefault(f.group, []).append((f.name, found.get(f.name)))
+            for columns, (name, items) in zip(st.columns(3) * 4, groups.items(), strict=False):
+                with columns.container(border=True):
+                    st.markdown(f"**{name.upper()}**")
+                    st.dataframe(pd.DataFrame(items, columns=["feature", "value"]).astype(str),
+                                 hide_index=True, width="stretch")
+
+with tab_table:
+    st.dataframe(profiles.head(1_000), hide_index=True, width="stretch")
+    st.caption(f"First 1,000 of {len(profiles):,} shoppers.")
+    st.download_button("Download all profiles (CSV)", to_csv_bytes(profiles), "profiles.csv",
+                       "text/csv", icon=":material/download:")

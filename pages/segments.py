@@ -1,0 +1,70 @@
+"""Segments: run rules or clustering, read the segment profiles, explore the map, export."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from analytics.errors import NotFoundError
+from analytics.profiles import load_profiles
+from analytics.segments import SegmentRun, get_run, list_runs
+from pages._segments_view import execute, export_panel, overview, shopper_map, spec_form, stability_tab
+from pages._shared import workspace
+
+ws = workspace()
+st.title("Segments")
+st.caption("Find groups of shoppers by rules or by clustering, see them on a map, save a lasso "
+           "selection as a segment and export any of them.")
+
+
+@st.cache_data(ttl=300, max_entries=4, show_spinner=False)
+def cached_runs(path: str) -> pd.DataFrame:
+    return list_runs(workspace())
+
+
+@st.cache_data(ttl=300, max_entries=16, show_spinner=False)
+def cached_run(path: str, run_id: str) -> SegmentRun:
+    return get_run(workspace(), run_id)
+
+
+try:
+    load_profiles(ws).head(0)
+except NotFoundError:
+    st.info("Segments are built from shopper profiles, which have not been built yet. Open the "
+            "**Profiles** page and build them first.", icon=":material/info:")
+    st.page_link("pages/profiles.py", label="Go to Profiles", icon=":material/badge:")
+    st.stop()
+
+runs = cached_runs(str(ws.path))
+with st.expander("New segmentation", expanded=runs.empty, icon=":material/tune:"):
+    spec = spec_form()
+    if spec is not None:
+        st.session_state["run_id"] = execute(spec).run_id
+        st.rerun()
+
+if runs.empty:
+    st.info("No segmentation yet: choose a method above and press **Run**.", icon=":material/info:")
+    st.stop()
+
+labels = {r.run_id: f"{r.name} · {r.method} · {r.created_at:%Y-%m-%d %H:%M}" for r in runs.itertuples()}
+ids = list(labels)
+current = st.session_state.get("run_id")
+run_id = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0,
+                      format_func=labels.__getitem__)
+result = cached_run(str(ws.path), run_id)
+
+# Lazy tabs: only the open one runs, so the map is drawn only when someone looks at it.
+tab_profile, tab_map, tab_stability, tab_export = st.tabs(
+    ["Segment profiles", "Map", "Stability", "Export"], on_change="rerun", key="segment_tab")
+if tab_profile.open:
+    with tab_profile:
+        overview(result)
+if tab_map.open:
+    with tab_map:
+        shopper_map(result)
+if tab_stability.open:
+    with tab_stability:
+        stability_tab(result)
+if tab_export.open:
+    with tab_export:
+        export_panel(result)

@@ -1,0 +1,87 @@
+"""Profiles and Segments pages driven headless with AppTest on the demo shop."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app.conftest import no_exceptions
+
+
+@pytest.fixture
+def demo_app(app: AppTest, _demo_db: Path) -> AppTest:
+    """The app on a private copy of the loaded demo workspace (profiles built)."""
+    target = Path(os.environ["SHOPPER_LENS_DB"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_demo_db, target)
+    return app
+
+
+def test_profiles_page_shows_distributions_and_looks_up_a_shopper(demo_app: AppTest):
+    at = demo_app.run()
+    at.switch_page("pages/profiles.py").run()
+    no_exceptions(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Shoppers"].replace(",", "")) > 3000
+    assert [t.label for t in at.tabs] == ["Distributions", "Correlations", "Shopper lookup", "Table"]
+    at.text_input[0].input("u000001").run()
+    no_exceptions(at)
+    assert any("RFM" in m.value for m in at.markdown)
+    at.text_input[0].input("nobody-here").run()
+    assert any("No shopper" in w.value for w in at.warning)
+
+
+def test_profiles_page_builds_profiles_when_missing(demo_app: AppTest):
+    from analytics.workspace import Workspace
+
+    with Workspace(Path(os.environ["SHOPPER_LENS_DB"])) as ws, ws.cursor() as cur:
+        cur.execute("DROP TABLE profiles")
+    at = demo_app.run()
+    at.switch_page("pages/profiles.py").run()
+    assert any("not been built" in i.value for i in at.info)
+    next(b for b in at.button if b.label == "Build profiles").click().run()
+    at.run()
+    no_exceptions(at)
+    assert int(at.metric[0].value.replace(",", "")) > 3000
+
+
+def test_segments_page_runs_kmeans_then_rules(demo_app: AppTest):
+    at = demo_app.run()
+    at.switch_page("pages/segments.py").run()
+    no_exceptions(at)
+    assert any("No segmentation yet" in i.value for i in at.info)
+    next(b for b in at.button if b.label == "Run segmentation").click().run()
+    at.run()
+    no_exceptions(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert 5 <= int(metrics["Segments"]) <= 7
+    names = set(at.data_editor[0].value["name"])
+    assert {"Mobile cart abandoners", "Bargain hunters"} <= names
+
+    at.segmented_control(key="seg_method").set_value("rules").run()
+    next(b for b in at.button if b.label == "Run rules").click().run()
+    at.run()
+    no_exceptions(at)
+    assert "High purchase intent & engaged" in set(at.data_editor[0].value["name"])
+    assert len([s for s in at.selectbox if s.label == "Run"]) == 1
+
+
+def test_segments_page_explains_invalid_rules(demo_app: AppTest):
+    at = demo_app.run()
+    at.switch_page("pages/segments.py").run()
+    at.segmented_control(key="seg_method").set_value("rules").run()
+    at.text_area[0].input('{"segments": [{"name": "x", "when": {"feature": "nope"}}]}').run()
+    next(b for b in at.button if b.label == "Run rules").click().run()
+    no_exceptions(at)
+    assert any('unknown feature "nope"' in e.value for e in at.error)
+
+
+def test_segments_page_asks_for_profiles_first(app: AppTest):
+    at = app.run()
+    at.switch_page("pages/segments.py").run()
+    no_exceptions(at)
+    assert any("have not been built" in i.value for i in at.info)
