@@ -1,0 +1,67 @@
+"""Journeys page driven headless with AppTest on the demo shop."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.app.conftest import no_exceptions
+
+
+@pytest.fixture
+def demo_app(app: AppTest, _demo_db: Path) -> AppTest:
+    """The app on a private copy of the demo workspace (profiles built)."""
+    target = Path(os.environ["SHOPPER_LENS_DB"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_demo_db, target)
+    return app
+
+
+def charts(at: AppTest) -> str:
+    return " ".join(chart.proto.spec for chart in at.get("plotly_chart"))
+
+
+def test_journeys_renders_funnel_paths_and_sankey(demo_app: AppTest):
+    at = demo_app.run()
+    at.switch_page("pages/journeys.py").run()
+    no_exceptions(at)
+    assert at.title[0].value == "Journeys"
+    assert '"type":"funnel"' in charts(at) and '"type":"sankey"' in charts(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Sessions at view"].replace(",", "")) > 10_000
+    assert any("To a purchase" in m.value for m in at.markdown)
+    assert len(at.dataframe) >= 4  # funnel table, two path tables, per-segment pathways
+    assert at.selectbox(key="journeys:segment").options  # RFM segments of the demo profiles
+
+
+def test_changing_steps_and_breakdown_updates_the_funnel(demo_app: AppTest):
+    at = demo_app.run()
+    at.switch_page("pages/journeys.py").run()
+    at.multiselect(key="journeys:steps").set_value(["search", "cart", "purchase"]).run()
+    no_exceptions(at)
+    assert "Sessions at search" in {m.label for m in at.metric}
+    at.radio(key="journeys:per").set_value("user").run()
+    at.selectbox(key="journeys:by").set_value("device").run()
+    no_exceptions(at)
+    assert "Users at search" in {m.label for m in at.metric}
+    assert "Conversion from search by device" in charts(at)
+
+
+def test_one_step_shows_a_clear_message_and_the_rest_still_renders(demo_app: AppTest):
+    at = demo_app.run()
+    at.switch_page("pages/journeys.py").run()
+    at.multiselect(key="journeys:steps").set_value(["view"]).run()
+    no_exceptions(at)
+    assert any("at least two steps" in e.value for e in at.error)
+    assert '"type":"sankey"' in charts(at)
+
+
+def test_journeys_on_an_empty_workspace_points_to_data(app: AppTest):
+    at = app.run()
+    at.switch_page("pages/journeys.py").run()
+    no_exceptions(at)
+    assert any("No events yet" in i.value for i in at.info)

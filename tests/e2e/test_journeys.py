@@ -1,0 +1,54 @@
+"""In a real browser: the Journeys page on the demo shop shows the funnel and the Sankey."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from analytics.bundle import DEMO_DIR, load_bundle
+from analytics.profiles import build_profiles
+from analytics.workspace import Workspace
+from tests.e2e.conftest import Server, screenshot, start_server, stop_server, wait_idle
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def demo_server(tmp_path: Path) -> Iterator[Server]:
+    db = tmp_path / "ws" / "shopper_lens.duckdb"
+    with Workspace(db, allow=[DEMO_DIR]) as ws:  # closed before the server opens the file
+        load_bundle(ws, DEMO_DIR)
+        build_profiles(ws)
+    server = start_server(db)
+    yield server
+    stop_server(server.process)
+
+
+@pytest.fixture
+def demo_page(browser, demo_server: Server):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    yield pg
+    context.close()
+
+
+def test_journeys_shows_the_funnel_and_the_sankey(demo_page, demo_server):
+    page = demo_page
+    page.goto(demo_server.url)
+    wait_idle(page)
+    page.get_by_role("link", name="Journeys").first.click()
+    wait_idle(page)
+    page.get_by_text("Funnel per session").first.wait_for()
+    page.locator(".js-plotly-plot .funnellayer .point").first.wait_for()  # the funnel's bars
+    assert page.locator(".js-plotly-plot .funnellayer .point").count() == 4
+    screenshot(page, "journeys")
+    page.get_by_role("tab", name="Flow").click()
+    wait_idle(page)
+    page.get_by_text("Step-to-step flow of visits").first.wait_for()
+    page.locator(".js-plotly-plot .sankey-node").first.wait_for()
+    nodes = page.locator(".js-plotly-plot .sankey-node").all_text_contents()
+    assert any("1. view" in n for n in nodes), nodes
+    screenshot(page, "journeys-flow")
