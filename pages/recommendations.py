@@ -1,0 +1,158 @@
+"""Recommendations: train and compare models, preview a shopper's lists, similar items, export."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from analytics.errors import NotFoundError
+from analytics.export import to_csv_bytes
+from analytics.recommend import (
+    MODELS,
+    TrainedModels,
+    TrainingOptions,
+    check_user,
+    preview,
+    recommendations_table,
+    similar_items,
+    train,
+)
+from analytics.recommend.engine import item_choices
+from analytics.recommend.evaluate import ALL_SEGMENTS, Split, evaluate, latest_evaluation
+from pages._shared import cached_overview, run, workspace
+
+DEFAULT_CHOICE = ["popularity", "segment_popularity", "item_knn", "als", "content", "sequential",
+                  "hybrid"]
+SIMILARITY_MODELS = ["item_knn", "content", "als", "sequential", "hybrid"]
+
+
+@st.cache_resource(show_spinner=False, max_entries=2, ttl=3600)
+def trained_models(path: str, models: tuple[str, ...], options: TrainingOptions,
+                   events: int) -> TrainedModels:
+    """Models fitted on all events (shared by sessions; never mutated)."""
+    return train(workspace(), models, options)
+
+
+st.title("Recommendations")
+st.write("Train recommenders on your shoppers' behaviour, compare them offline on what shoppers "
+         "did next, and preview what each shopper would see — with the reason why.")
+
+ws = workspace()
+info = cached_overview(str(ws.path))
+if info.empty:
+    st.info("No data yet. Load events on the Data page or the demo shop on Home.",
+            icon=":material/info:")
+    st.stop()
+
+with st.form("rec_params"):
+    st.subheader("Models and parameters")
+    models = st.multiselect("Models", list(MODELS), default=DEFAULT_CHOICE,
+                            format_func=lambda n: MODELS[n].label,
+                            help="\n".join(f"- **{c.label}**: {c.description}" for c in MODELS.values()))
+    c1, c2, c3, c4 = st.columns(4)
+    k = c1.number_input("List length (k)", 1, 50, 10)
+    half_life = c2.number_input("Half-life (days)", 1.0, 3650.0, 30.0,
+                                help="An event this old counts half as much as one today.")
+    test_days = c3.number_input("Test period (days)", 1.0, 365.0, 30.0,
+                                help="Evaluation trains before the last N days and checks the "
+                                "purchases in them.")
+    cap = c4.number_input("Max items per category", 0, 50, 0, help="Diversity; 0 = no cap.")
+    w1, w2, w3, w4, w5 = st.columns(5)
+    weights = (("view", w1.number_input("View weight", 0.0, 100.0, 1.0)),
+               ("wishlist", w2.number_input("Wishlist weight", 0.0, 100.0, 2.0)),
+               ("cart", w3.number_input("Cart weight", 0.0, 100.0, 3.0)),
+               ("purchase", w4.number_input("Purchase weight", 0.0, 100.0, 5.0)))
+    exclude = w5.checkbox("Leave out bought items", True,
+                          help="Turn off for shops where people buy the same items again.")
+    submitted = st.form_submit_button("Train and evaluate", type="primary", icon=":material/model_training:")
+
+options = TrainingOptions(weights=weights, half_life_days=float(half_life),
+                          exclude_purchased=exclude, max_per_category=int(cap) or None)
+if not models:
+    st.warning("Choose at least one model.")
+    st.stop()
+
+if submitted:
+    with st.status("Training and evaluating…", expanded=True) as status:
+        bar = st.progress(0.0)
+        report = run(lambda: evaluate(ws, models, k=int(k), split=Split(test_days=float(test_days)),
+                                      options=options, progress=lambda f, m: bar.progress(f, m)))
+        st.session_state["rec_report"] = report
+        status.update(label=f"Evaluated {len(models)} models on {report.test_users:,} shoppers "
+                      f"({report.split})", state="complete", expanded=False)
+
+st.subheader("Offline evaluation")
+report = st.session_state.get("rec_report")
+table = report.frame() if report is not None else run(lambda: latest_evaluation(ws))
+if report is None and not table.empty:
+    table = table[table["segment"] == ALL_SEGMENTS]
+if table.empty:
+    st.info("Not evaluated yet: press **Train and evaluate**.", icon=":material/info:")
+else:
+    shown = table[["model", "users", "precision", "recall", "ndcg", "map", "hit_rate", "coverage",
+                   "novelty", "fit_seconds"]].sort_values("ndcg", ascending=False)
+    k_label = report.k if report is not None else int(latest_evaluation(ws)["k"].iloc[0])
+    st.caption(f"Metrics @{k_label}; relevant = items bought in the test period that the shopper "
+               "had not bought before. Best model by NDCG first.")
+    st.dataframe(shown, hide_index=True, width="stretch")
+    long = shown.melt(id_vars="model", value_vars=["precision", "recall", "ndcg", "map", "hit_rate"],
+                      var_name="metric")
+    fig = px.bar(long, x="model", y="value", color="metric", barmode="group",
+                 title=f"Ranking quality per model (@{k_label})")
+    fig.update_layout(height=380, margin={"t": 40, "b": 0}, legend_title_text="")
+    st.plotly_chart(fig, width="stretch")
+    if report is not None:
+        with st.expander("Per segment"):
+            st.caption(report.note)
+            st.dataframe(report.frame(per_segment=True), hide_index=True, width="stretch")
+
+trained = run(lambda: trained_models(str(ws.path), tuple(models), options, info.events))
+preview_tab, similar_tab, export_tab = st.tabs(["Shopper preview", "Similar items", "Batch export"])
+
+with preview_tab:
+    inter = trained.interactions
+    default_user = str(inter.user_ids[int(inter.items_per_user.argmax())])
+    user = st.text_input("Shopper id", value=default_user, help="Any user id from your events.")
+    shown_models = st.multiselect("Show models", models, default=models[:3],
+                                  format_func=lambda n: MODELS[n].label)
+    try:
+        check_user(trained, user.strip())
+    except NotFoundError as e:
+        st.warning(f"{e.message} Showing what a brand-new visitor would get.",
+                   icon=":material/person_search:")
+    lists = run(lambda: preview(ws, user.strip(), shown_models, k=int(k), trained=trained))
+    for column, result in zip(st.columns(max(len(lists), 1)), lists, strict=False):
+        with column:
+            st.markdown(f"**{result.label}**" + (" · cold start" if result.cold_start else ""))
+            st.dataframe(result.frame()[["title", "score", "reason"]], hide_index=True,
+                         width="stretch", height=390)
+
+with similar_tab:
+    choices = run(lambda: item_choices(trained))
+    labels = {row.item_id: f"{row.title} ({row.item_id}, {row.category})"
+              for row in choices.itertuples()}
+    item = st.selectbox("Item", list(labels), format_func=lambda i: labels[i])
+    usable = [m for m in SIMILARITY_MODELS if m in models] or ["item_knn"]
+    similar_model = st.selectbox("Similar by", usable, format_func=lambda n: MODELS[n].label)
+    if similar_model not in trained.models:
+        trained = run(lambda: trained_models(str(ws.path), (*models, similar_model), options,
+                                             info.events))
+    st.dataframe(run(lambda: similar_items(trained, similar_model, item, n=10)),
+                 hide_index=True, width="stretch")
+
+with export_tab:
+    export_model = st.selectbox("Model", models, index=len(models) - 1,
+                                format_func=lambda n: MODELS[n].label, key="export_model")
+    st.caption(f"Top {int(k)} for each of {trained.interactions.n_users:,} shoppers with user_id, "
+               "rank, item_id, score, model and reason.")
+    if st.button("Prepare CSV", icon=":material/table:"):
+        bar = st.progress(0.0)
+        frame = run(lambda: recommendations_table(trained, export_model, k=int(k),
+                                                  progress=lambda f, m: bar.progress(f, m)))
+        bar.empty()
+        st.session_state["rec_export"] = (export_model, to_csv_bytes(frame), len(frame))
+    if "rec_export" in st.session_state:
+        name, data, rows = st.session_state["rec_export"]
+        st.download_button(f"Download {rows:,} rows ({name})", data,
+                           file_name=f"recommendations_{name}.csv", mime="text/csv",
+                           icon=":material/download:")
