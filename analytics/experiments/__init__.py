@@ -1,0 +1,71 @@
+"""Experiments and uplift: did a campaign work, for whom, and whom to target next.
+
+:mod:`.data` turns a workspace experiment or an uploaded results file into one frame per user;
+:mod:`.ab` compares the arms; :mod:`.uplift` fits and judges uplift models; :mod:`.targeting`
+simulates targeting the top X%; :mod:`.store` keeps per-user scores. :func:`analyse` runs the
+lot the way the page and the CLI do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from analytics.errors import ShopperLensError
+from analytics.experiments.ab import ABResult, analyse_ab, clean_dict
+from analytics.experiments.data import (
+    DEFAULT_WINDOW_DAYS,
+    ExperimentData,
+    describe_columns,
+    guess_columns,
+    list_experiments,
+    prepare,
+    read_results,
+    workspace_data,
+)
+from analytics.experiments.store import UserUplift, save_scores, user_uplift
+from analytics.experiments.uplift import UpliftResult, compare_models
+
+__all__ = [
+    "DEFAULT_WINDOW_DAYS", "ABResult", "ExperimentData", "ExperimentReport", "UpliftResult",
+    "UserUplift", "analyse", "analyse_ab", "compare_models", "describe_columns", "guess_columns",
+    "list_experiments", "prepare", "read_results", "save_scores", "user_uplift",
+    "workspace_data",
+]
+
+
+@dataclass(frozen=True)
+class ExperimentReport:
+    """The A/B result and, when the data allow it, the uplift model comparison."""
+
+    ab: ABResult
+    uplift: UpliftResult | None
+    uplift_note: str  # why there are no uplift models, when there are none
+
+    def summary(self) -> dict[str, Any]:
+        """The CLI's headline numbers (DESIGN.md §4 keys)."""
+        primary = self.ab.primary
+        best = self.uplift.best_row if self.uplift else {}
+        return clean_dict({"ate": primary.diff, "ci_low": primary.ci_low, "ci_high": primary.ci_high,
+                "p_value": primary.p_value, "qini_auc": best.get("qini"),
+                "uplift_at_30": best.get("uplift_at_30"),
+                "best_model": self.uplift.best if self.uplift else None,
+                "observational": self.ab.balance.observational,
+                "sample_ratio_mismatch": self.ab.sample_ratio.mismatch,
+                "warnings": list(self.ab.warnings) + ([self.uplift_note] if self.uplift_note else [])})
+
+
+def analyse(data: ExperimentData, fit_models: bool = True, expected_share: float = 0.5,
+            test_size: float = 0.4, random_state: int = 0) -> ExperimentReport:
+    """A/B analysis, then uplift models unless the A/B result says a test means nothing."""
+    ab = analyse_ab(data, expected_share=expected_share)
+    if not fit_models:
+        return ExperimentReport(ab, None, "")
+    if not ab.testable:
+        return ExperimentReport(ab, None, "No uplift models: " + ab.primary.note.removeprefix(
+            "No p-value: "))
+    try:
+        result = compare_models(data, test_size=test_size, random_state=random_state)
+    except ShopperLensError as e:
+        return ExperimentReport(ab, None, f"No uplift models: {e.message}")
+    return ExperimentReport(ab, result, "")

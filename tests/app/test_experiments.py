@@ -1,0 +1,96 @@
+"""Experiments & Uplift page driven headless with AppTest."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+from streamlit.testing.v1 import AppTest
+
+from analytics.experiments import user_uplift
+from pages._shared import _open_workspace
+from tests.app.conftest import no_exceptions
+from tests.test_experiments import hillstrom_like
+
+PAGE = "pages/experiments.py"
+
+
+def _open_page(app: AppTest) -> AppTest:
+    at = app.run()
+    at.switch_page(PAGE).run()
+    no_exceptions(at)
+    return at
+
+
+def test_empty_workspace_explains_where_experiments_come_from(app: AppTest):
+    at = _open_page(app)
+    assert at.title[0].value == "Experiments & Uplift"
+    assert any("No experiment assignments" in i.value for i in at.info)
+
+
+def test_demo_experiment_ab_table_models_and_stored_scores(app: AppTest, _demo_db: Path):
+    db = Path(os.environ["SHOPPER_LENS_DB"])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_demo_db, db)
+    at = _open_page(app)
+    assert any("treatment vs control" in s.value for s in at.subheader)
+    lifts = at.dataframe[1].value
+    assert lifts.loc[0, "metric"] == "conversion within 14 days"
+    assert lifts.loc[0, "p-value"] != "—"
+    assert any(e.label.startswith("Power") for e in at.expander)
+    at.button(key="exp:fit").click().run()
+    no_exceptions(at)
+    assert len(at.get("plotly_chart")) >= 3  # segments, Qini, deciles
+    assert any("random targeting" in c.value for c in at.caption)
+    assert at.get("download_button"), "the targeting list download should be offered"
+    at.slider(key="exp:top").set_value(10).run()
+    no_exceptions(at)
+    assert any("Top 10%" in m.label for m in at.metric)
+    ws = _open_workspace(str(db.resolve()))  # the page's own (cached) workspace
+    with ws.cursor() as cur:
+        scored = cur.execute("SELECT user_id FROM uplift_scores LIMIT 1").fetchall()
+    found = user_uplift(ws, scored[0][0])
+    assert found is not None and found.meaning
+
+
+def test_results_file_mapping_arms_and_models(app: AppTest):
+    at = _open_page(app)
+    at.radio(key="exp:mode").set_value("Upload a results file").run()
+    data = hillstrom_like(2000, seed=3).to_csv(index=False).encode()
+    at.file_uploader(key="exp:upload").upload("hillstrom.csv", data, "text/csv").run()
+    no_exceptions(at)
+    assert at.selectbox(key="exp:tcol").value == "segment"
+    assert at.selectbox(key="exp:ocol").value == "conversion"
+    assert any("choose the arm and the control" in i.value for i in at.info)  # three arms
+    at.selectbox(key="exp:segment:t").set_value("Womens E-Mail")
+    at.selectbox(key="exp:segment:c").set_value("No E-Mail").run()
+    no_exceptions(at)
+    assert any("Womens E-Mail vs No E-Mail" in s.value for s in at.subheader)
+    at.button(key="exp:fit").click().run()
+    no_exceptions(at)
+    assert any("random targeting" in c.value for c in at.caption)
+
+
+def test_bad_results_files_give_clear_messages(app: AppTest):
+    at = _open_page(app)
+    at.radio(key="exp:mode").set_value("Upload a results file").run()
+    one_arm = hillstrom_like(300).assign(segment="No E-Mail", arm="b")
+    at.file_uploader(key="exp:upload").upload("one.csv", one_arm.to_csv(index=False).encode(),
+                                              "text/csv").run()
+    no_exceptions(at)
+    at.selectbox(key="exp:tcol").set_value("customer_id").run()
+    assert any("too many for a treatment column" in e.value for e in at.error)
+    tiny = hillstrom_like(60, seed=1)
+    at.file_uploader(key="exp:upload").upload("tiny.csv", tiny.to_csv(index=False).encode(),
+                                              "text/csv").run()
+    at.selectbox(key="exp:tcol").set_value("segment").run()
+    at.selectbox(key="exp:segment:t").set_value("Womens E-Mail")
+    at.selectbox(key="exp:segment:c").set_value("No E-Mail").run()
+    no_exceptions(at)
+    lifts = at.dataframe[1].value
+    assert (lifts["p-value"] == "—").all()
+    assert any("at least 30 per arm" in w.value for w in at.warning)
+    assert any("No uplift models" in i.value for i in at.info)
+    assert isinstance(lifts, pd.DataFrame)

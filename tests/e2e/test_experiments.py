@@ -1,0 +1,54 @@
+"""In a real browser: upload campaign results, map the arms, fit models, export a target list."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.e2e.conftest import screenshot, wait_idle
+from tests.test_experiments import hillstrom_like
+
+pytestmark = pytest.mark.e2e
+
+
+def _choose(page, label: str, option: str) -> None:  # type: ignore[no-untyped-def]
+    page.locator('[data-testid="stSelectbox"]', has_text=label).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page)
+
+
+def test_upload_results_map_arms_see_qini_and_export_targets(page, server, tmp_path: Path):
+    results = hillstrom_like(2500, seed=11)
+    path = tmp_path / "email_campaign.csv"
+    results.to_csv(path, index=False)
+    page.goto(server.url)
+    wait_idle(page)
+    page.get_by_role("link", name="Experiments & Uplift").first.click()
+    wait_idle(page)
+    page.get_by_test_id("stRadioGroup").get_by_text("Upload a results file").click()
+    wait_idle(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    page.get_by_text("choose the arm and the control").wait_for()
+    wait_idle(page)
+    _choose(page, "Treatment arm", "Womens E-Mail")
+    _choose(page, "Control arm", "No E-Mail")
+    page.get_by_text("Womens E-Mail vs No E-Mail").wait_for()
+    page.get_by_role("button", name="Fit uplift models").click()
+    page.get_by_text(re.compile("dashed straight line is random targeting")).wait_for(timeout=120_000)
+    wait_idle(page)
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    assert charts.count() >= 2
+    assert page.get_by_text(re.compile("Qini curve")).count() >= 1
+    charts.filter(has_text="Qini curve").first.scroll_into_view_if_needed()
+    screenshot(page, "experiments-uplift")
+    with page.expect_download() as download:
+        page.get_by_role("button", name=re.compile("Download the targeting list")).click()
+    targets = pd.read_csv(download.value.path())
+    assert list(targets.columns) == ["rank", "user_id", "predicted_uplift", "percentile"]
+    arms = results[results["segment"].isin(["Womens E-Mail", "No E-Mail"])]
+    assert len(targets) == -(-len(arms) * 30 // 100)  # the default top 30%
+    womens = set(results.loc[results["womens"] == 1, "customer_id"])
+    assert targets["user_id"].isin(womens).mean() > 0.8  # the planted responders come first
