@@ -11,6 +11,11 @@ st.set_page_config(page_title="Shopper Lens", page_icon=":material/shopping_bag:
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/data.py", title="Data", icon=":material/upload_file:"),
+    st.Page("pages/profiles.py", title="Profiles", icon=":material/badge:"),
+    st.Page("pages/segments.py", title="Segments", icon=":material/bubble_chart:"),
+    st.Page("pages/journeys.py", title="Journeys", icon=":material/route:"),
+    st.Page("pages/recommendations.py", title="Recommendations", icon=":material/recommend:"),
+    st.Page("pages/experiments.py", title="Experiments & Uplift", icon=":material/science:"),
 ]
 
 navigation = st.navigation(PAGES)

@@ -110,6 +110,57 @@ def _profiles(args: argparse.Namespace) -> dict[str, Any]:
     return {"users": summary.users, "features": summary.features, "as_of": summary.as_of}
 
 
+@command("segment")
+def _segment(args: argparse.Namespace) -> dict[str, Any]:
+    from analytics.export import to_csv_bytes
+    from analytics.segments import DEFAULT_FEATURES, PRESETS, SegmentSpec, export_frame, run_segmentation
+
+    rules_path = Path(args.rules).resolve() if args.rules and args.rules not in PRESETS else None
+    rules = _rules_arg(args.rules, rules_path, PRESETS) if args.method == "rules" else None
+    features = tuple(f.strip() for f in args.features.split(",") if f.strip()) if args.features \
+        else DEFAULT_FEATURES
+    spec = SegmentSpec(method=args.method, k=None if args.k == "auto" else _int(args.k, "--k"),
+                       features=features, scaling=args.scaling, k_broad=args.k_broad,
+                       min_cluster_size=args.min_cluster_size, rules=rules, name=args.name,
+                       random_state=args.seed)
+    with _open(args) as ws:
+        run = run_segmentation(ws, spec)
+        if args.out:
+            frame = export_frame(ws, run.run_id, [f for f in run.features if f != "category_shares"])
+            Path(args.out).write_bytes(to_csv_bytes(frame))
+    _say(args, f"{run.name} (run {run.run_id}):")
+    for note in run.notes:
+        _say(args, f"  {note}")
+    for s in run.segments:
+        _say(args, f"  {s.segment_id:>3}  {s.name:<34} {s.size:>8,} shoppers  {100 * s.share:5.1f}%")
+    if args.out:
+        _say(args, f"Wrote {args.out}.")
+    return {"method": run.method, "k": run.k, "silhouette": run.quality.get("silhouette"),
+            "sizes": run.sizes, "run_id": run.run_id, "segments": [s.as_json() for s in run.segments],
+            "notes": list(run.notes)}
+
+
+def _rules_arg(value: str | None, path: Path | None, presets: dict[str, Any]) -> dict[str, Any] | str:
+    if not value:
+        raise ShopperLensError("--method rules needs --rules FILE (or a preset name).",
+                               hint=f"Presets: {', '.join(presets)}.", title="Invalid argument")
+    if path is None:
+        return dict(presets[value])
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ShopperLensError(f"Cannot read the rule file {path}: {e}.",
+                               hint="Pass a UTF-8 JSON file.", title="Invalid rule file") from e
+
+
+def _int(value: str, flag: str) -> int:
+    try:
+        return int(value)
+    except ValueError as e:
+        raise ShopperLensError(f"{flag} {value!r} is not a whole number.", hint=f"For example {flag} 5.",
+                               title="Invalid argument") from e
+
+
 @command("sample")
 def _sample(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.sample import generate
@@ -117,6 +168,73 @@ def _sample(args: argparse.Namespace) -> dict[str, Any]:
     summary = generate(Path(args.out), users=args.users, seed=args.seed)
     _say(args, f"Wrote {summary.events:,} events for {summary.users:,} users to {args.out}.")
     return {"events": summary.events, "users": summary.users, "out": str(summary.out_dir)}
+
+
+@command("journeys")
+def _journeys(args: argparse.Namespace) -> dict[str, Any]:
+    from analytics.export import to_csv_bytes
+    from analytics.journeys import OUTCOMES, funnel, paths
+
+    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+    with _open(args) as ws:
+        found = funnel(ws, steps=steps, per=args.per, window_days=args.window_days, by=args.by)
+        top = paths(ws, detail=args.detail, top=args.top)
+    if args.out:
+        Path(args.out).write_bytes(to_csv_bytes(found.table()))
+    _say(args, f"Funnel per {found.per} ({found.window_days:g}-day window):")
+    for step in found.total.steps:
+        _say(args, f"  {step.name:<18} {step.units:>9,}  {100 * (step.from_start or 0):5.1f}% of step 1")
+    for group in found.groups:
+        _say(args, f"  {found.by} {group.value}: {group.counts[0]:,} -> {group.counts[-1]:,} "
+                   f"({100 * (group.overall or 0):.1f}%)")
+    for outcome in OUTCOMES:
+        _say(args, f"Top paths to {outcome}:")
+        for row in top.top(outcome):
+            _say(args, f"  {row.sessions:>7,} ({100 * row.share:4.1f}%)  {row.path}")
+    return {**found.as_json(), "paths": {o: [{"path": r.path, "sessions": r.sessions, "share": r.share}
+                                             for r in top.top(o)] for o in OUTCOMES}}
+
+
+@command("uplift")
+def _uplift(args: argparse.Namespace) -> dict[str, Any]:
+    from analytics.experiments import analyse, prepare, read_results, save_scores, workspace_data
+    from analytics.experiments.targeting import targeting_list
+    from analytics.export import to_csv_bytes
+
+    if bool(args.experiment) == bool(args.file):
+        raise ShopperLensError("Give either --experiment NAME or --file F (with --treatment and "
+                               "--outcome).", hint="See `shopper-lens uplift --help`.",
+                               title="Invalid argument")
+    features = [f.strip() for f in args.features.split(",") if f.strip()] if args.features else None
+    path = Path(args.file).resolve() if args.file else None
+    with _open(args, allow=[path.parent] if path else []) as ws:
+        if path is not None:
+            if not (args.treatment and args.outcome):
+                raise ShopperLensError("--file needs --treatment COL and --outcome COL.",
+                                       hint="Add the column names of the results file.",
+                                       title="Invalid argument")
+            data = prepare(read_results(ws, path), args.treatment, args.outcome,
+                           args.treatment_value, args.control_value, revenue=args.revenue,
+                           features=features, id_column=args.id, source=f"file {path.name}")
+        else:
+            data = workspace_data(ws, args.experiment, args.treatment_value, args.control_value,
+                                  window_days=args.window_days)
+        report = analyse(data, expected_share=args.expected_share)
+        run_id = save_scores(ws, data, report.uplift) if report.uplift else None
+    if args.out and report.uplift:
+        Path(args.out).write_bytes(to_csv_bytes(targeting_list(report.uplift, args.top)))
+    summary = report.summary()
+    ci = "n/a" if summary["ci_low"] is None else f"[{summary['ci_low']:+.4f}, {summary['ci_high']:+.4f}]"
+    p_value = "n/a" if summary["p_value"] is None else f"{summary['p_value']:.4g}"
+    _say(args, f"{data.source}: {data.treatment_label} vs {data.control_label}, {data.users:,} users; "
+               f"ATE on {data.outcome_name} {summary['ate']:+.4f}, 95% CI {ci}, p = {p_value}")
+    if report.uplift:
+        _say(args, f"Best uplift model: {summary['best_model']} (Qini {summary['qini_auc']:.4f}, "
+                   f"uplift@30% {summary['uplift_at_30']:+.4f}); scores stored as run {run_id}.")
+    for warning in summary["warnings"]:
+        _say(args, f"Warning: {warning}")
+    return {**summary, "run_id": run_id, "users": data.users,
+            "models": report.uplift.as_json()["models"] if report.uplift else []}
 
 
 @command("datasets")
@@ -159,6 +277,71 @@ def _app(args: argparse.Namespace) -> dict[str, Any]:
     return {"exit_code": subprocess.call(cmd, env=env, cwd=app.parent)}
 
 
+@command("recommend")
+def _recommend(args: argparse.Namespace) -> dict[str, Any]:
+    from analytics.export import to_csv_bytes
+    from analytics.recommend import check_user, preview, recommendations_table, train
+    from analytics.recommend.evaluate import best_model
+
+    if bool(args.user) == bool(args.out):
+        raise ShopperLensError("Give exactly one of --user ID or --out FILE.",
+                               hint="--user shows one shopper's list; --out writes everyone's.",
+                               title="Invalid argument")
+    with _open(args) as ws:
+        model = args.model or best_model(ws)
+        trained = train(ws, [model], _recommend_options(args))
+        if args.user:
+            if not args.allow_unknown:
+                check_user(trained, args.user)
+            result = preview(ws, args.user, [model], k=args.k, trained=trained)[0]
+    if args.user:
+        note = " (cold start: not enough history, showing popular items)" if result.cold_start else ""
+        _say(args, f"Top {len(result.rows)} for {args.user} from {result.label}{note}:")
+        for row in result.rows:
+            _say(args, f"  {row.rank:>2}. {row.title} [{row.item_id}] {row.score:.3f}  {row.reason}")
+        return {"user": args.user, "model": model, "cold_start": result.cold_start,
+                "items": [{"item_id": r.item_id, "title": r.title, "score": r.score,
+                           "reason": r.reason} for r in result.rows]}
+    table = recommendations_table(trained, model, k=args.k)
+    Path(args.out).write_bytes(to_csv_bytes(table))
+    users = int(table["user_id"].nunique())
+    _say(args, f"Wrote {len(table):,} recommendations for {users:,} shoppers ({model}) to {args.out}.")
+    return {"users": users, "rows": len(table), "model": model, "out": str(args.out)}
+
+
+def _recommend_options(args: argparse.Namespace) -> Any:
+    from analytics.recommend import TrainingOptions
+    from analytics.recommend.engine import parse_weights
+
+    defaults = TrainingOptions()
+    return TrainingOptions(
+        weights=parse_weights(args.weight) if args.weight else defaults.weights,
+        half_life_days=args.half_life, exclude_purchased=not args.keep_purchased,
+        max_per_category=args.max_per_category)
+
+
+@command("evaluate")
+def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    from analytics.recommend.evaluate import DEFAULT_MODELS, Split, evaluate
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models \
+        else list(DEFAULT_MODELS)
+    split = Split(method=args.split, test_days=args.test_days, last_k=args.last_k)
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    with _open(args) as ws:
+        report = evaluate(ws, models, k=args.k, split=split, options=_recommend_options(args),
+                          targets=targets, max_users=args.max_users)
+    _say(args, f"Evaluated {len(models)} models on {report.test_users:,} shoppers "
+               f"({report.split}, k={report.k}):")
+    _say(args, f"  {'model':<20}{'precision':>10}{'recall':>10}{'ndcg':>10}{'map':>10}{'coverage':>10}")
+    for s in sorted(report.overall, key=lambda s: -s.ndcg):
+        _say(args, f"  {s.model:<20}{s.precision:>10.4f}{s.recall:>10.4f}{s.ndcg:>10.4f}"
+                   f"{s.map:>10.4f}{s.coverage:>10.4f}")
+    return {"models": report.models_json(), "best": report.best(), "k": report.k,
+            "split": report.split, "users": report.test_users,
+            "evaluation_id": report.evaluation_id}
+
+
 class _Partial(Exception):
     def __init__(self, result: dict[str, Any], failures: list[ShopperLensError]) -> None:
         super().__init__("some files failed")
@@ -199,10 +382,74 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profiles", parents=[common], help="build per-shopper features")
     p.add_argument("--out", help="also write the profiles as CSV")
 
+    p = sub.add_parser("segment", parents=[common], help="segment shoppers; write a CSV")
+    p.add_argument("--method", default="kmeans",
+                   choices=["rules", "kmeans", "gmm", "hierarchical", "hdbscan"])
+    p.add_argument("--k", default="auto", help="number of segments, or auto (default)")
+    p.add_argument("--features", help="comma-separated profile features (default: a curated set)")
+    p.add_argument("--scaling", default="log1p", choices=["log1p", "standard", "robust", "quantile"])
+    p.add_argument("--k-broad", type=int, help="hierarchical: also cut into this many broad segments")
+    p.add_argument("--min-cluster-size", type=int, help="HDBSCAN minimum cluster size")
+    p.add_argument("--rules", help="rule JSON file, or a preset: high_intent, low_engagement, rfm")
+    p.add_argument("--name", help="a name for this run")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="write user_id, segment and features as CSV")
+
     p = sub.add_parser("sample", parents=[common], help="generate sample data with planted structure")
     p.add_argument("--users", type=int, default=3000)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--out", default="sample_data/demo")
+
+    p = sub.add_parser("journeys", parents=[common], help="funnel conversion and top session paths")
+    p.add_argument("--steps", default="view,cart,checkout,purchase", help="event types in funnel order")
+    p.add_argument("--per", choices=["session", "user"], default="session")
+    p.add_argument("--by", choices=["device", "channel", "segment"], help="break the funnel down")
+    p.add_argument("--window-days", type=float, default=7.0, help="steps within N days of step 1")
+    p.add_argument("--detail", choices=["event", "category"], default="category",
+                   help="path labels: event type, or type and category for browsing")
+    p.add_argument("--top", type=int, default=10, help="paths per outcome")
+    p.add_argument("--out", help="also write the funnel (per group and step) as CSV")
+
+    def _recommend_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--k", type=int, default=10, help="items per shopper")
+        p.add_argument("--weight", action="append", metavar="TYPE=W",
+                       help="event weight, e.g. purchase=5 (default view=1 wishlist=2 cart=3 purchase=5)")
+        p.add_argument("--half-life", type=float, default=30.0, help="days for an event to count half")
+        p.add_argument("--keep-purchased", action="store_true",
+                       help="allow items the shopper already bought (repeat-purchase shops)")
+        p.add_argument("--max-per-category", type=int, help="diversity: at most N items per category")
+
+    p = sub.add_parser("recommend", parents=[common], help="recommendations for a shopper or everyone")
+    p.add_argument("--model", help="model name (default: best of the last evaluation, else hybrid)")
+    p.add_argument("--user", help="one shopper's list")
+    p.add_argument("--out", help="write every shopper's top-k as CSV")
+    p.add_argument("--allow-unknown", action="store_true",
+                   help="an unknown --user gets the cold-start list instead of an error")
+    _recommend_flags(p)
+    p = sub.add_parser("evaluate", parents=[common], help="offline evaluation of recommenders")
+    p.add_argument("--models", help="comma-separated model names (default: all)")
+    p.add_argument("--split", choices=["days", "last"], default="days",
+                   help="test on the last N days, or on each shopper's last purchases")
+    p.add_argument("--test-days", type=float, default=30.0)
+    p.add_argument("--last-k", type=int, default=2, help="purchases per shopper held out (--split last)")
+    p.add_argument("--targets", default="purchase", help="event types that count as relevant")
+    p.add_argument("--max-users", type=int, help="evaluate a random sample of test shoppers")
+    _recommend_flags(p)
+
+    p = sub.add_parser("uplift", parents=[common], help="A/B analysis and uplift models of an experiment")
+    p.add_argument("--experiment", help="an experiment in the workspace (outcome: purchase in the window)")
+    p.add_argument("--file", help="a results file: one row per customer")
+    p.add_argument("--treatment", help="file mode: the treatment column")
+    p.add_argument("--treatment-value", help="the arm to evaluate (default: inferred from two arms)")
+    p.add_argument("--control-value", help="the control arm (default: inferred from two arms)")
+    p.add_argument("--outcome", help="file mode: the outcome column (0/1 or an amount)")
+    p.add_argument("--revenue", help="file mode: a money column reported per user")
+    p.add_argument("--id", help="file mode: the customer id column (default: row number)")
+    p.add_argument("--features", help="file mode: model features a,b (default: the other columns)")
+    p.add_argument("--window-days", type=int, default=14, help="conversion window after assignment")
+    p.add_argument("--expected-share", type=float, default=0.5, help="planned treated share (SRM check)")
+    p.add_argument("--out", help="write the targeting list (top --top share by predicted uplift) as CSV")
+    p.add_argument("--top", type=float, default=0.3, help="share of users in the targeting list")
 
     sub.add_parser("datasets", parents=[common], help="list loaded datasets")
     p = sub.add_parser("delete", parents=[common], help="delete a dataset and its rows")
