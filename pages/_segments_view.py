@@ -110,9 +110,11 @@ def overview(result: SegmentRun) -> None:
     if q.get("sweep"):
         rows = pd.DataFrame(q["sweep"]["rows"])
         long = rows.melt("k", [c for c in ("silhouette", "davies_bouldin", "bic") if rows[c].notna().any()])
-        fig = px.line(long, x="k", y="value", facet_row="variable", markers=True, height=360)
-        fig.update_yaxes(matches=None)
-        fig.add_vline(q["sweep"]["best_k"], line_dash="dash")
+        fig = px.line(long, x="k", y="value", facet_row="variable", markers=True, height=360,
+                      title="Quality by number of segments (silhouette ↑, Davies-Bouldin ↓, BIC ↓)")
+        fig.update_yaxes(matches=None, title_text="")
+        fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+        fig.add_vline(q["sweep"]["best_k"], line_dash="dash", annotation_text=f"k = {q['sweep']['best_k']}")
         st.plotly_chart(fig, width="stretch")
     table = pd.DataFrame([{"id": s.segment_id, "name": s.name, "shoppers": s.size, "share": s.share,
                            "revenue share": s.revenue_share,
@@ -156,7 +158,8 @@ def shopper_map(result: SegmentRun) -> None:
     st.caption(note)
     hover = {"user_id": True, **{f: True for f in HOVER_FEATURES}, "x": False, "y": False}
     fig = px.scatter(frame, x="x", y="y", color="segment_name", custom_data=["user_id"], hover_data=hover,
-                     render_mode="webgl", height=620, labels={"segment_name": "segment"})
+                     render_mode="webgl", height=620, labels={"segment_name": "segment"},
+                     color_discrete_sequence=px.colors.qualitative.Bold)
     fig.update_traces(marker={"size": 4, "opacity": 0.7})
     fig.update_layout(dragmode="lasso", legend={"itemsizing": "constant"})
     event = st.plotly_chart(fig, on_select="rerun", selection_mode=("lasso", "box"), key=MAP_KEY,

@@ -77,3 +77,25 @@ def test_load_sample_fills_an_empty_workspace_once(tmp_path):
                        .splitlines()[-1])
     assert again == {"loaded": False, "events_total": loaded["events_total"],
                      "users_total": loaded["users_total"]}
+
+
+def test_segment_writes_the_csv_and_the_json_contract(tmp_path, _demo_db):
+    import shutil
+
+    db = tmp_path / "w.duckdb"
+    shutil.copyfile(_demo_db, db)
+    out = cli("segment", "--k", "6", "--out", str(tmp_path / "s.csv"), "--json", db=db)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    for key in ("method", "k", "silhouette", "sizes", "run_id"):
+        assert key in result
+    assert result["k"] == 6 and sum(result["sizes"].values()) > 3000
+    csv = (tmp_path / "s.csv").read_text().splitlines()
+    assert csv[0].startswith('"run_id","user_id","segment_id","segment_name","probability"')
+    assert len(csv) - 1 == sum(result["sizes"].values())
+
+    rules = cli("segment", "--method", "rules", "--rules", "high_intent", "--json", db=db)
+    assert json.loads(rules.stdout.strip().splitlines()[-1])["method"] == "rules"
+    (tmp_path / "bad.json").write_text('{"segments": [')
+    bad = cli("segment", "--method", "rules", "--rules", str(tmp_path / "bad.json"), db=db)
+    assert bad.returncode == 2 and "not valid JSON" in bad.stderr and "Traceback" not in bad.stderr

@@ -211,6 +211,7 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
                           names, naming_matrix(profiles)[keep])
     if spec.method == "hdbscan":
         summaries = [replace(s, name=NOISE_NAME) if s.segment_id == NOISE else s for s in summaries]
+    quality["notes"] = list(notes)
     if sweep is not None:
         quality["sweep"] = sweep.as_json()
     if probability is not None:
@@ -319,8 +320,9 @@ def get_run(ws: Workspace, run_id: str | None = None) -> SegmentRun:
                                        "device_mix": tuple(map(tuple, s["device_mix"])),
                                        "distinguishing": tuple(map(tuple, s["distinguishing"]))})
                      for s in json.loads(r[8]))
+    quality = json.loads(r[7])
     return SegmentRun(r[0], r[1], r[2], int(r[6] or 0), r[5], r[9], json.loads(r[3]),
-                      json.loads(r[4]), json.loads(r[7]), segments)
+                      json.loads(r[4]), quality, segments, tuple(quality.get("notes", ())))
 
 
 def members(ws: Workspace, run_id: str) -> pd.DataFrame:

@@ -1,0 +1,88 @@
+"""In a real browser: cluster the demo shop, lasso shoppers on the map, save and download them."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analytics.bundle import DEMO_DIR, load_bundle
+from analytics.profiles import build_profiles
+from analytics.segments import list_runs, members
+from analytics.workspace import Workspace
+from tests.e2e.conftest import Server, screenshot, start_server, stop_server, wait_idle
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def demo_server(tmp_path: Path) -> Iterator[Server]:
+    db = tmp_path / "ws" / "shopper_lens.duckdb"
+    with Workspace(db, allow=[DEMO_DIR]) as ws:  # closed before the server opens the file
+        load_bundle(ws, DEMO_DIR)
+        build_profiles(ws)
+    server = start_server(db)
+    yield server
+    stop_server(server.process)
+
+
+def lasso(page, box: dict[str, float], fraction: float = 0.25) -> None:  # type: ignore[no-untyped-def]
+    """Drag a closed lasso around the middle ``fraction`` of the plot area."""
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    dx, dy = box["width"] * fraction, box["height"] * fraction
+    corners = [(cx - dx, cy - dy), (cx + dx, cy - dy), (cx + dx, cy + dy), (cx - dx, cy + dy),
+               (cx - dx, cy - dy)]
+    page.mouse.move(*corners[0])
+    page.mouse.down()
+    for x, y in corners[1:]:
+        page.mouse.move(x, y, steps=12)
+    page.mouse.up()
+
+
+def test_cluster_lasso_save_and_download_the_selection(browser, demo_server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    page.goto(demo_server.url)
+    wait_idle(page)
+    page.get_by_role("link", name="Segments").first.click()
+    wait_idle(page)
+    page.get_by_role("button", name="Run segmentation").click()
+    wait_idle(page)
+    page.get_by_text("chosen by silhouette").first.wait_for()
+    assert page.get_by_text("Mobile cart abandoners").count() > 0
+    screenshot(page, "segments")
+
+    page.get_by_role("tab", name="Map").click()
+    wait_idle(page)
+    chart = page.locator('[data-testid="stPlotlyChart"]').first
+    chart.wait_for()
+    page.get_by_text("Draw a lasso").first.wait_for()
+    lasso(page, page.locator('[data-testid="stPlotlyChart"] .nsewdrag').first.bounding_box())
+    wait_idle(page)
+    selected = page.get_by_text(re.compile(r"[\d,]+ shoppers selected")).first
+    selected.wait_for()
+    count = int(re.search(r"([\d,]+) shoppers selected", selected.inner_text()).group(1).replace(",", ""))
+    assert count > 10
+    screenshot(page, "segments-map")
+
+    page.get_by_label("Name for this selection").fill("Lasso picks")
+    page.get_by_role("button", name="Save selection as a segment").click()
+    wait_idle(page)
+    with page.expect_download() as download:
+        page.get_by_role("button", name=re.compile("Download saved selection")).click()
+    frame = pd.read_csv(io.BytesIO(Path(download.value.path()).read_bytes()), dtype={"user_id": str})
+    context.close()
+
+    assert len(frame) == count == frame["user_id"].nunique()
+    assert set(frame["segment_name"]) == {"Lasso picks"}
+    stop_server(demo_server.process)
+    with Workspace(demo_server.db) as ws:
+        runs = list_runs(ws)
+        saved = runs[runs["method"] == "selection"]["run_id"].tolist()
+        assert len(saved) == 1
+        assert set(members(ws, saved[0])["user_id"]) == set(frame["user_id"])
