@@ -1,9 +1,11 @@
 """Shopper profiles: one row per shopper with RFM, engagement, intent and affinity features.
 
-Everything is computed in one DuckDB statement (:data:`PROFILES_SQL`) over the events up to an
-``as_of`` moment and stored as the table ``profiles``, which segmentation, the profile page and
-exports read. Each feature group is its own CTE that aggregates per user before the groups are
-joined, so a shopper with millions of events costs no more than a hash-table entry.
+Everything is computed in DuckDB (:data:`PROFILE_ROWS_SQL`, then :data:`SCORES_SQL` for the
+population quintiles) over the events up to an ``as_of`` moment and stored as the table
+``profiles``, which segmentation, the profile page and exports read. :func:`refresh_profiles`
+recomputes only the shoppers whose profile can have changed. Each feature group is its own
+CTE that aggregates per user before the groups are joined, so a shopper with millions of
+events costs no more than a hash-table entry.
 
 RFM segments come from the usual R-versus-F grid of quintile scores (5 = most recent / most
 frequent); the one change from the common ten-segment grid is that the very bottom cell
@@ -24,6 +26,8 @@ Shoppers without a purchase get ``Never purchased``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -39,14 +43,24 @@ from analytics.workspace import Workspace
 class Feature:
     """One output column of ``profiles``.
 
-    ``kind`` is ``numeric`` (counts, ratios, scores and 0/1 flags), ``categorical`` (a label)
-    or ``json`` (CRM attributes as JSON text), so consumers can pick model inputs.
+    ``kind`` is ``numeric`` (counts, ratios, scores and 0/1 flags), ``categorical`` (a label),
+    ``timestamp`` or ``json`` (JSON text), so consumers can pick model inputs.
     """
 
     name: str
     group: str
     help: str
     kind: str = "numeric"
+
+
+@dataclass(frozen=True)
+class RefreshSummary:
+    """What :func:`refresh_profiles` changed."""
+
+    users: int
+    recomputed: int
+    as_of: datetime
+    previous_as_of: datetime
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("f_score", "rfm", "Frequency quintile among purchasers, 5 = most orders"),
     Feature("m_score", "rfm", "Monetary quintile among purchasers, 5 = biggest spend"),
     Feature("rfm_segment", "rfm", "Named segment from r_score and f_score", "categorical"),
+    Feature("last_purchase_at", "rfm", "Time of the last purchase (UTC; empty: never)", "timestamp"),
     Feature("events", "engagement", "Events of any type"),
     Feature("sessions", "engagement", "Distinct sessions (visits)"),
     Feature("active_days", "engagement", "Distinct days with an event"),
@@ -124,10 +139,10 @@ RFM_GRID: tuple[tuple[str, ...], ...] = (
 )
 NEVER_PURCHASED = "Never purchased"
 
-# Parameters: $as_of (TIMESTAMP, UTC), $high_value_quantile (0-1), $rfm_grid (25 segment
-# names, r_score 1..5 major, f_score 1..5 minor), $never_purchased.
-PROFILES_SQL = """
-CREATE OR REPLACE TABLE profiles AS
+# One row per shopper. Parameters: $as_of (TIMESTAMP, UTC), $high_value_quantile (0-1),
+# $all_users (false: only the shoppers in the temp table profile_refresh_users). The population
+# scores (RFM quintiles) are left empty here and filled by SCORES_SQL over the whole table.
+PROFILE_ROWS_SQL = """
 WITH
 -- The events that count, with the keys and flags every group below uses.
 scoped AS (
@@ -146,6 +161,7 @@ scoped AS (
            event_time > $as_of - INTERVAL 30 DAY AS in_30d
     FROM events
     WHERE event_time <= $as_of
+      AND ($all_users OR user_id IN (SELECT user_id FROM profile_refresh_users))
 ),
 -- One row per visit: its length and whether it carted and bought.
 visits AS (
@@ -194,7 +210,9 @@ modes AS (
 ),
 -- Each shopper's mix of categories as {category: share of their events with a category}.
 category_mix AS (
-    SELECT user_id, CAST(json_group_object(value, round(n / total, 4)) AS VARCHAR) AS category_shares
+    SELECT user_id,
+           CAST(to_json(map_from_entries(list((value, round(n / total, 4)) ORDER BY n DESC, value)))
+                AS VARCHAR) AS category_shares
     FROM (SELECT user_id, value, n, sum(n) OVER (PARTITION BY user_id) AS total
           FROM tallies WHERE attribute = 'category')
     GROUP BY user_id
@@ -202,8 +220,8 @@ category_mix AS (
 -- Categories whose mean viewed price reaches the chosen quantile of category means.
 category_prices AS (
     SELECT category, avg(price) AS avg_price
-    FROM scoped
-    WHERE event_type = 'view' AND category IS NOT NULL AND price IS NOT NULL
+    FROM events
+    WHERE event_time <= $as_of AND event_type = 'view' AND category IS NOT NULL AND price IS NOT NULL
     GROUP BY category
 ),
 premium_categories AS (
@@ -220,23 +238,15 @@ orders AS (
     FROM scoped
     GROUP BY user_id
 ),
--- Quintiles among purchasers; ties go by the finer measure, then user id, so rebuilds agree.
-scores AS (
-    SELECT user_id,
-           ntile(5) OVER (ORDER BY last_purchase_at, user_id) AS r_score,
-           ntile(5) OVER (ORDER BY frequency, monetary, user_id) AS f_score,
-           ntile(5) OVER (ORDER BY monetary, user_id) AS m_score
-    FROM orders
-    WHERE frequency > 0
-),
 rfm AS (
     SELECT o.user_id,
            date_diff('day', CAST(o.last_purchase_at AS DATE), CAST($as_of AS DATE)) AS recency_days,
            o.frequency, o.monetary,
            o.monetary / nullif(o.frequency, 0) AS avg_order_value,
-           s.r_score, s.f_score, s.m_score,
-           coalesce($rfm_grid[(s.r_score - 1) * 5 + s.f_score], $never_purchased) AS rfm_segment
-    FROM orders o LEFT JOIN scores s USING (user_id)
+           CAST(NULL AS BIGINT) AS r_score, CAST(NULL AS BIGINT) AS f_score,
+           CAST(NULL AS BIGINT) AS m_score, CAST(NULL AS VARCHAR) AS rfm_segment,
+           o.last_purchase_at
+    FROM orders o
 ),
 -- Engagement -------------------------------------------------------------------------------
 engagement AS (
@@ -350,6 +360,36 @@ LEFT JOIN crm USING (user_id)
 ORDER BY rfm.user_id
 """
 
+# Quintiles among purchasers over the whole table; ties go by the finer measure, then user
+# id, so rebuilds agree. Parameters: $rfm_grid (25 names, r_score 1..5 major, f_score 1..5
+# minor), $never_purchased.
+SCORES_SQL = """
+UPDATE profiles SET r_score = s.r_score, f_score = s.f_score, m_score = s.m_score,
+       rfm_segment = coalesce($rfm_grid[(s.r_score - 1) * 5 + s.f_score], $never_purchased)
+FROM (SELECT p.user_id, q.r_score, q.f_score, q.m_score
+      FROM profiles p
+      LEFT JOIN (SELECT user_id,
+                        ntile(5) OVER (ORDER BY last_purchase_at, user_id) AS r_score,
+                        ntile(5) OVER (ORDER BY frequency, monetary, user_id) AS f_score,
+                        ntile(5) OVER (ORDER BY monetary, user_id) AS m_score
+                 FROM profiles WHERE frequency > 0) q USING (user_id)) s
+WHERE profiles.user_id = s.user_id
+"""
+
+# Shoppers whose profile may change when as_of moves from $old to $new: new events, or events
+# leaving the 7- or 30-day windows.
+_WINDOW_USERS_SQL = """
+SELECT DISTINCT user_id FROM events
+WHERE (event_time > $old - INTERVAL 30 DAY AND event_time <= $new - INTERVAL 30 DAY)
+   OR (event_time > $old - INTERVAL 7 DAY AND event_time <= $new - INTERVAL 7 DAY)
+"""
+# Everyone else only grows older by the days between the two as_of dates.
+_AGE_SQL = """
+UPDATE profiles SET recency_days = recency_days + $days,
+       days_since_last_event = days_since_last_event + $days, as_of = $as_of
+WHERE user_id NOT IN (SELECT user_id FROM profile_refresh_users)
+"""
+
 _LAST_EVENT_SQL = "SELECT max(event_time) FROM events"
 _COUNT_SQL = "SELECT count(*) FROM profiles"
 _EXISTS_SQL = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'profiles'"
@@ -395,19 +435,69 @@ def build_profiles(ws: Workspace, as_of: datetime | None = None,
     'Champions'
     """
     _check_quantile(high_value_quantile)
-    with ws.transaction() as cur:
+    with ws.transaction() as cur, _out_of_memory():
         cutoff = _resolve_as_of(cur, as_of)
-        params = {"as_of": cutoff, "high_value_quantile": high_value_quantile,
-                  "rfm_grid": _flat_grid(), "never_purchased": NEVER_PURCHASED}
-        try:
-            cur.execute(PROFILES_SQL, params)
-        except duckdb.OutOfMemoryException as e:
-            raise ShopperLensError(
-                f"Building shopper profiles ran out of memory: {e}",
-                hint="Raise SHOPPER_LENS_MEMORY_LIMIT or profile a shorter period (as_of).",
-                title="Profiles not built") from e
+        cur.execute(_REFRESH_USERS_SQL)
+        cur.execute("CREATE OR REPLACE TABLE profiles AS " + PROFILE_ROWS_SQL,
+                    _row_params(cutoff, high_value_quantile, all_users=True))
+        cur.execute(SCORES_SQL, _SCORE_PARAMS)
         users = int(cur.execute(_COUNT_SQL).fetchall()[0][0])
     return ProfileSummary(users=users, features=[f.name for f in FEATURES], as_of=cutoff)
+
+
+def refresh_profiles(ws: Workspace, users: Iterable[str], as_of: datetime | None = None,
+                     high_value_quantile: float = 0.75) -> RefreshSummary:
+    """Bring stored profiles up to date after new events, recomputing as few shoppers as possible.
+
+    Recomputed: ``users`` (those with new events) and everyone with events leaving the 7- or
+    30-day windows as ``as_of`` moves; everyone else's day counts just grow by the days that
+    passed. RFM quintiles are then re-ranked over the whole population. The result equals a
+    full :func:`build_profiles` at the same ``as_of`` (tested).
+    """
+    _check_quantile(high_value_quantile)
+    with ws.transaction() as cur, _out_of_memory():
+        _require_profiles(cur)
+        old = cur.execute(_AS_OF_SQL).fetchall()[0][0]
+        cutoff = _resolve_as_of(cur, as_of)
+        if old is None:
+            raise NotFoundError("The profiles table is empty.", hint=_NOT_BUILT_HINT)
+        cur.execute(_REFRESH_USERS_SQL)
+        cur.executemany("INSERT INTO profile_refresh_users VALUES (?)", [[u] for u in set(users)])
+        cur.execute("INSERT INTO profile_refresh_users " + _WINDOW_USERS_SQL, {"old": old, "new": cutoff})
+        cur.execute(_DISTINCT_REFRESH_USERS_SQL)
+        recomputed = int(cur.execute("SELECT count(*) FROM profile_refresh_users").fetchall()[0][0])
+        cur.execute("DELETE FROM profiles WHERE user_id IN (SELECT user_id FROM profile_refresh_users)")
+        cur.execute("INSERT INTO profiles " + PROFILE_ROWS_SQL,
+                    _row_params(cutoff, high_value_quantile, all_users=False))
+        days = (cutoff.date() - old.date()).days
+        cur.execute(_AGE_SQL, {"days": days, "as_of": cutoff})
+        cur.execute(SCORES_SQL, _SCORE_PARAMS)
+        total = int(cur.execute(_COUNT_SQL).fetchall()[0][0])
+    return RefreshSummary(users=total, recomputed=recomputed, as_of=cutoff, previous_as_of=old)
+
+
+_REFRESH_USERS_SQL = "CREATE OR REPLACE TEMP TABLE profile_refresh_users (user_id VARCHAR)"
+_DISTINCT_REFRESH_USERS_SQL = ("CREATE OR REPLACE TEMP TABLE profile_refresh_users AS "
+                               "SELECT DISTINCT user_id FROM profile_refresh_users")
+_AS_OF_SQL = "SELECT max(as_of) FROM profiles"
+# RFM_GRID flattened the way SCORES_SQL indexes it: r_score 1..5 major, f_score 1..5 minor.
+_SCORE_PARAMS: dict[str, Any] = {"rfm_grid": [name for row in reversed(RFM_GRID) for name in row],
+                                 "never_purchased": NEVER_PURCHASED}
+
+
+def _row_params(as_of: datetime, quantile: float, all_users: bool) -> dict[str, Any]:
+    return {"as_of": as_of, "high_value_quantile": quantile, "all_users": all_users}
+
+
+@contextmanager
+def _out_of_memory() -> Iterator[None]:
+    try:
+        yield
+    except duckdb.OutOfMemoryException as e:
+        raise ShopperLensError(
+            f"Building shopper profiles ran out of memory: {e}",
+            hint="Raise SHOPPER_LENS_MEMORY_LIMIT or profile a shorter period (as_of).",
+            title="Profiles not built") from e
 
 
 def load_profiles(ws: Workspace) -> pd.DataFrame:
@@ -476,11 +566,6 @@ def _resolve_as_of(cur: duckdb.DuckDBPyConnection, as_of: datetime | None) -> da
                             hint="Load an events file on the Data page or with "
                             "`shopper-lens ingest PATH`, then build profiles again.")
     return last  # type: ignore[no-any-return]
-
-
-def _flat_grid() -> list[str]:
-    """RFM_GRID as the list the SQL indexes: r_score 1..5 major, f_score 1..5 minor."""
-    return [segment for row in reversed(RFM_GRID) for segment in row]
 
 
 def _require_profiles(cur: duckdb.DuckDBPyConnection) -> None:
