@@ -161,10 +161,51 @@ def _int(value: str, flag: str) -> int:
                                title="Invalid argument") from e
 
 
+@command("refresh")
+def _refresh(args: argparse.Namespace) -> dict[str, Any]:
+    from analytics.refresh import RefreshFile, refresh, watch
+
+    paths = [Path(p).resolve() for p in args.files]
+    with _open(args, allow={p.parent for p in paths}) as ws:
+        if args.watch:
+            _say(args, f"Watching {ws.inbox_dir} every {args.interval:g} s (Ctrl+C to stop).")
+            last: dict[str, Any] = {}
+            try:
+                for report in watch(ws, args.interval, args.run, rounds=args.rounds):
+                    last = _refresh_result(args, report)
+            except KeyboardInterrupt:
+                pass
+            return last
+        files = [RefreshFile(p, args.source) for p in paths]
+        return _refresh_result(args, refresh(ws, files, args.run))
+
+
+def _refresh_result(args: argparse.Namespace, report: Any) -> dict[str, Any]:
+    _say(args, f"{report.run_name}: {report.recomputed:,} profiles recomputed, as of "
+               f"{report.as_of:%Y-%m-%d %H:%M}.")
+    for move, n in sorted(report.moved.items(), key=lambda kv: -kv[1]):
+        _say(args, f"  {n:>7,}  {move}")
+    if report.suggestion:
+        _say(args, f"Note: {report.suggestion}")
+    return {"moved": report.moved, "entered": report.entered, "left": report.left,
+            "sizes": report.sizes, "run_id": report.run_id, "refresh_id": report.refresh_id,
+            "recomputed": report.recomputed, "files": [f.as_json() for f in report.files],
+            "suggestion": report.suggestion}
+
+
 @command("sample")
 def _sample(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.sample import generate
 
+    if args.followup_of:
+        from analytics.followup import generate_followup
+
+        follow = generate_followup(Path(args.followup_of), Path(args.out), days=args.days, seed=args.seed)
+        _say(args, f"Wrote {follow.events:,} online and {follow.pos_rows:,} store events for the next "
+                   f"{args.days} days to {args.out} ({follow.lapse} shoppers lapse, "
+                   f"{follow.start_buying} start buying; see changes.csv).")
+        return {"events": follow.events + follow.pos_rows, "out": str(follow.out_dir),
+                "lapse": follow.lapse, "start_buying": follow.start_buying}
     summary = generate(Path(args.out), users=args.users, seed=args.seed)
     _say(args, f"Wrote {summary.events:,} events for {summary.users:,} users to {args.out}.")
     return {"events": summary.events, "users": summary.users, "out": str(summary.out_dir)}
@@ -342,6 +383,70 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
             "evaluation_id": report.evaluation_id}
 
 
+@command("shopper")
+def _shopper(args: argparse.Namespace) -> dict[str, Any]:
+    from analytics.shopper import shopper_view
+
+    with _open(args) as ws:
+        view = shopper_view(ws, args.user_id, recent=args.events)
+    current = view.current_segment
+    _say(args, f"{view.user_id}: {view.events_total:,} events, {view.shopping_channel}"
+               + (f" (asked for {view.requested_id})" if view.requested_id != view.user_id else ""))
+    if view.profile:
+        p = view.profile
+        _say(args, f"  RFM {p['rfm_segment']}, {p['frequency']} orders, spend {p['monetary']:,.2f}, "
+                   f"top category {p['top_category']}, device {p['main_device']}")
+    _say(args, f"  segment: {current.segment_name} ({current.run_name})" if current
+         else "  segment: none (no segmentation run contains this shopper)")
+    _say(args, f"  uplift: {view.uplift.meaning}" if view.uplift else "  uplift: not scored")
+    for row in view.recent_events.head(10).itertuples():
+        what = next((v for v in (row.title, row.item_id, row.search_query) if isinstance(v, str)), "")
+        _say(args, f"  {row.event_time:%Y-%m-%d %H:%M}  {str(row.event_type):<10} {what}")
+    return view.as_json()
+
+
+@command("hash-password")
+def _hash_password(args: argparse.Namespace) -> dict[str, Any]:
+    import getpass
+
+    from analytics.auth import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Dashboard password: ")
+        if getpass.getpass("Again: ") != password:
+            raise ShopperLensError("The two passwords differ.", hint="Run the command again.",
+                                   title="Invalid password")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    line = hash_password(password, iterations=args.iterations)
+    _say(args, "Paste into .streamlit/secrets.toml (keep that file out of version control):")
+    _say(args, f'[auth]\npassword_hash = "{line}"')
+    return {"password_hash": line}
+
+
+@command("forget")
+def _forget(args: argparse.Namespace) -> dict[str, Any]:
+    from analytics.privacy import forget_user, identity_of
+
+    with _open(args) as ws:
+        ids = identity_of(ws, args.user_id)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise ShopperLensError(f"forget {args.user_id} deletes every row of {', '.join(ids)}.",
+                                       hint="Add --yes to confirm.", title="Confirmation needed")
+            answer = input(f"Delete every row of {', '.join(ids)} from {ws.path}? Type yes: ")
+            if answer.strip().lower() != "yes":
+                raise ShopperLensError("Nothing was deleted.", hint="Type yes to confirm.",
+                                       title="Not confirmed")
+        report = forget_user(ws, args.user_id)
+    _say(args, f"Forgot {', '.join(report.ids)}: {report.total:,} rows deleted.")
+    for table, n in report.deleted.items():
+        _say(args, f"  {table:<24} {n:>8,}")
+    for note in report.notes:
+        _say(args, f"  {note}")
+    return report.as_json()
+
+
 class _Partial(Exception):
     def __init__(self, result: dict[str, Any], failures: list[ShopperLensError]) -> None:
         super().__init__("some files failed")
@@ -395,10 +500,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write user_id, segment and features as CSV")
 
+    p = sub.add_parser("refresh", parents=[common],
+                       help="load new events, update profiles and segments, report who moved")
+    p.add_argument("files", nargs="*", metavar="FILE")
+    p.add_argument("--run", help="segmentation run to keep up to date (default: the latest)")
+    p.add_argument("--source", choices=["online", "offline", "crm", "app", "other"])
+    p.add_argument("--watch", action="store_true", help="poll the workspace inbox/ folder")
+    p.add_argument("--interval", type=float, default=10.0, help="seconds between inbox checks")
+    p.add_argument("--rounds", type=int, help=argparse.SUPPRESS)
+
     p = sub.add_parser("sample", parents=[common], help="generate sample data with planted structure")
     p.add_argument("--users", type=int, default=3000)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--out", default="sample_data/demo")
+    p.add_argument("--followup-of", metavar="FOLDER",
+                   help="instead: write the next period of the sample in FOLDER (known changers)")
+    p.add_argument("--days", type=int, default=60, help="length of the follow-up period")
 
     p = sub.add_parser("journeys", parents=[common], help="funnel conversion and top session paths")
     p.add_argument("--steps", default="view,cart,checkout,purchase", help="event types in funnel order")
@@ -451,11 +568,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the targeting list (top --top share by predicted uplift) as CSV")
     p.add_argument("--top", type=float, default=0.3, help="share of users in the targeting list")
 
+    p = sub.add_parser("shopper", parents=[common],
+                       help="one shopper: profile, segments, recent events, aliases, uplift")
+    p.add_argument("user_id", help="a user id or an alias (loyalty card, POS id)")
+    p.add_argument("--events", type=int, default=50, help="how many recent events to include")
     sub.add_parser("datasets", parents=[common], help="list loaded datasets")
     p = sub.add_parser("delete", parents=[common], help="delete a dataset and its rows")
     p.add_argument("dataset_id")
     p = sub.add_parser("settings", parents=[common], help="show the settings table")
     p.add_argument("--markdown", action="store_true")
+    p = sub.add_parser("hash-password", parents=[common],
+                       help="hash a dashboard password for .streamlit/secrets.toml (reads stdin)")
+    p.add_argument("--iterations", type=int, default=600_000, help="PBKDF2 iterations")
+    p = sub.add_parser("forget", parents=[common],
+                       help="delete a shopper and their aliases from every table")
+    p.add_argument("user_id")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p = sub.add_parser("app", parents=[common], help="start the dashboard")
     p.add_argument("--port", type=int, default=8501)
     return parser

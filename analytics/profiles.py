@@ -462,7 +462,9 @@ def refresh_profiles(ws: Workspace, users: Iterable[str], as_of: datetime | None
         if old is None:
             raise NotFoundError("The profiles table is empty.", hint=_NOT_BUILT_HINT)
         cur.execute(_REFRESH_USERS_SQL)
-        cur.executemany("INSERT INTO profile_refresh_users VALUES (?)", [[u] for u in set(users)])
+        cur.register("new_event_users", pd.DataFrame({"user_id": sorted(set(users))}, dtype=object))
+        cur.execute("INSERT INTO profile_refresh_users SELECT user_id FROM new_event_users")
+        cur.unregister("new_event_users")
         cur.execute("INSERT INTO profile_refresh_users " + _WINDOW_USERS_SQL, {"old": old, "new": cutoff})
         cur.execute(_DISTINCT_REFRESH_USERS_SQL)
         recomputed = int(cur.execute("SELECT count(*) FROM profile_refresh_users").fetchall()[0][0])

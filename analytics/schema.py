@@ -180,6 +180,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             run_id VARCHAR NOT NULL, user_id VARCHAR NOT NULL, segment_id INTEGER NOT NULL,
             segment_name VARCHAR NOT NULL, probability DOUBLE)""",
     ),
+    (
+        # Living segments: who was in which segment when (valid_to NULL = now), and one row
+        # per refresh with what it changed.
+        """CREATE TABLE segment_history (
+            run_id VARCHAR NOT NULL, user_id VARCHAR NOT NULL, segment_id INTEGER NOT NULL,
+            segment_name VARCHAR NOT NULL, valid_from TIMESTAMP NOT NULL, valid_to TIMESTAMP)""",
+        """CREATE TABLE segment_refreshes (
+            refresh_id VARCHAR PRIMARY KEY, run_id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
+            as_of TIMESTAMP, previous_as_of TIMESTAMP, files JSON, recomputed BIGINT,
+            moved BIGINT, sizes JSON, drift JSON, suggestion VARCHAR)""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from analytics.errors import ConfigError, NotFoundError
 from analytics.profiles import load_profiles
+from analytics.segments import drift
 from analytics.segments.clustering import METHODS, NOISE, Clusterer, Sweep, check_k, score, sweep_k
 from analytics.segments.describe import SegmentSummary, naming_matrix, summarise
 from analytics.segments.features import DEFAULT_FEATURES, ProfileEncoder, preprocessor
@@ -59,8 +60,8 @@ WHERE run_id = ? ORDER BY segment_id, user_id"""
 _MODEL = "SELECT model, definition FROM segment_runs WHERE run_id = ?"
 _RENAME_MEMBERS = "UPDATE segment_members SET segment_name = ? WHERE run_id = ? AND segment_id = ?"
 _UPDATE_SEGMENTS = "UPDATE segment_runs SET segments = ? WHERE run_id = ?"
-_DELETE_RUN = ("DELETE FROM segment_members WHERE run_id = $id; "
-               "DELETE FROM segment_runs WHERE run_id = $id")
+_DELETE_RUN = ("DELETE FROM segment_history WHERE run_id = ?", "DELETE FROM segment_members WHERE run_id = ?",
+               "DELETE FROM segment_refreshes WHERE run_id = ?", "DELETE FROM segment_runs WHERE run_id = ?")
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,12 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
             sweep: Sweep | None, names: dict[int, str] | None = None) -> SegmentRun:
     run_id = uuid.uuid4().hex[:12]
     columns = _columns(fitted, X)
+    raw = labels
     labels, names = _stable_ids(ws, spec, profiles, labels, names, run_id)
+    # What a later refresh needs to re-score without refitting: model label -> segment id,
+    # and the feature distributions to measure drift against.
+    fitted["id_map"] = {int(a): int(b) for a, b in set(zip(raw.tolist(), labels.tolist(), strict=True))}
+    fitted["baseline"] = drift.baseline(X, labels, columns)
     keep = labels != NOISE if spec.method in ("rules", "selection") else np.ones(len(labels), dtype=bool)
     summaries = summarise(labels[keep], X[keep], columns, profiles[keep].reset_index(drop=True),
                           names, naming_matrix(profiles)[keep])
@@ -224,7 +230,7 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
     as_of = profiles["as_of"].iloc[0] if len(profiles) else None
     k = len([s for s in summaries if s.segment_id != NOISE])
     run = SegmentRun(run_id, spec.name or _default_name(spec, k), spec.method, k, as_of,
-                     datetime.now().replace(microsecond=0), spec.params(), list(spec.features),
+                     datetime.now(), spec.params(), list(spec.features),
                      _clean(quality), tuple(summaries), tuple(notes), sweep)
     _store(ws, run, members, fitted, spec)
     return run
@@ -366,7 +372,8 @@ def rename_segment(ws: Workspace, run_id: str, segment_id: int, name: str) -> No
 
 def delete_run(ws: Workspace, run_id: str) -> None:
     with ws.transaction() as cur:
-        cur.execute(_DELETE_RUN, {"id": run_id})
+        for statement in _DELETE_RUN:
+            cur.execute(statement, [run_id])
 
 
 def save_selection(ws: Workspace, user_ids: Sequence[str], name: str,
