@@ -399,3 +399,33 @@ def _move(files: Sequence[Path], folder: Path, note: str | None = None) -> None:
         shutil.move(str(path), target)
         if note:
             target.with_suffix(target.suffix + ".error.txt").write_text(note, encoding="utf-8")
+
+
+def sankey(matrix: pd.DataFrame) -> dict[str, list[Any]]:
+    """Nodes and links of a migration matrix: left column 'before', right column 'after'."""
+    left = sorted(matrix["from_segment"].unique())
+    right = sorted(matrix["to_segment"].unique())
+    labels = [f"{name} (before)" for name in left] + [f"{name} (after)" for name in right]
+    return {"labels": labels,
+            "source": [left.index(v) for v in matrix["from_segment"]],
+            "target": [len(left) + right.index(v) for v in matrix["to_segment"]],
+            "value": matrix["shoppers"].astype(int).tolist()}
+
+
+def moments(ws: Workspace, run: SegmentRun) -> list[tuple[str, datetime]]:
+    """Labelled points in time to compare: the run itself and each refresh."""
+    out = [(f"Segmentation ({run.created_at:%Y-%m-%d %H:%M})", run.created_at)]
+    for r in refreshes(ws, run.run_id).to_dict(orient="records"):
+        at: datetime = r["created_at"]
+        out.append((f"Refresh {at:%Y-%m-%d %H:%M:%S} (data to {r['as_of']:%Y-%m-%d})", at))
+    return out
+
+
+def drift_table(ws: Workspace, run: SegmentRun) -> pd.DataFrame:
+    """PSI of the latest refresh: one row per feature, one column per group (all + segments)."""
+    log = refreshes(ws, run.run_id)
+    if log.empty:
+        return pd.DataFrame()
+    psi: dict[str, dict[str, float]] = json.loads(str(log["drift"].iloc[-1]))
+    names = {str(s.segment_id): s.name for s in run.segments} | {"all": "All shoppers"}
+    return pd.DataFrame({names.get(g, g): v for g, v in psi.items()})

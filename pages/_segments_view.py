@@ -145,6 +145,7 @@ def shopper_map(result: SegmentRun) -> None:
     ws = workspace()
     c = st.columns(4)
     method = c[0].selectbox("Projection", list(PROJECTIONS), format_func=lambda p: p.upper(),
+                            key="map_projection",
                             help="\n".join(f"{k}: {v}" for k, v in PROJECTIONS.items()))
     neighbours = c[1].slider("n_neighbors", 2, 100, 15, disabled=method != "umap")
     min_dist = c[2].slider("min_dist", 0.0, 1.0, 0.1, disabled=method != "umap")

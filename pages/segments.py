@@ -8,6 +8,7 @@ import streamlit as st
 from analytics.errors import NotFoundError
 from analytics.profiles import load_profiles
 from analytics.segments import SegmentRun, get_run, list_runs
+from pages._living_view import changes_tab
 from pages._segments_view import execute, export_panel, overview, shopper_map, spec_form, stability_tab
 from pages._shared import workspace
 
@@ -54,8 +55,8 @@ run_id = st.selectbox("Run", ids, index=ids.index(current) if current in ids els
 result = cached_run(str(ws.path), run_id)
 
 # Lazy tabs: only the open one runs, so the map is drawn only when someone looks at it.
-tab_profile, tab_map, tab_stability, tab_export = st.tabs(
-    ["Segment profiles", "Map", "Stability", "Export"], on_change="rerun", key="segment_tab")
+tab_profile, tab_map, tab_stability, tab_changes, tab_export = st.tabs(
+    ["Segment profiles", "Map", "Stability", "Changes", "Export"], on_change="rerun", key="segment_tab")
 if tab_profile.open:
     with tab_profile:
         overview(result)
@@ -65,6 +66,9 @@ if tab_map.open:
 if tab_stability.open:
     with tab_stability:
         stability_tab(result)
+if tab_changes.open:
+    with tab_changes:
+        changes_tab(result)
 if tab_export.open:
     with tab_export:
         export_panel(result)

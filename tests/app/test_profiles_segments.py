@@ -85,3 +85,48 @@ def test_segments_page_asks_for_profiles_first(app: AppTest):
     at.switch_page("pages/segments.py").run()
     no_exceptions(at)
     assert any("have not been built" in i.value for i in at.info)
+
+
+def open_tab(at: AppTest, name: str) -> AppTest:
+    """Lazy tabs run only when open; AppTest opens one through the tabs' key."""
+    at.session_state["segment_tab"] = name
+    return at.run()
+
+
+def test_map_stability_and_export_tabs_render(demo_app: AppTest):
+    at = demo_app.run()
+    at.switch_page("pages/segments.py").run()
+    next(b for b in at.button if b.label == "Run segmentation").click().run()
+    at.run()
+    at.session_state["map_projection"] = "pca"
+    open_tab(at, "Map")
+    no_exceptions(at)
+    assert any("All 3,597 shoppers" in c.value or "shoppers, fitted together" in c.value for c in at.caption)
+    assert any("Draw a lasso" in i.value for i in at.info)
+    open_tab(at, "Stability")
+    next(b for b in at.button if b.label == "Check stability").click().run()
+    no_exceptions(at)
+    assert any("Stable" in s.value for s in at.success)
+    open_tab(at, "Export")
+    no_exceptions(at)
+    assert {d.label for d in at.get("download_button")} >= {"CSV", "Parquet", "Definition (JSON)"}
+
+
+def test_changes_tab_refreshes_with_an_uploaded_file(demo_app: AppTest, tmp_path: Path):
+    from analytics.bundle import DEMO_DIR
+    from analytics.followup import FILES, generate_followup
+
+    followup = generate_followup(DEMO_DIR, tmp_path / "followup").out_dir
+    at = demo_app.run()
+    at.switch_page("pages/segments.py").run()
+    next(b for b in at.button if b.label == "Run segmentation").click().run()
+    at.run()
+    open_tab(at, "Changes")
+    assert any("No refresh yet" in i.value for i in at.info)
+    data = (followup / FILES["events"]).read_bytes()
+    at.file_uploader(key="refresh_files").upload("period2.csv.gz", data, "application/gzip").run()
+    next(b for b in at.button if b.label == "Refresh segments").click().run()
+    no_exceptions(at)
+    at.run()
+    assert any("changed segment between these two moments" in c.value for c in at.caption)
+    assert len(at.get("plotly_chart")) >= 2  # sizes over time and the migration Sankey

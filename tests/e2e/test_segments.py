@@ -86,3 +86,41 @@ def test_cluster_lasso_save_and_download_the_selection(browser, demo_server):
         saved = runs[runs["method"] == "selection"]["run_id"].tolist()
         assert len(saved) == 1
         assert set(members(ws, saved[0])["user_id"]) == set(frame["user_id"])
+
+
+def test_refresh_with_a_new_file_shows_the_migration_sankey(browser, tmp_path):
+    from analytics.followup import FILES, generate_followup
+    from analytics.segments import SegmentSpec, run_segmentation
+
+    db = tmp_path / "ws" / "shopper_lens.duckdb"
+    with Workspace(db, allow=[DEMO_DIR]) as ws:
+        load_bundle(ws, DEMO_DIR)
+        build_profiles(ws)
+        run_segmentation(ws, SegmentSpec(k=6))
+    followup = generate_followup(DEMO_DIR, tmp_path / "followup").out_dir
+    server = start_server(db)
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+        page.goto(server.url)
+        wait_idle(page)
+        page.get_by_role("link", name="Segments").first.click()
+        wait_idle(page)
+        page.get_by_role("tab", name="Changes").click()
+        wait_idle(page)
+        page.get_by_text("No refresh yet").first.wait_for()
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
+            str(followup / FILES["events"]))
+        wait_idle(page)
+        page.get_by_role("button", name="Refresh segments").click()
+        wait_idle(page)
+        page.get_by_text("changed segment between these two moments").first.wait_for()
+        page.locator(".js-plotly-plot .sankey-node").first.wait_for()
+        nodes = page.locator(".js-plotly-plot .sankey-node").all_text_contents()
+        assert any("(before)" in n for n in nodes) and any("(after)" in n for n in nodes), nodes
+        page.get_by_text("Who moved where").first.scroll_into_view_if_needed()
+        screenshot(page, "segments-changes")
+    finally:
+        context.close()
+        stop_server(server.process)
