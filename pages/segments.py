@@ -55,20 +55,10 @@ run_id = st.selectbox("Run", ids, index=ids.index(current) if current in ids els
 result = cached_run(str(ws.path), run_id)
 
 # Lazy tabs: only the open one runs, so the map is drawn only when someone looks at it.
-tab_profile, tab_map, tab_stability, tab_changes, tab_export = st.tabs(
-    ["Segment profiles", "Map", "Stability", "Changes", "Export"], on_change="rerun", key="segment_tab")
-if tab_profile.open:
-    with tab_profile:
-        overview(result)
-if tab_map.open:
-    with tab_map:
-        shopper_map(result)
-if tab_stability.open:
-    with tab_stability:
-        stability_tab(result)
-if tab_changes.open:
-    with tab_changes:
-        changes_tab(result)
-if tab_export.open:
-    with tab_export:
-        export_panel(result)
+SECTIONS = {"Segment profiles": overview, "Map": shopper_map, "Stability": stability_tab,
+            "Changes": changes_tab, "Export": export_panel}
+for tab, render in zip(st.tabs(list(SECTIONS), on_change="rerun", key="segment_tab"),
+                       SECTIONS.values(), strict=True):
+    if tab.open:
+        with tab:
+            render(result)

@@ -113,8 +113,9 @@ def describe_uplift(uplift: float, percentile: float, outcome: str, kind: str, t
                     source: str) -> str:
     """One plain-language sentence about a predicted uplift."""
     size = f"{abs(uplift) * 100:.1f} percentage points" if kind == "binary" else f"{abs(uplift):,.2f}"
-    rank = (f"top {max(1, math.ceil((1 - percentile) * 100))}%" if percentile >= 0.5
-            else f"bottom {max(1, math.ceil(percentile * 100))}%")
+    # Round first: (1 - 0.95) * 100 is 5.000000000000004 in floating point.
+    rank = (f"top {max(1, math.ceil(round((1 - percentile) * 100, 9)))}%" if percentile >= 0.5
+            else f"bottom {max(1, math.ceil(round(percentile * 100, 9)))}%")
     if abs(uplift) < NEUTRAL_UPLIFT:
         return (f"{treatment!r} ({source}) is predicted to make little difference to this "
                 f"shopper's {outcome} ({uplift:+.4f}); they would act the same either way, so "

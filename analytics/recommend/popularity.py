@@ -114,7 +114,7 @@ class Popularity(Recommender):
         return np.tile(self.scores_, (len(rows), 1))
 
     def _explain_row(self, row: int, item: int) -> str:
-        return "a best seller across the shop"
+        return "popular across the shop (a best seller)"
 
 
 class SegmentPopularity(Popularity):
@@ -139,7 +139,7 @@ class SegmentPopularity(Popularity):
         segment = self.interactions_.segments[row]
         if self.groups_.row(segment) is not None:
             return f"popular in your segment '{segment}'"
-        return "a best seller across the shop"
+        return "popular across the shop (a best seller)"
 
 
 class Trending(Popularity):
