@@ -1,7 +1,9 @@
 """2-D maps of shoppers (UMAP, PCA, t-SNE) from the same scaled features segments use.
 
-For large populations UMAP is fitted on a sample and the rest are placed with ``transform``;
-t-SNE cannot place new points, so it maps a sample only. :class:`Embedding` says which.
+For large populations UMAP is fitted on a sample (FIT_SAMPLE) and the rest are placed with
+``transform``; beyond MAX_POINTS shoppers a random sample is mapped, because a WebGL scatter of
+hundreds of thousands of points is sluggish. t-SNE cannot place new points, so it maps a sample
+only. :class:`Embedding` says which of these happened.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ PROJECTIONS: dict[str, str] = {
     "tsne": "t-SNE: sharp local groups, distances between groups mean little",
 }
 METRICS = ("euclidean", "manhattan", "cosine", "correlation")
-FIT_SAMPLE = 20_000  # UMAP fits on at most this many shoppers and transforms the rest
+FIT_SAMPLE = 10_000  # UMAP fits on at most this many shoppers and transforms the rest
+MAX_POINTS = 50_000  # more points than this make the WebGL map sluggish: map a sample
 TSNE_MAX = 10_000
 
 
@@ -39,18 +42,19 @@ class Embedding:
 
     @property
     def note(self) -> str:
-        if len(self.rows) < self.total:
-            return (f"Showing a random sample of {len(self.rows):,} of {self.total:,} shoppers "
-                    f"({self.method.upper()} cannot place new points).")
-        if self.fitted_on < self.total:
-            return (f"Map fitted on a random sample of {self.fitted_on:,} shoppers; the other "
-                    f"{self.total - self.fitted_on:,} were placed with the fitted model.")
-        return f"All {self.total:,} shoppers, fitted together."
+        shown = len(self.rows)
+        parts = []
+        if shown < self.total:
+            parts.append(f"Showing a random sample of {shown:,} of {self.total:,} shoppers.")
+        if self.fitted_on < shown:
+            parts.append(f"Map fitted on a random sample of {self.fitted_on:,} shoppers; the other "
+                         f"{shown - self.fitted_on:,} were placed with the fitted model.")
+        return " ".join(parts) or f"All {self.total:,} shoppers, fitted together."
 
 
 def embed(X: np.ndarray[Any, Any], method: str = "umap", n_neighbors: int = 15,
           min_dist: float = 0.1, metric: str = "euclidean", fit_sample: int = FIT_SAMPLE,
-          random_state: int = 0) -> Embedding:
+          random_state: int = 0, max_points: int = MAX_POINTS) -> Embedding:
     """Project scaled features to 2-D.
 
     Examples
@@ -65,31 +69,35 @@ def embed(X: np.ndarray[Any, Any], method: str = "umap", n_neighbors: int = 15,
     rng = np.random.default_rng(random_state)
     with threadpool_limits(1, user_api="blas"):
         if method == "pca":
-            return Embedding(np.arange(n), PCA(2, random_state=random_state).fit_transform(X),
-                             method, {}, n, n)
+            rows = _sample(rng, n, max_points)
+            xy = PCA(2, random_state=random_state).fit(X).transform(X[rows])
+            return Embedding(rows, xy, method, {}, len(rows), n)
         if method == "tsne":
-            rows = np.sort(rng.choice(n, TSNE_MAX, replace=False)) if n > TSNE_MAX else np.arange(n)
+            rows = _sample(rng, n, TSNE_MAX)
             xy = TSNE(2, perplexity=min(30.0, (len(rows) - 1) / 3), metric=metric,
                       init="pca", random_state=random_state).fit_transform(X[rows])
             return Embedding(rows, xy, method, {"metric": metric}, len(rows), n)
-        return _umap(X, params, fit_sample, rng, random_state)
+        return _umap(X, _sample(rng, n, max_points), params, fit_sample, rng, random_state)
 
 
-def _umap(X: np.ndarray[Any, Any], params: dict[str, Any], fit_sample: int,
-          rng: np.random.Generator, random_state: int) -> Embedding:
+def _sample(rng: np.random.Generator, n: int, limit: int) -> np.ndarray[Any, Any]:
+    return np.sort(rng.choice(n, limit, replace=False)) if n > limit else np.arange(n)
+
+
+def _umap(X: np.ndarray[Any, Any], rows: np.ndarray[Any, Any], params: dict[str, Any],
+          fit_sample: int, rng: np.random.Generator, random_state: int) -> Embedding:
     import umap  # imported late: numba compilation makes the import slow
 
-    n = len(X)
-    fit_rows = np.sort(rng.choice(n, fit_sample, replace=False)) if n > fit_sample else np.arange(n)
-    reducer = umap.UMAP(n_components=2, n_neighbors=min(params["n_neighbors"], len(fit_rows) - 1),
+    fit = np.zeros(len(rows), dtype=bool)
+    fit[_sample(rng, len(rows), fit_sample)] = True
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(params["n_neighbors"], int(fit.sum()) - 1),
                         min_dist=params["min_dist"], metric=params["metric"],
                         random_state=random_state, n_jobs=1)
-    xy = np.empty((n, 2))
-    xy[fit_rows] = reducer.fit_transform(X[fit_rows])
-    rest = np.setdiff1d(np.arange(n), fit_rows)
-    if len(rest):
-        xy[rest] = reducer.transform(X[rest])
-    return Embedding(np.arange(n), xy, "umap", params, len(fit_rows), n)
+    xy = np.empty((len(rows), 2))
+    xy[fit] = reducer.fit_transform(X[rows[fit]])
+    if (~fit).any():
+        xy[~fit] = reducer.transform(X[rows[~fit]])
+    return Embedding(rows, xy, "umap", params, int(fit.sum()), len(X))
 
 
 def quality(X: np.ndarray[Any, Any], embedding: Embedding, sample: int = 2_000,

@@ -4,7 +4,7 @@
 
 Generates a shop, builds profiles and a K-Means segmentation, then writes a file of new
 events: ``new-share`` of the event count, copies of random events moved one hour past the
-last one (so they belong to the shoppers who did them). It times
+last one (so they belong to the shoppers who did them, within the next two hours). It times
   full      build_profiles over every event
   profiles  refresh_profiles for the shoppers with new events (target <= 10% of full)
   refresh   the whole refresh: ingest the file, refresh profiles, re-score, history
@@ -27,8 +27,9 @@ from analytics.segments import SegmentSpec, run_segmentation
 from analytics.workspace import Workspace
 
 NEW_EVENTS_SQL = """
-SELECT user_id, event_time + INTERVAL 1 HOUR + (SELECT max(event_time) - min(event_time) FROM events)
-       AS event_time, event_type, item_id, category, brand, price, quantity,
+SELECT user_id, (SELECT max(event_time) FROM events) + INTERVAL 1 HOUR
+           + to_seconds(row_number() OVER (ORDER BY user_id, event_time) % 3600) AS event_time,
+       event_type, item_id, category, brand, price, quantity,
        'new-' || coalesce(session_id, '') AS session_id, order_id, device, channel, country
 FROM events USING SAMPLE reservoir($n ROWS) REPEATABLE (7)
 """

@@ -8,7 +8,8 @@ On a generated shop (analytics.sample) it times:
              one query  the same core features as one hand-written DuckDB GROUP BY
              (both baselines compute fewer features, so the ratios are conservative)
   sweep      the K-Means k sweep 2..12 with sampled silhouette (target <= 15 s)
-  map        UMAP fitted on 20,000 shoppers + transform of the rest, cold (target <= 30 s),
+  map        UMAP fitted on 10,000 shoppers + transform of the rest (at most 50,000 mapped),
+             cold (target <= 30 s),
              and warm: reading the cached result back (target <= 1 s)
   recluster  a K-Means run with a fixed k, no embedding (target <= 2 s)
 Targets: profiles >= 10x faster than pandas and <= 1.5x the single query. Measured at 20,000

@@ -22,7 +22,7 @@ from analytics.refresh import (
     sizes_over_time,
 )
 from analytics.segments import SegmentRun
-from pages._shared import data_changed, run, workspace
+from pages._shared import data_changed, escape_markdown, run, workspace
 
 
 def changes_tab(result: SegmentRun) -> None:
@@ -111,7 +111,7 @@ def triggers(result: SegmentRun) -> None:
     else:
         trigger = Trigger(kind, c2.selectbox("Segment", names, key="trigger_segment"))
     fired = run(lambda: fire(ws, result.run_id, trigger))
-    st.caption(f"{len(fired):,} shoppers: {trigger.label()} (since the previous refresh).")
+    st.caption(f"{len(fired):,} shoppers: {escape_markdown(trigger.label())} (since the previous refresh).")
     st.dataframe(fired.head(500), hide_index=True, width="stretch")
     st.download_button("Download for activation (CSV)", to_csv_bytes(fired), "trigger.csv", "text/csv",
                        icon=":material/download:", key="trigger_csv")

@@ -29,7 +29,7 @@ from analytics.segments import (
     save_selection,
 )
 from analytics.segments.views import HOVER_FEATURES, heatmap, map_frame, scaled_matrix, stability
-from pages._shared import data_changed, run, workspace
+from pages._shared import data_changed, escape_markdown, run, workspace
 
 METHOD_LABELS = {"kmeans": "K-Means", "gmm": "Gaussian mixture", "hierarchical": "Hierarchical (Ward)",
                  "hdbscan": "HDBSCAN", "rules": "Rules"}
@@ -89,7 +89,7 @@ def execute(spec: SegmentSpec) -> SegmentRun:
         bar = st.progress(0.0)
         result = run(lambda: run_segmentation(workspace(), spec,
                                               lambda f, text: bar.progress(min(f, 1.0), text=text)))
-        status.update(label=f"{result.name}: done", state="complete", expanded=False)
+        status.update(label=f"{escape_markdown(result.name)}: done", state="complete", expanded=False)
     data_changed()
     return result
 
@@ -102,7 +102,7 @@ def overview(result: SegmentRun) -> None:
                                ("Silhouette ↑", "Davies-Bouldin ↓", "Calinski-Harabasz ↑"), strict=True):
         col.metric(label, "—" if q.get(key) is None else f"{q[key]:,.3f}")
     for note in result.notes:
-        st.caption(f":material/info: {note}")
+        st.caption(f":material/info: {escape_markdown(note)}")
     if q.get("silhouette_sample"):
         st.caption(f"Silhouette computed on {q['silhouette_sample']:,} shoppers.")
     if q.get("mixed_share") is not None:
@@ -192,7 +192,7 @@ def _selection(result: SegmentRun, chosen: list[str]) -> None:
         saved = run(lambda: save_selection(ws, chosen, name, result.run_id))
         data_changed()
         st.session_state["saved_selection"] = saved.run_id
-        st.toast(f"Saved '{saved.name}' with {saved.k and saved.segments[0].size:,} shoppers.")
+        st.toast(f"Saved '{escape_markdown(saved.name)}' with {saved.segments[0].size:,} shoppers.")
     saved_id = st.session_state.get("saved_selection")
     if saved_id:
         frame = run(lambda: export_frame(ws, saved_id))
