@@ -57,6 +57,25 @@ def table_counts(ws: Workspace) -> dict[str, int]:
                 for t in (*DATASET_TABLES, "datasets")}
 
 
+def table_fingerprint(ws: Workspace) -> dict[str, tuple[int, int]]:
+    """(row count, order-free checksum of the rows) per non-empty table: equal means unchanged.
+
+    Empty tables are left out, so a result table created lazily (and empty) is no change.
+    """
+    with ws.cursor() as cur:
+        tables = [r[0] for r in cur.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND table_type = 'BASE TABLE' ORDER BY table_name").fetchall()]
+        out = {}
+        for table in tables:
+            quoted = '"' + table.replace('"', '""') + '"'
+            count, checksum = cur.execute(
+                f"SELECT count(*), coalesce(sum(hash(t)), 0) FROM {quoted} t").fetchall()[0]
+            if count:
+                out[table] = (int(count), int(checksum))
+        return out
+
+
 @pytest.fixture(scope="session")
 def _demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The committed demo shop loaded once per test run, with profiles built."""

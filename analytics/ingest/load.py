@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 
 from analytics import settings
 from analytics.errors import DuplicateDatasetError, IngestError
@@ -25,6 +25,7 @@ from analytics.ingest.readers import (
     READER_ERROR,
     SourceFormat,
     ndjson_rejects_sql,
+    out_of_memory,
     quote_ident,
     read_error,
     relation_sql,
@@ -32,6 +33,9 @@ from analytics.ingest.readers import (
 )
 from analytics.schema import KIND_FIELDS, KINDS_WITH_ATTRIBUTES, TABLE_COLUMNS
 from analytics.workspace import Workspace
+
+if TYPE_CHECKING:  # only preview_file returns a frame; without pandas the CLI starts 3x faster
+    import pandas as pd
 
 Progress = Callable[[float, str], None]
 PREVIEW_ROWS = 20
@@ -119,6 +123,7 @@ def inspect_file(ws: Workspace, path: Path, *, name: str | None = None, kind: st
     kind, chosen, mapping = _resolve_mapping(columns, kind, preset)
     sample = {c: [r[c] for r in records if r.get(c) is not None] for c in columns}
     if not records:
+        _refuse_unreadable(ws, fmt)
         raise IngestError(f"{name}: the file has a header but no data rows.",
                           hint="Export again with the data included.")
     return Inspection(
@@ -127,6 +132,32 @@ def inspect_file(ws: Workspace, path: Path, *, name: str | None = None, kind: st
         preset_reason=presets.why(chosen) if chosen else
         f"no known export format recognised; columns suggested for {kind} from their names",
         mapping=mapping, pii=pii.detect(sample, kind))
+
+
+_CSV_ERRORS = {"MISSING COLUMNS": "too few fields", "TOO MANY COLUMNS": "too many fields",
+               "INVALID ENCODING": "invalid UTF-8 bytes", "UNQUOTED VALUE": "badly quoted value",
+               "LINE SIZE OVER MAXIMUM": "line too long"}
+
+
+def _refuse_unreadable(ws: Workspace, fmt: SourceFormat) -> None:
+    """A delimited file whose every row is malformed: say so, with the first bad lines."""
+    if fmt.format != "csv" or fmt.delimiter == " ":
+        return
+    with ws.cursor() as cur:
+        _, sql, params = relation_sql(cur, fmt, store_rejects=True)
+        try:
+            cur.execute(f"SELECT count(*) FROM ({sql})", params).fetchall()  # fills reject_errors
+            bad = cur.execute("SELECT line, any_value(error_type) FROM reject_errors GROUP BY line "
+                              "ORDER BY line").fetchall()
+        except duckdb.Error:
+            return
+    if bad:
+        examples = "; ".join(f"line {line}: {_CSV_ERRORS.get(str(kind), 'malformed')}"
+                             for line, kind in bad[:3])
+        raise IngestError(
+            f"{fmt.name}: none of its {len(bad):,} rows could be read ({examples}).",
+            hint=f"Every row needs the header's {len(fmt.columns)} columns; check the delimiter "
+            "and quoting. Nothing was changed.")
 
 
 def _staging_sql(inspection: Inspection, reader_sql: str, reader_params: list[Any], salt: str,
@@ -264,13 +295,17 @@ _CSV_REJECTS = """
             WHEN 'UNQUOTED VALUE' THEN 'badly quoted value'
             WHEN 'LINE SIZE OVER MAXIMUM' THEN 'line too long'
             ELSE 'malformed line' END, '; ')
-            || ' (' || any_value(error_message) || ')',
-        any_value(csv_line)
+            || CASE WHEN $withhold THEN ' (line text withheld: the file holds personal data)'
+                    ELSE ' (' || any_value(error_message) || ')' END,
+        CASE WHEN $withhold THEN NULL ELSE any_value(csv_line) END
     FROM reject_errors GROUP BY line"""
 
 
 def _insert_rejects(cur: duckdb.DuckDBPyConnection, dataset_id: str, columns: list[str],
-                    csv_rejects: bool, fmt: SourceFormat) -> None:
+                    csv_rejects: bool, fmt: SourceFormat, withhold: bool = False) -> None:
+    """Record rejected rows. Parsed rows are kept from the staged (already hashed) table; the
+    raw text of an unparseable line cannot be hashed column by column, so with ``withhold``
+    (the file has personal columns) it is not stored at all."""
     keys: dict[str, Any] = {"dataset": dataset_id}
     pairs = []
     for i, column in enumerate(columns):
@@ -282,10 +317,10 @@ def _insert_rejects(cur: duckdb.DuckDBPyConnection, dataset_id: str, columns: li
         f"JOIN (SELECT {_RECORD} AS _rec, * FROM _raw) r USING (_rec) WHERE n._reason IS NOT NULL",
         keys)
     if csv_rejects:
-        cur.execute(_CSV_REJECTS, {"dataset": dataset_id})
+        cur.execute(_CSV_REJECTS, {"dataset": dataset_id, "withhold": withhold})
     if fmt.format == "ndjson":
-        cur.execute("INSERT INTO rejects SELECT ?, n, 'line ' || n || ': not a JSON object', line "
-                    "FROM _bad_lines", [dataset_id])
+        cur.execute("INSERT INTO rejects SELECT ?, n, 'line ' || n || ': not a JSON object', "
+                    "CASE WHEN ? THEN NULL ELSE line END FROM _bad_lines", [dataset_id, withhold])
 
 
 RELINK_SQL = (
@@ -340,26 +375,39 @@ def ingest_file(ws: Workspace, path: Path, options: LoadOptions | None = None, *
     """
     say = progress or (lambda fraction, message: None)
     say(0.05, "Reading the file")
-    inspection, column_map, resolved = _prepare(ws, Path(path), options or LoadOptions(**kwargs))
-    digest = file_sha256(Path(path))
-    salt = ws.pii_salt()
-    with ws.transaction() as cur:
-        _refuse_duplicate(cur, digest, inspection.name)
-        report, _ = _load(cur, Path(path), inspection, column_map, resolved, digest, salt, say)
+    options = options or LoadOptions(**kwargs)
+    with _memory_guard(options.name or Path(path).name):
+        inspection, column_map, resolved = _prepare(ws, Path(path), options)
+        digest = file_sha256(Path(path))
+        salt = ws.pii_salt()
+        with ws.transaction() as cur:
+            _refuse_duplicate(cur, digest, inspection.name)
+            report, _ = _load(cur, Path(path), inspection, column_map, resolved, digest, salt, say)
     say(1.0, "Done")
     return report
+
+
+@contextmanager
+def _memory_guard(name: str) -> Iterator[None]:
+    """Any step of a load may hit SHOPPER_LENS_MEMORY_LIMIT: a message naming it, not a crash."""
+    try:
+        yield
+    except duckdb.OutOfMemoryException as e:
+        raise out_of_memory(name, e) from e
 
 
 def preview_file(ws: Workspace, path: Path, options: LoadOptions | None = None,
                  rows: int = PREVIEW_ROWS) -> tuple[FileReport, pd.DataFrame]:
     """Run the real load on the first ``rows`` rows and roll it back: what would be stored."""
-    inspection, column_map, resolved = _prepare(ws, Path(path), options or LoadOptions())
-    with ws.transaction(commit=False) as cur:
-        report, dataset_id = _load(cur, Path(path), inspection, column_map, resolved, "preview",
-                                   ws.pii_salt(), lambda f, m: None, limit=rows)
-        table = column_map.kind  # canonical table name from our whitelist
-        frame = cur.execute(f"SELECT * EXCLUDE (dataset_id) FROM {table} "  # noqa: S608
-                            "WHERE dataset_id = ?", [dataset_id]).df()
+    options = options or LoadOptions()
+    with _memory_guard(options.name or Path(path).name):
+        inspection, column_map, resolved = _prepare(ws, Path(path), options)
+        with ws.transaction(commit=False) as cur:
+            report, dataset_id = _load(cur, Path(path), inspection, column_map, resolved, "preview",
+                                       ws.pii_salt(), lambda f, m: None, limit=rows)
+            table = column_map.kind  # canonical table name from our whitelist
+            frame = cur.execute(f"SELECT * EXCLUDE (dataset_id) FROM {table} "  # noqa: S608
+                                "WHERE dataset_id = ?", [dataset_id]).df()
     return report, frame
 
 
@@ -446,7 +494,7 @@ def _load(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
     say(0.55, "Removing duplicates and writing rows")
     _insert_rows(cur, column_map.kind, dataset_id, options.source, derive)
     say(0.8, "Keeping rejected rows")
-    _insert_rejects(cur, dataset_id, source_columns, csv_rejects, fmt)
+    _insert_rejects(cur, dataset_id, source_columns, csv_rejects, fmt, withhold=bool(inspection.pii))
     report = _report(cur, path, inspection, column_map, options, dataset_id, fmt, plan, derive)
     _record_dataset(cur, report, digest, fmt, column_map, options)
     if column_map.kind == "identities":

@@ -19,6 +19,8 @@ from analytics.ingest.readers import quote_ident
 from analytics.schema import EVENT_TYPE_SYNONYMS, KIND_FIELDS, Field
 
 SAMPLE_ROWS = 5000
+_MAX_MICROS = 9.2e18  # make_timestamp's range (microseconds since 1970, either sign)
+_MONEY = r"-?[\p{Sc}A-Za-z ]{0,4}-?\d[\d,. ]*[\p{Sc}A-Za-z ]{0,4}"
 _OFFSET = r"(Z|[+-]\d{2}:?\d{2}|\s?UTC|\s?GMT)$"
 _OFFSET_FORMATS = ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z",
                    "%a, %d %b %Y %H:%M:%S %z")
@@ -134,13 +136,23 @@ def _id(src: str, dtype: str, sampler: Sampler, plan: Plan) -> str:
     return text
 
 
+def _finite(expr: str) -> str:
+    """Infinities (``1e400``, ``-inf``) are not prices or quantities: NULL, so the row is rejected."""
+    return f"(CASE WHEN isfinite({expr}) THEN {expr} END)"
+
+
 def _number(src: str, dtype: str, sampler: Sampler, plan: Plan, name: str) -> Typed:
+    # NaN is how pandas and json.dumps write a missing number: missing, not a reject.
     if _numeric_type(dtype):
-        return Typed(name, f"CAST({src} AS DOUBLE)")
-    text = _text(src)
-    plain = "TRY_CAST({x} AS DOUBLE)"
-    comma = "TRY_CAST(replace(replace({x}, '.', ''), ',', '.') AS DOUBLE)"
-    symbols = "TRY_CAST(regexp_replace({x}, '[^0-9eE.+-]', '', 'g') AS DOUBLE)"
+        number = f"CAST({src} AS DOUBLE)"
+        return Typed(name, _finite(number), f"CAST(nullif({number}, 'NaN'::DOUBLE) AS VARCHAR)",
+                     "a number")
+    text = f"(CASE WHEN lower({_text(src)}) IN ('nan', '-nan') THEN NULL ELSE {_text(src)} END)"
+    plain = _finite("TRY_CAST({x} AS DOUBLE)")
+    comma = _finite("TRY_CAST(replace(replace({x}, '.', ''), ',', '.') AS DOUBLE)")
+    # Only money-like text ("$1,234.50", "12.50 EUR"): never digits picked out of "[1, 2]".
+    symbols = _finite("CASE WHEN regexp_full_match({x}, '" + _MONEY + "') THEN "
+                      "TRY_CAST(regexp_replace({x}, '[^0-9eE.+-]', '', 'g') AS DOUBLE) END")
     total, n_plain, n_comma, n_symbols = sampler.counts(text, [plain, comma, symbols], plan.params)
     chosen = plain
     if total and n_plain < total and n_comma == total:
@@ -172,20 +184,24 @@ def _timestamp(src: str, dtype: str, sampler: Sampler, plan: Plan, name: str) ->
 
 
 def _epoch(text: str, sampler: Sampler, plan: Plan, name: str) -> Typed:
-    sql = f"SELECT max(abs(TRY_CAST({text} AS DOUBLE))) FROM (SELECT * FROM _raw LIMIT {SAMPLE_ROWS})"
-    biggest = float(sampler.cur.execute(sql, bind(sql, plan.params)).fetchall()[0][0] or 0)
+    # The median, not the maximum: one absurd value must not switch every row to another unit.
+    sql = f"SELECT median(abs(TRY_CAST({text} AS DOUBLE))) FROM (SELECT * FROM _raw LIMIT {SAMPLE_ROWS})"
+    typical = float(sampler.cur.execute(sql, bind(sql, plan.params)).fetchall()[0][0] or 0)
     number = f"TRY_CAST({text} AS DOUBLE)"
-    if 19000101 <= biggest <= 21001231:
+    if 19000101 <= typical <= 21001231:
         plan.notes.append(f"{name}: read as yyyymmdd dates.")
         return Typed(name, f"try_strptime({text}, '%Y%m%d')", text, "a yyyymmdd date")
-    for limit, unit, expr in (
-        (1e11, "seconds", f"make_timestamp(CAST({number} * 1e6 AS BIGINT))"),
-        (1e14, "milliseconds", f"make_timestamp(CAST({number} * 1e3 AS BIGINT))"),
-        (1e17, "microseconds", f"make_timestamp(CAST({number} AS BIGINT))"),
-        (float("inf"), "nanoseconds", f"make_timestamp(CAST({number} / 1e3 AS BIGINT))"),
+    for limit, unit, micros in (
+        (1e11, "seconds", f"{number} * 1e6"),
+        (1e14, "milliseconds", f"{number} * 1e3"),
+        (1e17, "microseconds", number),
+        (float("inf"), "nanoseconds", f"{number} / 1e3"),
     ):
-        if biggest < limit:
+        if typical < limit:
             plan.notes.append(f"{name}: read as Unix epoch {unit} (UTC).")
+            # Beyond the TIMESTAMP range: NULL, so the row is rejected rather than the file.
+            in_range = f"CASE WHEN abs({micros}) < {_MAX_MICROS} THEN {micros} END"
+            expr = f"make_timestamp(CAST({in_range} AS BIGINT))"
             return Typed(name, expr, text, f"a Unix time in {unit}")
     raise AssertionError("unreachable")
 

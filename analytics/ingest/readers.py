@@ -21,16 +21,22 @@ from typing import Any
 
 import duckdb
 
+from analytics import settings
 from analytics.errors import IngestError
 
 SAMPLE_BYTES = 1 << 20
 MAX_LINE_BYTES = 64 << 20
+# DuckDB's CSV buffer defaults to 16 x max_line_size (1 GiB, twice for gzip), which fails under any
+# SHOPPER_LENS_MEMORY_LIMIT up to 2GB; it only has to hold one line more than the longest.
+CSV_BUFFER_BYTES = MAX_LINE_BYTES + (1 << 20)
 DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", " ": "whitespace"}
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
 # Optional column a reader adds to flag a row it could only partly read.
 READER_ERROR = "__reader_error"
+# The sniffer's csv module refuses fields over 128 KB by default; a huge field is data, not an error.
+csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
 
 
 @dataclass(frozen=True)
@@ -74,9 +80,25 @@ def _head(path: Path, name: str, compressed: bool) -> bytes:
                       "Re-export or re-compress the file and upload it again.") from e
 
 
+def _utf16_without_bom(head: bytes) -> str | None:
+    """``utf-16-le``/``-be`` when every other byte of mostly-ASCII text is NUL."""
+    sample = head[:8192]
+    pairs = len(sample) // 2
+    if pairs < 2:
+        return None
+    even, odd = sample[0:2 * pairs:2], sample[1:2 * pairs:2]
+    for zeros, other, name in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
+        if zeros.count(0) >= 0.9 * pairs and other.count(0) == 0:
+            return name
+    return None
+
+
 def _text_encoding(head: bytes) -> str:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    utf16 = _utf16_without_bom(head)
+    if utf16:
+        return utf16
     if head.startswith(codecs.BOM_UTF8):
         head = head[3:]
     for cut in range(4):  # the sample may end inside a multi-byte character
@@ -106,7 +128,12 @@ def _transcode(src: Path, dest_dir: Path, encoding: str, compressed: bool) -> Pa
     opener = gzip.open if compressed else open
     with opener(src, "rb") as raw, dest.open("w", encoding="utf-8", newline="") as out:
         reader = io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline="")  # type: ignore[arg-type]
-        shutil.copyfileobj(reader, out, 1 << 20)
+        try:
+            shutil.copyfileobj(reader, out, 1 << 20)
+        except UnicodeDecodeError as e:  # the sample decoded, a later part of the file does not
+            raise _refuse(src.name, f"the text is not consistently {encoding} ({e.reason} after the "
+                          "first megabyte or at the very end).",
+                          "Save the file again as UTF-8 and upload it again.") from e
     return dest
 
 
@@ -132,6 +159,11 @@ def _delimiter(text: str, name: str) -> str:
     widths = [len(ln.split()) for ln in lines]
     if widths and widths[0] > 1 and widths.count(widths[0]) / len(widths) >= 0.5:
         return " "
+    # Most rows are ragged: trust the header, so that the bad rows are rejected line by line.
+    header = {d: len(next(csv.reader(lines[:1], delimiter=d), [])) for d in DELIMITERS}
+    widest = max(DELIMITERS, key=lambda d: header[d])
+    if header[widest] > 1:
+        return widest
     raise _refuse(
         name, "found only one column, so the delimiter could not be recognised.",
         "Use comma, semicolon, tab, pipe or whitespace between columns, or choose the "
@@ -144,12 +176,15 @@ def _check_header(columns: list[str], name: str) -> None:
     for col in columns:
         key = col.strip().lower()
         if key in seen:
+            if not key:
+                raise _refuse(name, "two columns have no name in the header row.",
+                              "Give every column a name in the file and upload it again.")
             same = seen[key] == col
             raise _refuse(
                 name,
                 f"the columns {seen[key]!r} and {col!r} "
-                + ("have the same name." if same else "differ only by upper/lower case, "
-                   "which the database treats as the same name."),
+                + ("have the same name." if same else "differ only by upper/lower case or "
+                   "surrounding spaces, which would make them the same column name."),
                 "Rename one of them in the file and upload it again.",
             )
         seen[key] = col
@@ -162,6 +197,7 @@ def _json_kind(text: str, name: str) -> str:
     first = stripped.split("\n", 1)[0].strip()
     try:
         if isinstance(json.loads(first), dict):
+            _check_ndjson_records(text, name)
             return "ndjson"
     except json.JSONDecodeError:
         pass
@@ -169,6 +205,22 @@ def _json_kind(text: str, name: str) -> str:
         name, "is JSON, but neither an array of records nor one record per line (NDJSON).",
         "Export the records as a JSON array ([{...}, {...}]) or as NDJSON.",
     )
+
+
+def _check_ndjson_records(text: str, name: str) -> None:
+    """Refuse NDJSON with a line that is valid JSON but not a record (the reader cannot skip it).
+
+    Broken lines are fine: they become rejects.
+    """
+    for number, line in enumerate(_split_lines(text), start=1):
+        try:
+            value = json.loads(line) if line.strip() else {}
+        except (json.JSONDecodeError, RecursionError):
+            continue
+        if not isinstance(value, dict):
+            raise _refuse(name, f"line {number} is JSON but not a record: {line.strip()[:60]}",
+                          "Every line of an NDJSON file must be one JSON object ({...}); remove or "
+                          "fix that line.")
 
 
 def sniff(path: Path, tmp_dir: Path, name: str | None = None, delimiter: str | None = None
@@ -189,7 +241,7 @@ def sniff(path: Path, tmp_dir: Path, name: str | None = None, delimiter: str | N
     if not head.strip():
         raise _refuse(name, "the file has no content.", "Check the export and try again.")
     encoding = _text_encoding(head)
-    if encoding != "utf-16" and _looks_binary(head):
+    if not encoding.startswith("utf-16") and _looks_binary(head):
         raise _refuse(
             name, "this is not a text, JSON or Parquet file (it contains binary data).",
             "Upload CSV/TSV, JSON, NDJSON or Parquet, optionally gzip-compressed.",
@@ -199,6 +251,8 @@ def sniff(path: Path, tmp_dir: Path, name: str | None = None, delimiter: str | N
                       encoding=encoding, notes=(f"Not valid UTF-8: decoded as {encoding}.",))
     text = head.decode("utf-16" if encoding == "utf-16" else encoding, errors="replace")
     text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise _refuse(name, "the file has no content.", "Check the export and try again.")
     if text.lstrip()[:1] in ("[", "{"):
         return replace(fmt, format=_json_kind(text, name))
     delim = delimiter or _delimiter(text, name)
@@ -222,12 +276,13 @@ def _reader_call(fmt: SourceFormat, store_rejects: bool) -> tuple[str, list[Any]
                 [str(fmt.path), compression, MAX_LINE_BYTES])
     if fmt.delimiter == " ":
         return ("read_csv(?, delim = ?, header = false, quote = '', escape = '', "
-                "columns = {'line': 'VARCHAR'}, compression = ?, max_line_size = ?, "
-                "auto_detect = false)", [str(fmt.path), "\x1f", compression, MAX_LINE_BYTES])
+                "columns = {'line': 'VARCHAR'}, compression = ?, max_line_size = ?, buffer_size = ?, "
+                "auto_detect = false)",
+                [str(fmt.path), "\x1f", compression, MAX_LINE_BYTES, CSV_BUFFER_BYTES])
     rejects = "store_rejects = true" if store_rejects else "ignore_errors = true"
     return (f"read_csv(?, delim = ?, header = true, all_varchar = true, quote = '\"', "
-            f"escape = '\"', null_padding = false, compression = ?, max_line_size = ?, {rejects})",
-            [str(fmt.path), fmt.delimiter, compression, MAX_LINE_BYTES])
+            f"escape = '\"', null_padding = false, compression = ?, max_line_size = ?, buffer_size = ?, "
+            f"{rejects})", [str(fmt.path), fmt.delimiter, compression, MAX_LINE_BYTES, CSV_BUFFER_BYTES])
 
 
 def ndjson_rejects_sql(fmt: SourceFormat) -> tuple[str, list[Any]]:
@@ -239,9 +294,9 @@ def ndjson_rejects_sql(fmt: SourceFormat) -> tuple[str, list[Any]]:
     sql = ("SELECT k, n, line FROM (SELECT row_number() OVER () AS k, n, line FROM ("
            "SELECT row_number() OVER () AS n, line FROM read_csv(?, "
            "delim = ?, header = false, quote = '', escape = '', columns = {'line': 'VARCHAR'}, "
-           "compression = ?, max_line_size = ?, auto_detect = false)) "
+           "compression = ?, max_line_size = ?, buffer_size = ?, auto_detect = false)) "
            "WHERE trim(coalesce(line, '')) <> '') WHERE NOT json_valid(line)")
-    return sql, [str(fmt.path), "\x1f", compression, MAX_LINE_BYTES]
+    return sql, [str(fmt.path), "\x1f", compression, MAX_LINE_BYTES, CSV_BUFFER_BYTES]
 
 
 def quote_ident(name: str) -> str:
@@ -324,9 +379,20 @@ def _whitespace_sql(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat, call: str
     return replace(fmt, columns=tuple(header)), sql, params
 
 
+def out_of_memory(name: str, e: duckdb.Error) -> IngestError:
+    """The file needs more memory than the workspace may use: say which setting limits it."""
+    limit = settings.get("SHOPPER_LENS_MEMORY_LIMIT")
+    return _refuse(name, f"loading it needs more memory than SHOPPER_LENS_MEMORY_LIMIT={limit} allows "
+                   f"({_first_line(str(e))}).",
+                   "Raise SHOPPER_LENS_MEMORY_LIMIT (default 4GB) and load it again, or split the "
+                   "file. Nothing was changed.")
+
+
 def _read_error(fmt: SourceFormat, e: duckdb.Error) -> IngestError:
     text = str(e)
     lowered = text.lower()
+    if isinstance(e, duckdb.OutOfMemoryException):
+        return out_of_memory(fmt.name, e)
     if isinstance(e, duckdb.PermissionException):
         return _refuse(fmt.name, f"{fmt.path.parent} is outside the folders this workspace may "
                        "read (file access is locked to the workspace).",
@@ -335,12 +401,21 @@ def _read_error(fmt: SourceFormat, e: duckdb.Error) -> IngestError:
     if any(w in lowered for w in ("gzip", "zlib", "decompress", "inflate")):
         return _refuse(fmt.name, "the gzip data is corrupt or truncated.",
                        "Re-export or re-compress the file and upload it again.")
+    if fmt.format in ("json", "ndjson") and "non-record" in lowered:
+        return _refuse(fmt.name, "it holds JSON values that are not records (objects with named "
+                       "fields).", "Export the records as a JSON array of objects ([{...}, {...}]) "
+                       "or as NDJSON (one object per line).")
     if fmt.format in ("json", "ndjson"):
         return _refuse(fmt.name, f"the JSON could not be read ({_first_line(text)}).",
                        "Check that the file is a JSON array of records or NDJSON.")
     if fmt.format == "parquet":
         return _refuse(fmt.name, f"the Parquet file could not be read ({_first_line(text)}).",
                        "Re-export the file; it may be truncated.")
+    if "sniffing" in lowered:
+        return _refuse(fmt.name, "its lines could not be split into columns consistently, often "
+                       "because a quote (\") is opened and never closed, or the line endings change "
+                       "within the file.",
+                       "Open it in a spreadsheet and save it again as CSV, or fix the quoting.")
     return _refuse(fmt.name, f"the file could not be read ({_first_line(text)}).",
                    "Check the delimiter and quoting, or export the file again as UTF-8 CSV.")
 

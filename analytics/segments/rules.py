@@ -195,7 +195,7 @@ def _node(data: object, where: str, depth: int, counter: list[int]) -> Condition
 def _condition(data: dict[str, Any], where: str) -> Condition:
     feature, op = data.get("feature"), data.get("op")
     kinds = {f.name: f.kind for f in FEATURES if f.kind in ("numeric", "categorical")}
-    if feature not in kinds:
+    if not isinstance(feature, str) or feature not in kinds:
         close = [k for k in kinds if isinstance(feature, str) and feature.lower() in k][:3]
         raise RuleError(f"{where}: unknown feature {json.dumps(feature)}.",
                         (f"Did you mean {', '.join(close)}? " if close else "")
