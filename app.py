@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages._auth import gate
 from pages._shared import sidebar
 
 st.set_page_config(page_title="Shopper Lens", page_icon=":material/shopping_bag:", layout="wide")
@@ -16,8 +17,10 @@ PAGES = [
     st.Page("pages/journeys.py", title="Journeys", icon=":material/route:"),
     st.Page("pages/recommendations.py", title="Recommendations", icon=":material/recommend:"),
     st.Page("pages/experiments.py", title="Experiments & Uplift", icon=":material/science:"),
+    st.Page("pages/shopper_360.py", title="Shopper 360", icon=":material/person_search:"),
 ]
 
+gate()  # stops here until the visitor signs in, when a login is configured
 navigation = st.navigation(PAGES)
 sidebar()
 navigation.run()

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from analytics import settings
 from analytics.errors import ShopperLensError
 from analytics.workspace import Workspace, default_path
@@ -601,6 +603,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ShopperLensError as e:
         print(f"{e.title}: {e}", file=sys.stderr)
+        return 2
+    except duckdb.OutOfMemoryException as e:  # any command over the limit: say which setting
+        print(f"Out of memory: `{args.command}` needed more memory than SHOPPER_LENS_MEMORY_LIMIT="
+              f"{settings.get('SHOPPER_LENS_MEMORY_LIMIT')} allows ({str(e).splitlines()[0]}). "
+              "Raise SHOPPER_LENS_MEMORY_LIMIT (default 4GB) and run it again.", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result, default=str))

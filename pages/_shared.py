@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+import duckdb
 import streamlit as st
 
+from analytics import settings
 from analytics.bundle import DEMO_DIR
 from analytics.errors import ShopperLensError
 from analytics.overview import Overview, overview
 from analytics.workspace import Workspace, default_path
 
 T = TypeVar("T")
+# Markdown (and Streamlit's :material/…: and :color[…] syntax) inside a line: links, images,
+# HTML, emphasis, code, maths, emoji codes. CommonMark lets each be escaped with a backslash.
+_MARKDOWN_INLINE = re.compile(r"([\\`*_{}\[\]()<>~$:&])")
+# What starts a block when it opens a line: list items, headings, numbered lists.
+_MARKDOWN_LINE_START = re.compile(r"^([-+#]|\d+(?=[.)]))")
+
+
+def escape_markdown(text: object) -> str:
+    """``text`` (a file, column, segment or user name) shown literally inside Markdown.
+
+    Links, images, emphasis, HTML, emoji codes and line breaks in user data become plain text.
+    """
+    flat = _MARKDOWN_INLINE.sub(r"\\\1", " ".join(str(text).split()))
+    return _MARKDOWN_LINE_START.sub(lambda m: m.group(1) + "\\" if m.group(1)[0].isdigit()
+                                    else "\\" + m.group(1), flat)
 
 
 @st.cache_resource(show_spinner=False)
@@ -25,6 +43,9 @@ def _open_workspace(path: str) -> Workspace:
 
 def workspace() -> Workspace:
     """The workspace of this server (one root connection shared by every session)."""
+    from pages._auth import require_login  # _auth imports this module
+
+    require_login()
     with user_errors():
         return _open_workspace(str(default_path().resolve()))
     raise AssertionError("unreachable")
@@ -36,7 +57,15 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except ShopperLensError as e:
-        st.error(f"**{e.title}.** {e.message}\n\n{e.hint}".strip(), icon=":material/error:")
+        # Messages quote file names, column names and ids: user data, so shown literally.
+        st.error(f"**{e.title}.** {escape_markdown(e.message)}\n\n{escape_markdown(e.hint)}".strip(),
+                 icon=":material/error:")
+        st.stop()
+    except duckdb.OutOfMemoryException:
+        limit = settings.get("SHOPPER_LENS_MEMORY_LIMIT")
+        st.error(f"**Out of memory.** This needs more memory than SHOPPER_LENS_MEMORY_LIMIT={limit} "
+                 "allows. Raise the setting and restart the dashboard, or work on less data.",
+                 icon=":material/memory:")
         st.stop()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
+from analytics.errors import ShopperLensError
 from analytics.export import to_csv_bytes
 from analytics.ingest import (
     SOURCES,
@@ -17,16 +18,17 @@ from analytics.ingest import (
 )
 from analytics.ingest.presets import by_name
 from analytics.overview import datasets
+from analytics.privacy import forget_user, identity_of
 from analytics.quality import all_rejects, quality_report
 from analytics.schema import KIND_FIELDS
-from pages._shared import data_changed, run, workspace
+from pages._shared import data_changed, escape_markdown, run, workspace
 
 UNMAPPED = "(not mapped)"
 PRESET_RULE = "(preset rule)"
 
 st.title("Data")
 ws = workspace()
-upload_tab, datasets_tab = st.tabs(["Upload", "Datasets & quality"])
+upload_tab, datasets_tab, privacy_tab = st.tabs(["Upload", "Datasets & quality", "Privacy"])
 
 
 def mapping_editor(key: str, kind: str, columns: list[str], detected: dict[str, str],
@@ -52,22 +54,23 @@ def show_report(report: FileReport) -> None:
     cols[2].metric("Rejected", f"{report.rows_rejected:,}")
     cols[3].metric("Duplicates skipped", f"{report.duplicates_skipped:,}")
     for note in report.notes:
-        st.caption(f":material/info: {note}")
+        st.caption(f":material/info: {escape_markdown(note)}")
     if report.reject_reasons:
         st.warning("Rejected rows are kept with their reason (see *Datasets & quality*): "
-                   + "; ".join(f"{n:,} × {r}" for r, n in report.reject_reasons.items()))
+                   + "; ".join(f"{n:,} × {escape_markdown(r)}" for r, n in report.reject_reasons.items()))
 
 
 def upload_form(file_id: str, name: str, data: bytes) -> None:
     path = run(lambda: ws.save_upload(name, data))
     inspection = run(lambda: inspect_file(ws, path, name=name))
-    st.caption(f"{inspection.format.describe()} · {len(inspection.columns)} columns")
+    st.caption(f"{escape_markdown(inspection.format.describe())} · {len(inspection.columns)} columns")
     if inspection.preset:
         preset = by_name(inspection.preset)
         st.success(f"Recognised as **{preset.label if preset else inspection.preset}**: "
-                   f"{inspection.preset_reason}.", icon=":material/check_circle:")
+                   f"{escape_markdown(inspection.preset_reason)}.", icon=":material/check_circle:")
     else:
-        st.info(f"Mapping suggested: {inspection.preset_reason}. Check it below.", icon=":material/explore:")
+        st.info(f"Mapping suggested: {escape_markdown(inspection.preset_reason)}. Check it below.",
+                icon=":material/explore:")
     left, mid, right = st.columns(3)
     kinds = list(KIND_FIELDS)
     kind = left.selectbox("This file holds", kinds, index=kinds.index(inspection.kind),
@@ -76,7 +79,7 @@ def upload_form(file_id: str, name: str, data: bytes) -> None:
                            help="offline = in-store / POS purchases")
     pii_mode = None
     if inspection.pii:
-        listed = ", ".join(f"{c} ({k})" for c, k in inspection.pii.items())
+        listed = ", ".join(f"{escape_markdown(c)} ({k})" for c, k in inspection.pii.items())
         pii_mode = right.radio(f"Personal data found: {listed}", ["hash", "drop"],
                                key=f"{file_id}:pii", horizontal=True)
     same_kind = kind == inspection.kind
@@ -89,7 +92,7 @@ def upload_form(file_id: str, name: str, data: bytes) -> None:
     report, frame = run(lambda: preview_file(ws, path, options))
     st.dataframe(frame, hide_index=True, height=240)
     for note in report.notes:
-        st.caption(f":material/info: {note}")
+        st.caption(f":material/info: {escape_markdown(note)}")
     if st.button(f"Load {name}", type="primary", key=f"{file_id}:load"):
         bar = st.progress(0.0, "Starting")
         done = run(lambda: ingest_file(ws, path, options,
@@ -98,7 +101,7 @@ def upload_form(file_id: str, name: str, data: bytes) -> None:
         data_changed()
         st.rerun()  # so the sidebar and every cached reader show the new totals
     if file_id in st.session_state.get("loaded", {}):
-        st.success(f"Loaded {name}.", icon=":material/inventory_2:")
+        st.success(f"Loaded {escape_markdown(name)}.", icon=":material/inventory_2:")
         show_report(st.session_state["loaded"][file_id])
 
 
@@ -107,7 +110,7 @@ with upload_tab:
         "Drop event, catalogue, CRM, identity or experiment files (CSV/TSV, JSON, NDJSON, "
         "Parquet; gzip is fine)", accept_multiple_files=True, key="uploader")
     for upload in files or []:
-        with st.expander(upload.name, expanded=True):
+        with st.expander(escape_markdown(upload.name), expanded=True):
             upload_form(upload.file_id, upload.name, upload.getvalue())
 
 
@@ -147,5 +150,40 @@ with datasets_tab:
         if st.button("Delete dataset", disabled=not confirm):
             name = run(lambda: delete_dataset(ws, chosen))
             data_changed()
-            st.toast(f"Deleted {name}")
+            st.toast(f"Deleted {escape_markdown(name)}")
             st.rerun()
+
+
+def forget(user_id: str) -> None:
+    """Button callback: runs before the rerun, so it may clear the id box."""
+    try:
+        st.session_state["forget_result"] = forget_user(ws, user_id)
+    except ShopperLensError as e:
+        st.session_state["forget_result"] = e
+    st.session_state["forget_id"] = ""
+    data_changed()
+
+
+with privacy_tab:
+    st.subheader("Forget a shopper")
+    st.caption("Deletes a shopper id and every alias linked to it (identity files, in-store ids) "
+               "from every table and result (events, CRM rows, profiles, segment members, uplift "
+               "scores, rejected rows) and the uploaded file copies that mention them.")
+    who = st.text_input("Shopper id or alias", key="forget_id").strip()
+    if who:
+        ids = run(lambda: identity_of(ws, who))
+        st.warning("Permanently deletes " + ", ".join(f"**{escape_markdown(i)}**" for i in ids)
+                   + ". This cannot be undone.", icon=":material/warning:")
+        sure = st.checkbox("I understand, delete this shopper", key="confirm_forget")
+        st.button("Forget this shopper", type="primary", disabled=not sure, on_click=forget,
+                  args=(who,))
+    done = st.session_state.get("forget_result")
+    if isinstance(done, ShopperLensError):
+        st.error(f"**{done.title}.** {escape_markdown(done.message)} {escape_markdown(done.hint)}")
+    elif done:
+        st.success(f"Forgot {', '.join(escape_markdown(i) for i in done.ids)}: {done.total:,} rows "
+                   f"and {len(done.files_removed)} uploaded file(s) deleted.", icon=":material/delete:")
+        st.dataframe({"table": list(done.deleted), "rows deleted": list(done.deleted.values())},
+                     hide_index=True)
+        for note in done.notes:
+            st.caption(note)

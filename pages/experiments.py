@@ -34,7 +34,7 @@ from analytics.experiments.segments import segment_labels, segment_sources
 from analytics.experiments.targeting import simulate, targeting_list
 from analytics.experiments.uplift import UpliftResult
 from analytics.export import to_csv_bytes
-from pages._shared import run, workspace
+from pages._shared import escape_markdown, run, workspace
 
 NONE = "(none)"
 st.title("Experiments & Uplift")
@@ -85,7 +85,8 @@ def workspace_mode() -> tuple[str, ExperimentData] | None:
     variants = [str(v) for v in experiments.set_index("experiment").loc[name, "variant_names"]]
     treated, control = arm_choice(variants, "variant", f"exp:{name}")
     if treated is None or control is None:
-        st.info(f"{name} has {len(variants)} variants: choose the arm and the control to compare.")
+        st.info(f"{escape_markdown(name)} has {len(variants)} variants: choose the arm and the "
+                "control to compare.")
         return None
     data = run(lambda: cached_workspace_data(str(ws.path), name, treated, control, window))
     return f"ws|{name}|{treated}|{control}|{window}", data
@@ -115,13 +116,13 @@ def file_mode() -> tuple[str, ExperimentData] | None:
         return None
     info = next(x for x in columns if x.name == treatment)
     if info.distinct > MAX_ARMS:
-        st.error(f"{treatment} has {info.distinct:,} values, too many for a treatment column "
-                 f"(at most {MAX_ARMS} arms). Choose the column that says which arm each "
+        st.error(f"{escape_markdown(treatment)} has {info.distinct:,} values, too many for a "
+                 f"treatment column (at most {MAX_ARMS} arms). Choose the column that says which arm each "
                  "customer was in.", icon=":material/error:")
         return None
     treated, control = arm_choice(list(info.values), treatment, f"exp:{treatment}")
     if treated is None or control is None:
-        st.info(f"{treatment} has {info.distinct} values: choose the arm and the control.")
+        st.info(f"{escape_markdown(treatment)} has {info.distinct} values: choose the arm and the control.")
         return None
     used = {treatment, outcome, revenue, id_column}
     features = st.multiselect("Features for the uplift models (known before the treatment)",
@@ -223,7 +224,7 @@ if chosen is None:
 key, data = chosen
 share = st.sidebar.number_input("Planned treated share (for the sample-ratio check)", 0.01, 0.99,
                                 0.5, key="exp:share")
-st.subheader(f"{data.treatment_label} vs {data.control_label}: {data.outcome_name}")
+st.subheader(escape_markdown(f"{data.treatment_label} vs {data.control_label}: {data.outcome_name}"))
 ab = run(lambda: cached_ab(f"{key}|{share}", data, share)).ab
 show_ab(ab, data)
 if ab.testable and data.outcome_kind == "binary":

@@ -23,7 +23,7 @@ from analytics.journeys import (
     sankey,
 )
 from analytics.schema import EVENT_TYPES
-from pages._shared import cached_overview, workspace
+from pages._shared import cached_overview, escape_markdown, workspace
 
 T = TypeVar("T")
 NO_BREAKDOWN = "none"
@@ -60,7 +60,8 @@ def shown(fn: Callable[[], T]) -> T | None:
     try:
         return fn()
     except ShopperLensError as e:
-        st.error(f"**{e.title}.** {e.message}\n\n{e.hint}".strip(), icon=":material/error:")
+        st.error(f"**{e.title}.** {escape_markdown(e.message)}\n\n{escape_markdown(e.hint)}".strip(),
+                 icon=":material/error:")
         return None
 
 

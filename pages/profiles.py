@@ -17,7 +17,7 @@ from analytics.profiles import (
     lookup,
     numeric_columns,
 )
-from pages._shared import cached_overview, data_changed, run, workspace
+from pages._shared import cached_overview, data_changed, escape_markdown, run, workspace
 
 ws = workspace()
 st.title("Shopper profiles")
@@ -97,7 +97,8 @@ with tab_lookup:
     if user:
         found = run(lambda: lookup(ws, user.strip()))
         if found is None:
-            st.warning(f"No shopper with id {user.strip()!r}.", icon=":material/person_off:")
+            st.warning(f"No shopper with id {escape_markdown(repr(user.strip()))}.",
+                       icon=":material/person_off:")
         else:
             groups: dict[str, list[tuple[str, object]]] = {}
             for f in FEATURES:

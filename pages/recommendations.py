@@ -19,7 +19,7 @@ from analytics.recommend import (
 )
 from analytics.recommend.engine import item_choices
 from analytics.recommend.evaluate import ALL_SEGMENTS, Split, evaluate, latest_evaluation
-from pages._shared import cached_overview, run, workspace
+from pages._shared import cached_overview, escape_markdown, run, workspace
 
 DEFAULT_CHOICE = ["popularity", "segment_popularity", "item_knn", "als", "content", "sequential",
                   "hybrid"]
@@ -118,7 +118,7 @@ with preview_tab:
     try:
         check_user(trained, user.strip())
     except NotFoundError as e:
-        st.warning(f"{e.message} Showing what a brand-new visitor would get.",
+        st.warning(f"{escape_markdown(e.message)} Showing what a brand-new visitor would get.",
                    icon=":material/person_search:")
     lists = run(lambda: preview(ws, user.strip(), shown_models, k=int(k), trained=trained))
     for column, result in zip(st.columns(max(len(lists), 1)), lists, strict=False):

@@ -48,14 +48,15 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 9
     raise TimeoutError("streamlit did not become healthy")
 
 
-def start_server(db: Path, extra_env: dict[str, str] | None = None) -> Server:
+def start_server(db: Path, extra_env: dict[str, str] | None = None, cwd: Path | None = None) -> Server:
+    """``cwd``: where Streamlit looks for .streamlit/config.toml and secrets.toml (default: the repo)."""
     port = _free_port()
     env = {**os.environ, "SHOPPER_LENS_DB": str(db), **(extra_env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless",
          "true", "--server.port", str(port), "--server.address", "127.0.0.1",
          "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=cwd or ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process)
