@@ -15,7 +15,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -108,13 +108,14 @@ class RefreshReport:
     drift: dict[str, dict[str, float]]
     suggestion: str | None
     created_at: datetime = field(default_factory=datetime.now)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {"refresh_id": self.refresh_id, "run_id": self.run_id, "run_name": self.run_name,
                 "files": [f.as_json() for f in self.files], "recomputed": self.recomputed,
                 "as_of": str(self.as_of), "moved": self.moved, "entered": self.entered,
                 "left": self.left, "sizes": self.sizes, "drift": self.drift,
-                "suggestion": self.suggestion}
+                "suggestion": self.suggestion, "seconds": self.seconds}
 
 
 def refresh(ws: Workspace, files: Sequence[Path | RefreshFile] = (), run_id: str | None = None,
@@ -128,6 +129,7 @@ def refresh(ws: Workspace, files: Sequence[Path | RefreshFile] = (), run_id: str
     """
     run = living_run(ws, run_id)
     say = progress or (lambda f, t: None)
+    started = time.perf_counter()
     reports = []
     for i, item in enumerate(files):
         file = item if isinstance(item, RefreshFile) else RefreshFile(Path(item))
@@ -135,9 +137,15 @@ def refresh(ws: Workspace, files: Sequence[Path | RefreshFile] = (), run_id: str
         options = ingest_options | ({"source": file.source} if file.source else {})
         reports.append(ingest_file(ws, file.path, kind="events", **options))
     say(0.6, "Updating profiles")
+    loaded = time.perf_counter()
     summary = refresh_profiles(ws, _users_of(ws, reports))
+    profiled = time.perf_counter()
     say(0.8, "Re-scoring shoppers with the saved segmentation")
-    return _rescore(ws, run, tuple(reports), summary.recomputed, summary.as_of, summary.previous_as_of)
+    report = _rescore(ws, run, tuple(reports), summary.recomputed, summary.as_of,
+                      summary.previous_as_of)
+    timings = {"ingest": loaded - started, "profiles": profiled - loaded,
+               "rescore": time.perf_counter() - profiled}
+    return replace(report, seconds={k: round(v, 3) for k, v in timings.items()})
 
 
 def living_run(ws: Workspace, run_id: str | None = None) -> SegmentRun:

@@ -61,6 +61,7 @@ class Sweep:
     best_k: int
     criterion: str
     sample_size: int
+    fitted_on: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "rows": [asdict(r) for r in self.rows]}
@@ -199,13 +200,20 @@ def check_k(k: int, n: int) -> None:
                           title="Too many segments")
 
 
+SWEEP_FIT_MAX = 10_000
+
+
 def sweep_k(X: Array, method: str = "kmeans", ks: Iterable[int] = range(2, 13),
             sample_size: int = 5_000, random_state: int = 0,
-            progress: Callable[[float, str], None] | None = None) -> Sweep:
+            progress: Callable[[float, str], None] | None = None,
+            fit_max: int = SWEEP_FIT_MAX) -> Sweep:
     """Fit each k and score it; choose the k with the highest silhouette.
 
     Silhouette is O(n^2), so it is computed on ``sample_size`` shoppers (stated in the result).
+    Above ``fit_max`` shoppers the sweep fits on a random sample of that size: the choice of k
+    does not need everyone, and the final model is then fitted on all.
     """
+    X = X[_sample_rows(len(X), fit_max, random_state)]
     check_method(method)
     if method == "hdbscan":
         raise ConfigError("HDBSCAN chooses the number of segments itself; there is no k to sweep.",
@@ -221,7 +229,7 @@ def sweep_k(X: Array, method: str = "kmeans", ks: Iterable[int] = range(2, 13),
         model = Clusterer(method, n_clusters=k, random_state=random_state).fit(X)
         rows.append(score(X, model, sample_size, random_state))
     best = max(rows, key=lambda r: r.silhouette)
-    return Sweep(method, tuple(rows), best.k, "silhouette", min(sample_size, len(X)))
+    return Sweep(method, tuple(rows), best.k, "silhouette", min(sample_size, len(X)), len(X))
 
 
 def score(X: Array, model: Clusterer, sample_size: int = 5_000, random_state: int = 0) -> SweepRow:

@@ -141,8 +141,9 @@ def run_segmentation(ws: Workspace, spec: SegmentSpec, progress: Progress | None
     if spec.k is None and spec.method != "hdbscan":
         sweep = sweep_k(X, spec.method, spec.ks, spec.sample_size, spec.random_state, progress)
         spec = replace(spec, k=sweep.best_k)
+        on = f" (sweep fitted on a sample of {sweep.fitted_on:,})" if sweep.fitted_on < len(X) else ""
         notes.append(f"k = {sweep.best_k} chosen by {sweep.criterion} among k = "
-                     f"{min(spec.ks)}..{max(spec.ks)}.")
+                     f"{min(spec.ks)}..{max(spec.ks)}{on}.")
     elif spec.k is not None:
         check_k(spec.k, len(profiles))
     if progress:
