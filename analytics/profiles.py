@@ -376,12 +376,36 @@ FROM (SELECT p.user_id, q.r_score, q.f_score, q.m_score
 WHERE profiles.user_id = s.user_id
 """
 
-# Shoppers whose profile may change when as_of moves from $old to $new: new events, or events
-# leaving the 7- or 30-day windows.
-_WINDOW_USERS_SQL = """
-SELECT DISTINCT user_id FROM events
-WHERE (event_time > $old - INTERVAL 30 DAY AND event_time <= $new - INTERVAL 30 DAY)
-   OR (event_time > $old - INTERVAL 7 DAY AND event_time <= $new - INTERVAL 7 DAY)
+# Shoppers without new events whose window features change as as_of moves from $old to
+# $as_of (events leave the 7- or 30-day windows): recount those features from the last 30 days.
+_WINDOWS_SQL = """
+WITH moved AS (
+    SELECT DISTINCT user_id FROM events
+    WHERE ((event_time > $old - INTERVAL 30 DAY AND event_time <= $as_of - INTERVAL 30 DAY)
+        OR (event_time > $old - INTERVAL 7 DAY AND event_time <= $as_of - INTERVAL 7 DAY))
+      AND user_id NOT IN (SELECT user_id FROM profile_refresh_users)
+),
+recent AS (
+    SELECT user_id,
+           count(*) FILTER (event_time > $as_of - INTERVAL 7 DAY) AS events_7d,
+           count(*) AS events_30d,
+           count(*) FILTER (event_type = 'purchase') AS purchases_30d,
+           coalesce(sum(revenue) FILTER (event_type IN ('purchase', 'refund')), 0) AS revenue_30d,
+           count(*) FILTER (event_time > $as_of - INTERVAL 7 DAY AND event_type = 'view') AS views_7d,
+           max(event_time) FILTER (event_type = 'cart' AND event_time > $as_of - INTERVAL 7 DAY)
+               AS last_cart_7d
+    FROM events
+    WHERE event_time > $as_of - INTERVAL 30 DAY AND event_time <= $as_of
+      AND user_id IN (SELECT user_id FROM moved)
+    GROUP BY user_id
+)
+UPDATE profiles SET events_7d = coalesce(r.events_7d, 0), events_30d = coalesce(r.events_30d, 0),
+       purchases_30d = coalesce(r.purchases_30d, 0), revenue_30d = coalesce(r.revenue_30d, 0),
+       views_7d = coalesce(r.views_7d, 0),
+       cart_no_purchase_7d = CASE WHEN r.last_cart_7d IS NULL THEN 0
+                                  WHEN profiles.last_purchase_at >= r.last_cart_7d THEN 0 ELSE 1 END
+FROM (SELECT m.user_id, recent.* EXCLUDE (user_id) FROM moved m LEFT JOIN recent USING (user_id)) r
+WHERE profiles.user_id = r.user_id
 """
 # Everyone else only grows older by the days between the two as_of dates.
 _AGE_SQL = """
@@ -449,10 +473,11 @@ def refresh_profiles(ws: Workspace, users: Iterable[str], as_of: datetime | None
                      high_value_quantile: float = 0.75) -> RefreshSummary:
     """Bring stored profiles up to date after new events, recomputing as few shoppers as possible.
 
-    Recomputed: ``users`` (those with new events) and everyone with events leaving the 7- or
-    30-day windows as ``as_of`` moves; everyone else's day counts just grow by the days that
-    passed. RFM quintiles are then re-ranked over the whole population. The result equals a
-    full :func:`build_profiles` at the same ``as_of`` (tested).
+    ``users`` (those with new events) are recomputed in full. Shoppers with events leaving the
+    7- or 30-day windows as ``as_of`` moves get only their window features recounted, from
+    the last 30 days of events. Everyone's day counts grow by the days that passed, and RFM
+    quintiles are re-ranked over the whole population. The result equals a full
+    :func:`build_profiles` at the same ``as_of`` (tested).
     """
     _check_quantile(high_value_quantile)
     with ws.transaction() as cur, _out_of_memory():
@@ -465,7 +490,6 @@ def refresh_profiles(ws: Workspace, users: Iterable[str], as_of: datetime | None
         cur.register("new_event_users", pd.DataFrame({"user_id": sorted(set(users))}, dtype=object))
         cur.execute("INSERT INTO profile_refresh_users SELECT user_id FROM new_event_users")
         cur.unregister("new_event_users")
-        cur.execute("INSERT INTO profile_refresh_users " + _WINDOW_USERS_SQL, {"old": old, "new": cutoff})
         cur.execute(_DISTINCT_REFRESH_USERS_SQL)
         recomputed = int(cur.execute("SELECT count(*) FROM profile_refresh_users").fetchall()[0][0])
         cur.execute("DELETE FROM profiles WHERE user_id IN (SELECT user_id FROM profile_refresh_users)")
@@ -473,6 +497,7 @@ def refresh_profiles(ws: Workspace, users: Iterable[str], as_of: datetime | None
                     _row_params(cutoff, high_value_quantile, all_users=False))
         days = (cutoff.date() - old.date()).days
         cur.execute(_AGE_SQL, {"days": days, "as_of": cutoff})
+        cur.execute(_WINDOWS_SQL, {"old": old, "as_of": cutoff})
         cur.execute(SCORES_SQL, _SCORE_PARAMS)
         total = int(cur.execute(_COUNT_SQL).fetchall()[0][0])
     return RefreshSummary(users=total, recomputed=recomputed, as_of=cutoff, previous_as_of=old)
