@@ -107,10 +107,10 @@ def page(browser, server: Server):  # type: ignore[no-untyped-def]
     context.close()
 
 
-def wait_idle(page) -> None:  # type: ignore[no-untyped-def]
+def wait_idle(page, timeout: float = 90_000) -> None:  # type: ignore[no-untyped-def]
     """Wait until the Streamlit script has finished its run."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]',
-                           timeout=90_000)
+                           timeout=timeout)
     page.wait_for_timeout(300)
     assert page.locator('[data-testid="stException"]').count() == 0, \
         page.locator('[data-testid="stException"]').first.inner_text()

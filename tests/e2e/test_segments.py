@@ -46,7 +46,7 @@ def lasso(page, box: dict[str, float], fraction: float = 0.25) -> None:  # type:
 def test_cluster_lasso_save_and_download_the_selection(browser, demo_server):
     context = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
     page = context.new_page()
-    page.set_default_timeout(120_000)
+    page.set_default_timeout(300_000)
     page.goto(demo_server.url)
     wait_idle(page)
     page.get_by_role("link", name="Segments").first.click()
@@ -54,11 +54,12 @@ def test_cluster_lasso_save_and_download_the_selection(browser, demo_server):
     page.get_by_role("button", name="Run segmentation").click()
     wait_idle(page)
     page.get_by_text("chosen by silhouette").first.wait_for()
-    assert page.get_by_text("Mobile cart abandoners").count() > 0
+    # The segment table is a canvas grid; the names are readable text in the heatmap's axis.
+    page.locator(".js-plotly-plot").get_by_text("Mobile cart abandoners").first.wait_for()
     screenshot(page, "segments")
 
     page.get_by_role("tab", name="Map").click()
-    wait_idle(page)
+    wait_idle(page, timeout=300_000)  # the first UMAP in a fresh process compiles numba code
     chart = page.locator('[data-testid="stPlotlyChart"]').first
     chart.wait_for()
     page.get_by_text("Draw a lasso").first.wait_for()
