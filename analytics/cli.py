@@ -87,6 +87,7 @@ def _totals(ws: Workspace) -> dict[str, int]:
 @command("load-sample")
 def _load_sample(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.bundle import is_empty, load_bundle
+    from analytics.profiles import build_profiles
 
     folder = Path(args.folder).resolve()
     with _open(args, allow=[folder]) as ws:
@@ -94,8 +95,11 @@ def _load_sample(args: argparse.Namespace) -> dict[str, Any]:
             _say(args, f"Workspace {ws.path} already has data; sample not loaded.")
             return {"loaded": False, **_totals(ws)}
         reports = load_bundle(ws, folder)
-        _say(args, f"Loaded the sample shop from {folder} into {ws.path}.")
-        return {"loaded": True, "files": [r.as_json() for r in reports], **_totals(ws)}
+        profiled = build_profiles(ws)
+        _say(args, f"Loaded the sample shop from {folder} into {ws.path} and built "
+                   f"{profiled.users:,} shopper profiles.")
+        return {"loaded": True, "files": [r.as_json() for r in reports], **_totals(ws),
+                "profiles": profiled.users}
 
 
 @command("profiles")

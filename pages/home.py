@@ -7,6 +7,7 @@ import streamlit as st
 
 from analytics.bundle import DEMO_DIR, load_bundle
 from analytics.overview import daily_events
+from analytics.profiles import build_profiles
 from pages._shared import cached_overview, data_changed, run, workspace
 
 st.title("Shopper Lens")
@@ -22,7 +23,9 @@ if info.empty:
     st.page_link("pages/data.py", label="Upload data", icon=":material/upload_file:")
     if DEMO_DIR.exists() and st.button("Load the demo shop", type="primary"):
         bar = st.progress(0.0, "Loading the demo shop")
-        run(lambda: load_bundle(ws, DEMO_DIR, progress=lambda f, m: bar.progress(f, m)))
+        run(lambda: load_bundle(ws, DEMO_DIR, progress=lambda f, m: bar.progress(0.9 * f, m)))
+        bar.progress(0.95, "Building shopper profiles")
+        run(lambda: build_profiles(ws))
         data_changed()
         st.rerun()
     st.stop()
@@ -45,5 +48,13 @@ if not daily.empty:
     st.plotly_chart(fig, width="stretch")
 
 st.subheader("Where to start")
-st.page_link("pages/data.py", label="Add or inspect data: uploads, quality checks, rejects",
-             icon=":material/upload_file:")
+for target, label, icon in (
+        ("pages/data.py", "Add or inspect data: uploads, quality checks, rejects", "upload_file"),
+        ("pages/profiles.py", "Profiles: one row of features per shopper", "badge"),
+        ("pages/segments.py", "Segments: rules or clustering, the map, exports, living segments",
+         "bubble_chart"),
+        ("pages/journeys.py", "Journeys: funnels and paths to purchase", "route"),
+        ("pages/recommendations.py", "Recommendations: models, evaluation, previews", "recommend"),
+        ("pages/experiments.py", "Experiments & Uplift: did the campaign work, for whom", "science"),
+        ("pages/shopper_360.py", "Shopper 360: everything about one shopper", "person_search")):
+    st.page_link(target, label=label, icon=f":material/{icon}:")
