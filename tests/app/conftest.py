@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,3 +27,12 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
 
 def no_exceptions(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.fixture
+def demo_app(app: AppTest, _demo_db: Path) -> AppTest:
+    """The app on a private copy of the loaded demo workspace (profiles built)."""
+    target = Path(os.environ["SHOPPER_LENS_DB"])
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_demo_db, target)
+    return app

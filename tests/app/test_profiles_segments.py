@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import no_exceptions
-
-
-@pytest.fixture
-def demo_app(app: AppTest, _demo_db: Path) -> AppTest:
-    """The app on a private copy of the loaded demo workspace (profiles built)."""
-    target = Path(os.environ["SHOPPER_LENS_DB"])
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(_demo_db, target)
-    return app
 
 
 def test_profiles_page_shows_distributions_and_looks_up_a_shopper(demo_app: AppTest):

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from streamlit.testing.v1 import AppTest
 
-from analytics.bundle import DEMO_DIR, load_bundle
-from analytics.workspace import Workspace
 from tests.app.conftest import no_exceptions
 
 
-def _load_demo(app: AppTest) -> None:
-    import os
-
-    with Workspace(Path(os.environ["SHOPPER_LENS_DB"]), allow=[DEMO_DIR]) as ws:
-        load_bundle(ws, DEMO_DIR)
-
-
-def test_recommendations_page_trains_evaluates_previews_and_exports(app: AppTest):
-    _load_demo(app)
-    at = app.run()
+def test_recommendations_page_trains_evaluates_previews_and_exports(demo_app: AppTest):
+    at = demo_app.run()
     at.switch_page("pages/recommendations.py").run()
     no_exceptions(at)
     assert at.title[0].value == "Recommendations"

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import no_exceptions
@@ -14,14 +12,6 @@ from tests.app.conftest import no_exceptions
 PAGE = "pages/shopper_360.py"
 REASONS = ("because you", "bought together", "popular", "similar", "best seller", "go on to")
 
-
-@pytest.fixture
-def demo_app(app: AppTest, _demo_db: Path) -> AppTest:
-    """The app on a private copy of the loaded demo workspace (profiles built)."""
-    target = Path(os.environ["SHOPPER_LENS_DB"])
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(_demo_db, target)
-    return app
 
 
 def test_search_pick_and_see_profile_segments_events_and_recommendations(demo_app: AppTest):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -119,3 +120,19 @@ def wait_idle(page, timeout: float = 90_000) -> None:  # type: ignore[no-untyped
 def screenshot(page, name: str) -> None:  # type: ignore[no-untyped-def]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+
+
+def copy_demo(demo_db: Path, folder: Path) -> Path:
+    """A private copy of the loaded demo workspace (profiles built) in ``folder``."""
+    target = folder / "demo" / "shopper_lens.duckdb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(demo_db, target)
+    return target
+
+
+@pytest.fixture
+def demo_server(tmp_path: Path, _demo_db: Path) -> Iterator[Server]:
+    """A server on a private copy of the loaded demo workspace."""
+    server = start_server(copy_demo(_demo_db, tmp_path))
+    yield server
+    stop_server(server.process)

@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from analytics.bundle import DEMO_DIR, load_bundle
-from analytics.profiles import build_profiles
-from analytics.workspace import Workspace
-from tests.e2e.conftest import Server, screenshot, start_server, stop_server, wait_idle
+from tests.e2e.conftest import Server, screenshot, wait_idle
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def demo_server(tmp_path: Path) -> Iterator[Server]:
-    db = tmp_path / "ws" / "shopper_lens.duckdb"
-    with Workspace(db, allow=[DEMO_DIR]) as ws:  # closed before the server opens the file
-        load_bundle(ws, DEMO_DIR)
-        build_profiles(ws)
-    server = start_server(db)
-    yield server
-    stop_server(server.process)
 
 
 @pytest.fixture

@@ -6,19 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from analytics.bundle import DEMO_DIR, load_bundle
-from analytics.profiles import build_profiles
-from analytics.workspace import Workspace
-from tests.e2e.conftest import screenshot, start_server, stop_server, wait_idle
+from tests.e2e.conftest import copy_demo, screenshot, start_server, stop_server, wait_idle
 
 pytestmark = pytest.mark.e2e
 
 
-def test_recommendations_train_evaluate_and_preview_in_the_browser(browser, tmp_path: Path):
-    db = tmp_path / "rec" / "shopper_lens.duckdb"
-    with Workspace(db, allow=[DEMO_DIR]) as ws:
-        load_bundle(ws, DEMO_DIR)
-        build_profiles(ws)
+def test_recommendations_train_evaluate_and_preview_in_the_browser(browser, tmp_path: Path, _demo_db: Path):
+    db = copy_demo(_demo_db, tmp_path)
     server = start_server(db)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:

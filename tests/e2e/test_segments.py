@@ -4,30 +4,17 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from analytics.bundle import DEMO_DIR, load_bundle
-from analytics.profiles import build_profiles
+from analytics.bundle import DEMO_DIR
 from analytics.segments import list_runs, members
 from analytics.workspace import Workspace
-from tests.e2e.conftest import Server, screenshot, start_server, stop_server, wait_idle
+from tests.e2e.conftest import copy_demo, screenshot, start_server, stop_server, wait_idle
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def demo_server(tmp_path: Path) -> Iterator[Server]:
-    db = tmp_path / "ws" / "shopper_lens.duckdb"
-    with Workspace(db, allow=[DEMO_DIR]) as ws:  # closed before the server opens the file
-        load_bundle(ws, DEMO_DIR)
-        build_profiles(ws)
-    server = start_server(db)
-    yield server
-    stop_server(server.process)
 
 
 def lasso(page, box: dict[str, float], fraction: float = 0.25) -> None:  # type: ignore[no-untyped-def]
@@ -89,14 +76,12 @@ def test_cluster_lasso_save_and_download_the_selection(browser, demo_server):
         assert set(members(ws, saved[0])["user_id"]) == set(frame["user_id"])
 
 
-def test_refresh_with_a_new_file_shows_the_migration_sankey(browser, tmp_path):
+def test_refresh_with_a_new_file_shows_the_migration_sankey(browser, tmp_path, _demo_db):
     from analytics.followup import FILES, generate_followup
     from analytics.segments import SegmentSpec, run_segmentation
 
-    db = tmp_path / "ws" / "shopper_lens.duckdb"
-    with Workspace(db, allow=[DEMO_DIR]) as ws:
-        load_bundle(ws, DEMO_DIR)
-        build_profiles(ws)
+    db = copy_demo(_demo_db, tmp_path)
+    with Workspace(db) as ws:  # closed before the server opens the file
         run_segmentation(ws, SegmentSpec(k=6))
     followup = generate_followup(DEMO_DIR, tmp_path / "followup").out_dir
     server = start_server(db)
