@@ -62,7 +62,7 @@ def shop_server(tmp_path: Path) -> Iterator[tuple[Server, int]]:
 
 
 async def _idle(page) -> None:  # type: ignore[no-untyped-def]
-    await page.wait_for_selector(IDLE, timeout=120_000)
+    await page.wait_for_selector(IDLE, timeout=300_000)
     await page.wait_for_timeout(300)
 
 
@@ -78,7 +78,7 @@ async def _session(browser, url: str, i: int, path: Path, seen: dict[int, list[s
                    loaded: dict[int, str]) -> None:
     context = await browser.new_context(viewport={"width": 1300, "height": 1000})
     page = await context.new_page()
-    page.set_default_timeout(120_000)
+    page.set_default_timeout(300_000)  # ten sessions share two cores
     await page.goto(url)
     await _idle(page)
     await page.get_by_role("link", name="Data").first.click()
@@ -142,7 +142,7 @@ def test_many_sessions_at_once_keep_their_own_results(shop_server, tmp_path: Pat
     # Playwright's async API in a thread of its own: its event loop never meets the sync API's.
     driver = threading.Thread(target=_drive, args=(server.url, files, seen, loaded))
     driver.start()
-    driver.join(timeout=300)
+    driver.join(timeout=900)
     assert not driver.is_alive()
     assert {i: s for i, s in seen.items() if s} == {}
     for i in range(SESSIONS):  # each session saw its own count, not a neighbour's
