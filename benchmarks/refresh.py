@@ -3,8 +3,10 @@
     python benchmarks/refresh.py --users 200000 --new-share 0.01     # about 11M events
 
 Generates a shop, builds profiles and a K-Means segmentation, then writes a file of new
-events: ``new-share`` of the event count, copies of random events moved one hour past the
-last one (so they belong to the shoppers who did them, within the next two hours). It times
+events, ``new-share`` of the event count: by default the most recent slice of activity replayed
+right after itself (``--new latest``: the next day's events, from the shoppers active now), or
+copies of random events (``--new random``: new activity spread over a third of all shoppers,
+the worst case). It times
   full      build_profiles over every event
   profiles  refresh_profiles for the shoppers with new events (target <= 10% of full)
   refresh   the whole refresh: ingest the file, refresh profiles, re-score, history
@@ -26,19 +28,32 @@ from analytics.sample import generate
 from analytics.segments import SegmentSpec, run_segmentation
 from analytics.workspace import Workspace
 
-NEW_EVENTS_SQL = """
+# "random": copies of random events (new activity spread over many shoppers, the worst case);
+# "latest": the most recent slice of activity replayed right after it (the usual next day).
+NEW_EVENTS_SQL = {
+    "random": """
 SELECT user_id, (SELECT max(event_time) FROM events) + INTERVAL 1 HOUR
            + to_seconds(row_number() OVER (ORDER BY user_id, event_time) % 3600) AS event_time,
        event_type, item_id, category, brand, price, quantity,
        'new-' || coalesce(session_id, '') AS session_id, order_id, device, channel, country
-FROM events USING SAMPLE reservoir($n ROWS) REPEATABLE (7)
-"""
+FROM events USING SAMPLE reservoir($n ROWS) REPEATABLE (7)""",
+    "latest": """
+WITH slice AS (SELECT * FROM events ORDER BY event_time DESC LIMIT $n)
+SELECT user_id, event_time + (SELECT max(event_time) - min(event_time) FROM slice) + INTERVAL 1 MINUTE
+           AS event_time,
+       event_type, item_id, category, brand, price, quantity,
+       'new-' || coalesce(session_id, '') AS session_id, 'new-' || order_id AS order_id, device,
+       channel, country
+FROM slice""",
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=200_000)
     parser.add_argument("--new-share", type=float, default=0.01)
+    parser.add_argument("--new", choices=sorted(NEW_EVENTS_SQL), default="latest",
+                        help="which new events: the latest activity replayed, or random copies")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -51,7 +66,8 @@ def main() -> None:
         run = run_segmentation(ws, SegmentSpec(k=6))
         with ws.cursor() as cur:
             total = cur.execute("SELECT count(*) FROM events").fetchall()[0][0]
-            new = cur.execute(NEW_EVENTS_SQL.replace("$n", str(int(total * args.new_share)))).df()
+            sql = NEW_EVENTS_SQL[args.new].replace("$n", str(int(total * args.new_share)))
+            new = cur.execute(sql).df()
         new.to_csv(folder / "new.csv", index=False)
         users = set(new["user_id"])
         # The profile step alone, on a copy of the state a refresh starts from.
