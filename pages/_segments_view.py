@@ -28,6 +28,7 @@ from analytics.segments import (
     run_segmentation,
     save_selection,
 )
+from analytics.segments.features import CATEGORY_SHARES
 from analytics.segments.views import HOVER_FEATURES, heatmap, map_frame, scaled_matrix, stability
 from pages._shared import data_changed, escape_markdown, run, workspace
 
@@ -222,7 +223,7 @@ def stability_tab(result: SegmentRun) -> None:
 
 def export_panel(result: SegmentRun) -> None:
     ws = workspace()
-    profiles_columns = numeric_columns(load_profiles(ws).head(1))
+    profiles_columns = [f for f in numeric_features() if f != CATEGORY_SHARES]
     chosen = st.multiselect("Features to include", profiles_columns,
                             default=[f for f in result.features if f in profiles_columns])
     frame = run(lambda: export_frame(ws, result.run_id, chosen))

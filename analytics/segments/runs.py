@@ -206,7 +206,7 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
             fitted: dict[str, Any], quality: dict[str, Any], notes: list[str],
             sweep: Sweep | None, names: dict[int, str] | None = None) -> SegmentRun:
     run_id = uuid.uuid4().hex[:12]
-    columns = _columns(fitted, X)
+    columns = feature_columns(fitted, X)
     raw = labels
     labels, names = _stable_ids(ws, spec, profiles, labels, names, run_id)
     # What a later refresh needs to re-score without refitting: model label -> segment id,
@@ -237,7 +237,16 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
     return run
 
 
-def _columns(fitted: dict[str, Any], X: np.ndarray[Any, Any]) -> list[str]:
+def _segment_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ConfigError("A segment name must be 1-100 characters.", hint="Type a shorter name.",
+                          title="Invalid name")
+    return name
+
+
+def feature_columns(fitted: dict[str, Any], X: np.ndarray[Any, Any]) -> list[str]:
+    """Names of the columns of X, the run's scaled features (PC1.. after PCA)."""
     pipeline = fitted["pipeline"]
     if "pca" in pipeline.named_steps:
         return [f"PC{i + 1}" for i in range(X.shape[1])]
@@ -358,10 +367,7 @@ def load_model(ws: Workspace, run_id: str) -> dict[str, Any]:
 
 def rename_segment(ws: Workspace, run_id: str, segment_id: int, name: str) -> None:
     """Give a segment a marketer's name (kept by later comparable runs)."""
-    name = name.strip()
-    if not name or len(name) > 100:
-        raise ConfigError("A segment name must be 1-100 characters.", hint="Type a shorter name.",
-                          title="Invalid name")
+    name = _segment_name(name)
     run = get_run(ws, run_id)
     if segment_id not in {s.segment_id for s in run.segments}:
         raise NotFoundError(f"Run {run_id} has no segment {segment_id}.", hint="Pick one of its segments.")
@@ -380,10 +386,7 @@ def delete_run(ws: Workspace, run_id: str) -> None:
 def save_selection(ws: Workspace, user_ids: Sequence[str], name: str,
                    source_run_id: str | None = None) -> SegmentRun:
     """Record hand-picked shoppers (e.g. a lasso selection on the map) as a one-segment run."""
-    name = name.strip()
-    if not name or len(name) > 100:
-        raise ConfigError("A segment name must be 1-100 characters.", hint="Type a shorter name.",
-                          title="Invalid name")
+    name = _segment_name(name)
     profiles = load_profiles(ws)
     chosen = profiles["user_id"].isin(set(user_ids)).to_numpy()
     if not chosen.any():

@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics.errors import ConfigError
 from analytics.profiles import load_profiles
 from analytics.segments.clustering import Clusterer
 from analytics.segments.describe import zscores
 from analytics.segments.features import preprocessor
-from analytics.segments.runs import get_run, load_model, members
+from analytics.segments.runs import feature_columns, get_run, load_model, members
 from analytics.segments.stability import Stability, bootstrap_stability
 from analytics.workspace import Workspace
 
@@ -33,12 +34,10 @@ def heatmap(ws: Workspace, run_id: str) -> pd.DataFrame:
     profiles = load_profiles(ws)
     labels = members(ws, run_id).set_index("user_id")
     inside = profiles["user_id"].isin(labels.index).to_numpy()
-    pipeline = fitted["pipeline"]
-    X = pipeline.transform(profiles)
-    columns = (list(pipeline.named_steps["encode"].feature_names_out_)
-               if "pca" not in pipeline.named_steps else [f"PC{i + 1}" for i in range(X.shape[1])])
+    X = fitted["pipeline"].transform(profiles)
+    columns = feature_columns(fitted, X)
     names = labels["segment_name"].reindex(profiles["user_id"][inside]).to_numpy()
-    if len(set(names)) == 1:  # a selection: compare it with everyone else
+    if "model" not in fitted and "rules" not in fitted:  # a selection: compare with everyone else
         names = np.where(inside, names[0] if len(names) else "", "Everyone else")
         return zscores(X, names, columns)
     return zscores(X[inside], names, columns)
@@ -51,7 +50,6 @@ def stability(ws: Workspace, run_id: str, resamples: int = 8,
     fitted = load_model(ws, run_id)
     model: Clusterer | None = fitted.get("model")
     if model is None:
-        from analytics.errors import ConfigError
         raise ConfigError(f"{run.name} is not a clustering run: rules and selections do not "
                           "depend on a sample, so there is no stability to measure.",
                           hint="Pick a K-Means, mixture, hierarchical or HDBSCAN run.",

@@ -136,3 +136,15 @@ def demo_server(tmp_path: Path, _demo_db: Path) -> Iterator[Server]:
     server = start_server(copy_demo(_demo_db, tmp_path))
     yield server
     stop_server(server.process)
+
+
+@pytest.fixture
+def demo_page(browser, demo_server: Server):  # type: ignore[no-untyped-def]
+    """A browser page open on the demo server's Home page."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    pg = context.new_page()
+    pg.set_default_timeout(90_000)
+    pg.goto(demo_server.url)
+    wait_idle(pg)
+    yield pg
+    context.close()

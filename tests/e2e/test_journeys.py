@@ -4,24 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import Server, screenshot, wait_idle
+from tests.e2e.conftest import screenshot, wait_idle
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def demo_page(browser, demo_server: Server):  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    pg.set_default_timeout(60_000)
-    yield pg
-    context.close()
-
-
-def test_journeys_shows_the_funnel_and_the_sankey(demo_page, demo_server):
+def test_journeys_shows_the_funnel_and_the_sankey(demo_page):  # type: ignore[no-untyped-def]
     page = demo_page
-    page.goto(demo_server.url)
-    wait_idle(page)
     page.get_by_role("link", name="Journeys").first.click()
     wait_idle(page)
     page.get_by_text("Funnel per session").first.wait_for()
