@@ -61,7 +61,10 @@ def _ingest(args: argparse.Namespace) -> dict[str, Any]:
                     ws, path, kind=args.kind, preset=args.preset, mapping=_pairs(args.map, "--map"),
                     source=args.source, timezone=args.timezone, pii_mode=args.pii,
                     day_first=args.date_order == "dmy", delimiter=args.delimiter,
-                    constants=_pairs(args.set, "--set"))
+                    constants=_pairs(args.set, "--set"),
+                    # h11a: event types by value, the plausibility gate, headerless files
+                    event_map=_pairs(args.event_map, "--event-map"), strict=args.strict,
+                    allow_unknown_types=args.allow_unknown_types, header=args.header)
             except ShopperLensError as e:
                 failures.append(e)
                 files.append({"path": str(path), "error": str(e)})
@@ -70,6 +73,8 @@ def _ingest(args: argparse.Namespace) -> dict[str, Any]:
             _say(args, f"{report.name}: {report.rows_read:,} read, {report.rows_loaded:,} loaded, "
                        f"{report.rows_rejected:,} rejected, {report.duplicates_skipped:,} duplicates "
                        f"skipped ({report.kind}, {report.preset or 'mapped'}).")
+            for warning in report.warnings:  # h11a: the plausibility gate
+                _say(args, f"  warning [{warning['code']}]: {warning['message']} {warning['hint']}")
         totals = _totals(ws)
     result = {"files": files, **totals}
     if failures:
@@ -485,6 +490,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date-order", choices=["mdy", "dmy"], default="mdy",
                    help="for ambiguous dates like 03/04/2024")
     p.add_argument("--delimiter", help="force the delimiter (default: detected)")
+    # h11a: headerless files, event types by value, the plausibility gate
+    p.add_argument("--header", choices=["auto", "yes", "no"], default="auto",
+                   help="does the first line name the columns (default: detected)")
+    p.add_argument("--event-map", action="append", metavar="VALUE=TYPE",
+                   help="map a source event value to a canonical type (or skip)")
+    p.add_argument("--strict", action="store_true", help="refuse a file with any warning")
+    p.add_argument("--allow-unknown-types", action="store_true",
+                   help="load even if over 5%% of rows have unknown event types")
 
     p = sub.add_parser("load-sample", parents=[common], help="load a sample bundle folder")
     p.add_argument("folder")

@@ -11,15 +11,15 @@ import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from analytics import settings
-from analytics.errors import DuplicateDatasetError, IngestError
-from analytics.ingest import normalise, pii, presets
+from analytics.errors import DuplicateDatasetError, IngestError, MappingError
+from analytics.ingest import normalise, pii, plausibility, presets, vocab
 from analytics.ingest.mapping import ColumnMapping, guess_kind, suggest, validate
 from analytics.ingest.readers import (
     READER_ERROR,
@@ -56,6 +56,18 @@ class Inspection:
     preset_reason: str
     mapping: ColumnMapping
     pii: dict[str, str]
+    # Values of the mapped event-type column in the sampled rows (value -> rows), and the
+    # known vocabulary the suggested value map (mapping.value_map) comes from.
+    event_values: dict[str, int] = field(default_factory=dict)
+    vocabulary: str | None = None
+    sample: list[dict[str, Any]] = field(default_factory=list, repr=False)  # first 1,000 rows
+
+    def for_event_column(self, mapping: ColumnMapping) -> Inspection:
+        """This inspection with the value counts and map suggested for ``mapping``'s event column."""
+        if mapping.columns.get("event_type") == self.mapping.columns.get("event_type"):
+            return replace(self, mapping=mapping)
+        mapping, values, vocabulary = _with_value_map(replace(mapping, value_map={}), self.sample)
+        return replace(self, mapping=mapping, event_values=values, vocabulary=vocabulary)
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,7 @@ class FileReport:
     duplicates_skipped: int
     notes: list[str] = field(default_factory=list)
     reject_reasons: dict[str, int] = field(default_factory=dict)
+    warnings: list[dict[str, str]] = field(default_factory=list)  # {code, message, hint}
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,10 +120,11 @@ def _resolve_mapping(columns: list[str], kind: str | None, preset: str
 
 
 def inspect_file(ws: Workspace, path: Path, *, name: str | None = None, kind: str | None = None,
-                 preset: str = "auto", delimiter: str | None = None) -> Inspection:
+                 preset: str = "auto", delimiter: str | None = None, header: str = "auto"
+                 ) -> Inspection:
     """Recognise format, preset, kind and mapping of ``path`` and preview its first rows."""
     name = name or Path(path).name
-    fmt = sniff(Path(path), ws.tmp_dir, name, delimiter)
+    fmt = sniff(Path(path), ws.tmp_dir, name, delimiter, header)
     with ws.cursor() as cur:
         fmt, sql, params = relation_sql(cur, fmt)
         try:
@@ -126,12 +140,38 @@ def inspect_file(ws: Workspace, path: Path, *, name: str | None = None, kind: st
         _refuse_unreadable(ws, fmt)
         raise IngestError(f"{name}: the file has a header but no data rows.",
                           hint="Export again with the data included.")
-    return Inspection(
+    inspection = Inspection(
         name=name, format=fmt, columns=columns, preview=records[:PREVIEW_ROWS], kind=kind,
         preset=chosen.name if chosen else None,
         preset_reason=presets.why(chosen) if chosen else
         f"no known export format recognised; columns suggested for {kind} from their names",
-        mapping=mapping, pii=pii.detect(sample, kind))
+        mapping=mapping, pii=pii.detect(sample, kind), sample=records)
+    mapping, values, vocabulary = _with_value_map(mapping, records)
+    return replace(inspection, mapping=mapping, event_values=values, vocabulary=vocabulary)
+
+
+def _event_values(mapping: ColumnMapping, records: list[dict[str, Any]]
+                  ) -> tuple[dict[str, int], str | None]:
+    """Counts of the event-type column's values in the sample, and a known vocabulary."""
+    column = mapping.columns.get("event_type") if mapping.kind == "events" else None
+    if column is None:
+        return {}, None
+    counts: dict[str, int] = {}
+    for record in records:
+        value = record.get(column)
+        if value is not None and str(value).strip():
+            key = str(value).strip()
+            counts[key] = counts.get(key, 0) + 1
+    ordered = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:50])
+    return ordered, vocab.suggest(counts)[1]
+
+
+def _with_value_map(mapping: ColumnMapping, records: list[dict[str, Any]]
+                    ) -> tuple[ColumnMapping, dict[str, int], str | None]:
+    """``mapping`` with the value map suggested from its event column's sampled values."""
+    values, vocabulary = _event_values(mapping, records)
+    suggested = vocab.suggest(values)[0] if vocabulary else {}
+    return replace(mapping, value_map={**suggested, **mapping.value_map}), values, vocabulary
 
 
 _CSV_ERRORS = {"MISSING COLUMNS": "too few fields", "TOO MANY COLUMNS": "too many fields",
@@ -279,8 +319,14 @@ def _insert_rows(cur: duckdb.DuckDBPyConnection, kind: str, dataset_id: str, sou
     else:
         new_rows = f"SELECT {col_list} FROM _norm WHERE _reason IS NULL"
         existing = f"SELECT {col_list} FROM {kind}"
-    fresh = f"SELECT {col_list} FROM ({new_rows}) EXCEPT {existing}" if existing else \
-        f"SELECT DISTINCT {col_list} FROM ({new_rows})"
+    if kind == "events":
+        # Multiset difference: identical lines within one file are separate records (two units
+        # bought twice the same day); only copies already stored by earlier files are skipped,
+        # so a row seen n times here and m times before adds max(0, n - m).
+        fresh = f"SELECT {col_list} FROM ({new_rows}) EXCEPT ALL {existing}" if existing else \
+            f"SELECT {col_list} FROM ({new_rows})"
+    else:  # catalogue, CRM, identity and assignment rows describe things: a repeat is the same
+        fresh = f"SELECT {col_list} FROM ({new_rows}) EXCEPT {existing}"
     sql = f"INSERT INTO {kind} ({col_list}, dataset_id) SELECT *, $dataset FROM ({fresh})"
     cur.execute(sql, normalise.bind(sql, params))
 
@@ -348,6 +394,8 @@ class _Options:
     timezone: str
     pii_mode: str
     day_first: bool
+    strict: bool = False
+    allow_unknown_types: bool = False
 
 
 @dataclass(frozen=True)
@@ -364,6 +412,11 @@ class LoadOptions:
     day_first: bool = False
     delimiter: str | None = None
     constants: Mapping[str, str] | None = None
+    # event_type by value (source value -> canonical type or "skip"), over the suggested map.
+    event_map: Mapping[str, str] | None = None
+    strict: bool = False  # refuse the file if the plausibility gate finds anything
+    allow_unknown_types: bool = False  # load even if > 5% of rows have unknown event types
+    header: str = "auto"  # auto | yes | no: does the first line of a delimited file name columns
 
 
 def ingest_file(ws: Workspace, path: Path, options: LoadOptions | None = None, *,
@@ -411,6 +464,13 @@ def preview_file(ws: Workspace, path: Path, options: LoadOptions | None = None,
     return report, frame
 
 
+def headerless_looking(columns: list[str]) -> bool:
+    """Column names that are numbers or dates: a data row read as the header."""
+    from analytics.ingest.readers import header_verdict
+
+    return header_verdict([columns, columns]) == "no"
+
+
 def _kind_for(fields: set[str]) -> str | None:
     """The first kind that has every field the user mapped by hand."""
     if not fields:
@@ -421,19 +481,34 @@ def _kind_for(fields: set[str]) -> str | None:
 def _prepare(ws: Workspace, path: Path, options: LoadOptions
              ) -> tuple[Inspection, ColumnMapping, _Options]:
     inspection = inspect_file(ws, path, name=options.name, kind=options.kind,
-                              preset=options.preset, delimiter=options.delimiter)
+                              preset=options.preset, delimiter=options.delimiter,
+                              header=options.header)
     wanted = _kind_for(set(options.mapping or {}))
     if options.kind is None and wanted and wanted != inspection.kind:
         inspection = inspect_file(ws, path, name=options.name, kind=wanted,
-                                  preset=options.preset, delimiter=options.delimiter)
-    column_map = inspection.mapping.with_columns(options.mapping or {})
+                                  preset=options.preset, delimiter=options.delimiter,
+                                  header=options.header)
+    inspection = inspection.for_event_column(inspection.mapping.with_columns(options.mapping or {}))
+    column_map = inspection.mapping
     column_map = _with_defaults(column_map, inspection, options.source, options.constants)
-    validate(column_map, inspection.columns, inspection.name)
+    if options.event_map:
+        column_map = replace(column_map, value_map={**column_map.value_map,
+                                                    **vocab.normalise_map(options.event_map)})
+    try:
+        validate(column_map, inspection.columns, inspection.name)
+    except MappingError as e:
+        if inspection.format.header_unsure or headerless_looking(inspection.columns):
+            raise MappingError(e.message + " The header row may be missing: the column names "
+                               f"look like data ({', '.join(inspection.columns[:4])}).",
+                               hint="Load with --header no (Data page: 'First line is a header' "
+                               "off). " + e.hint) from e
+        raise
     resolved = _Options(
         source=options.source or "online",
         timezone=options.timezone or settings.get("SHOPPER_LENS_SOURCE_TIMEZONE"),
         pii_mode=options.pii_mode or settings.get("SHOPPER_LENS_PII"),
-        day_first=options.day_first)
+        day_first=options.day_first, strict=options.strict,
+        allow_unknown_types=options.allow_unknown_types)
     return inspection, column_map, resolved
 
 
@@ -449,8 +524,11 @@ def _with_defaults(column_map: ColumnMapping, inspection: Inspection, source: st
         extra.setdefault("experiment", Path(inspection.name).name.split(".")[0])
     if not extra:
         return column_map
-    return ColumnMapping(column_map.kind, dict(column_map.columns), dict(column_map.expressions),
-                         {**column_map.constants, **extra}, column_map.null_strings)
+    # A fixed value the user set wins over the column or rule detected for that field.
+    columns = {k: v for k, v in column_map.columns.items() if k not in extra}
+    expressions = {k: v for k, v in column_map.expressions.items() if k not in extra}
+    return replace(column_map, columns=columns, expressions=expressions,
+                   constants={**column_map.constants, **extra})
 
 
 def _refuse_duplicate(cur: duckdb.DuckDBPyConnection, digest: str, name: str) -> None:
@@ -496,12 +574,47 @@ def _load(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
     say(0.8, "Keeping rejected rows")
     _insert_rejects(cur, dataset_id, source_columns, csv_rejects, fmt, withhold=bool(inspection.pii))
     report = _report(cur, path, inspection, column_map, options, dataset_id, fmt, plan, derive)
+    found = plausibility.check_events(cur, column_map, source_columns)
+    report = replace(report, warnings=[w.as_json() for w in found],
+                     notes=report.notes + _identical_lines_note(cur, column_map))
+    if limit is None:  # the preview shows the warnings; only a load refuses
+        _gate(cur, report, found, options)
     _record_dataset(cur, report, digest, fmt, column_map, options)
     if column_map.kind == "identities":
         relink_identities(cur)
     for table in ("_norm", "_raw"):
         cur.execute(f"DROP TABLE {table}")
     return report, dataset_id
+
+
+def _identical_lines_note(cur: duckdb.DuckDBPyConnection, column_map: ColumnMapping) -> list[str]:
+    """Say how many rows repeat another row of the same file (all of them were kept)."""
+    if column_map.kind != "events":
+        return []
+    fields = ", ".join(quote_ident(f) for f in TABLE_COLUMNS["events"]
+                       if f not in ("source_user_id", "source"))
+    repeats = _count(cur, f"SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT {fields} "
+                     "FROM _norm WHERE _reason IS NULL)) FROM _norm WHERE _reason IS NULL")
+    if not repeats:
+        return []
+    return [f"{repeats:,} rows repeat another row of this file exactly; they were kept as separate "
+            "records (two units of one product, two purchases the same day). Only rows that "
+            "earlier files already stored count as duplicates."]
+
+
+def _gate(cur: duckdb.DuckDBPyConnection, report: FileReport,
+          found: list[plausibility.LoadWarning], options: _Options) -> None:
+    """Refuse (the transaction rolls back) on too many unknown event types, or under --strict."""
+    share = plausibility.unknown_share(cur) if report.kind == "events" else 0.0
+    if share > plausibility.MAX_UNKNOWN_SHARE and not options.allow_unknown_types:
+        unknown = next(w for w in found if w.code == "unknown_event_types")
+        raise IngestError(f"{report.name}: {unknown.message}",
+                          hint=unknown.hint + " Nothing was changed.")
+    if options.strict and found:
+        listed = " ".join(f"[{w.code}] {w.message}" for w in found)
+        raise IngestError(f"{report.name}: refused under --strict: {listed}",
+                          hint="Fix each: " + " ".join(w.hint for w in found)
+                          + " Nothing was changed.")
 
 
 def _drop_broken_lines(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat) -> None:
@@ -538,7 +651,14 @@ def _report(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
     if derived_sessions:
         notes.append("No session column: sessions derived from 30-minute inactivity gaps.")
     if "event_type" in column_map.constants:
-        notes.append(f"No event type column: every row is a {column_map.constants['event_type']}.")
+        fixed = column_map.constants["event_type"]
+        notes.append(f"No event type column: every row is a {fixed}."
+                     if "event_type" not in inspection.mapping.mapped() else
+                     f"Event type fixed: every row is a {fixed}.")
+    if column_map.value_map:
+        used = {k: v for k, v in column_map.value_map.items()}
+        shown = ", ".join(f"{k} → {v}" for k, v in list(used.items())[:12])
+        notes.append(f"Event types by value ({inspection.vocabulary or 'your map'}): {shown}.")
     notes += [f"Column {c!r} looks like {k} data: "
               + ("dropped." if options.pii_mode == "drop" and c not in column_map.columns.values()
                  else "stored as a salted SHA-256 hash.") for c, k in inspection.pii.items()]

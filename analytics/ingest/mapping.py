@@ -28,6 +28,8 @@ class ColumnMapping:
     expressions: dict[str, str] = field(default_factory=dict)
     constants: dict[str, str] = field(default_factory=dict)
     null_strings: tuple[str, ...] = ()
+    # event_type by value: source value (trimmed, lower case) -> canonical type or "skip".
+    value_map: dict[str, str] = field(default_factory=dict)
 
     def mapped(self) -> set[str]:
         return set(self.columns) | set(self.expressions) | set(self.constants)
@@ -46,7 +48,8 @@ class ColumnMapping:
 
     def as_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "columns": self.columns, "expressions": self.expressions,
-                "constants": self.constants, "null_strings": list(self.null_strings)}
+                "constants": self.constants, "null_strings": list(self.null_strings),
+                "value_map": self.value_map}
 
 
 def normalise_name(name: str) -> str:

@@ -248,11 +248,38 @@ def _to_utc(expr: str, plan: Plan) -> str:
     return f"timezone('UTC', timezone($tz, {expr}))"
 
 
-def _event_type(src: str) -> str:
+def _event_type(src: str, value_map: dict[str, str], plan: Plan) -> Typed:
+    """Canonical type: the value map first (bound values; "skip" gives NULL, so the row is
+    rejected with the reason), then the built-in synonyms, else the value itself."""
     cases = " ".join(f"WHEN '{k.replace(chr(39), chr(39) * 2)}' THEN '{v}'"
                      for k, v in EVENT_TYPE_SYNONYMS.items())
     text = f"lower({_text(src)})"
-    return f"(CASE {text} {cases} ELSE {text} END)"
+    # "12.0" from a float column is the code 12.
+    key = f"regexp_replace({text}, '^(\\d+)\\.0+$', '\\1')"
+    mapped = " ".join(f"WHEN {plan.param(k)} THEN "
+                      + ("NULL" if v == "skip" else plan.param(v)) for k, v in value_map.items())
+    value = f"(CASE {text} {cases} ELSE {text} END)"
+    if mapped:
+        value = f"(CASE {key} {mapped} ELSE {value} END)"
+    skipped = [k for k, v in value_map.items() if v == "skip"]
+    if not skipped:
+        return Typed("event_type", value)
+    return Typed("event_type", value, _text(src), "loaded: the event-type value map skips it")
+
+
+def price_scale(mapping: ColumnMapping) -> float | None:
+    """``--set price_scale=0.000001``: the factor prices and amounts are multiplied by."""
+    raw = mapping.constants.get("price_scale")
+    if raw is None:
+        return None
+    try:
+        scale = float(raw)
+    except ValueError:
+        scale = 0.0
+    if not (scale > 0 and scale == scale and scale != float("inf")):
+        raise IngestError(f"price_scale {raw!r} is not a positive number.",
+                          hint="For prices in micro-units use --set price_scale=0.000001.")
+    return scale
 
 
 _SQL_TYPES = {"id": "VARCHAR", "text": "VARCHAR", "event_type": "VARCHAR",
@@ -271,12 +298,22 @@ def build(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping, dtypes: dict[s
                               hint="Use an IANA name such as Europe/Berlin or America/New_York.")
         plan.params["tz"] = timezone
     sampler = Sampler(cur, dtypes)
+    scale = price_scale(mapping)
     for field_ in KIND_FIELDS[mapping.kind]:
         src = source_expr(mapping, field_.name, plan)
         if src is None:
             plan.typed.append(Typed(field_.name, f"CAST(NULL AS {_SQL_TYPES[field_.type]})"))
             continue
-        plan.typed.append(_typed(field_, src, sampler.dtype(mapping, field_.name), sampler, plan))
+        if field_.type == "event_type":
+            plan.typed.append(_event_type(src, mapping.value_map, plan))
+            continue
+        typed = _typed(field_, src, sampler.dtype(mapping, field_.name), sampler, plan)
+        if scale is not None and field_.name in ("price", "revenue"):
+            typed = Typed(typed.name, f"({typed.value}) * {plan.param(scale)}", typed.raw,
+                          typed.failure)
+        plan.typed.append(typed)
+    if scale is not None:
+        plan.notes.append(f"Prices and amounts multiplied by price_scale={scale:g}.")
     return plan
 
 
@@ -285,8 +322,6 @@ def _typed(field_: Field, src: str, dtype: str, sampler: Sampler, plan: Plan) ->
         return _timestamp(src, dtype, sampler, plan, field_.name)
     if field_.type == "number":
         return _number(src, dtype, sampler, plan, field_.name)
-    if field_.type == "event_type":
-        return Typed(field_.name, _event_type(src))
     if field_.type == "id":
         return Typed(field_.name, _id(src, dtype, sampler, plan))
     return Typed(field_.name, _text(src))

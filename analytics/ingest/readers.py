@@ -30,7 +30,9 @@ MAX_LINE_BYTES = 64 << 20
 # SHOPPER_LENS_MEMORY_LIMIT up to 2GB; it only has to hold one line more than the longest.
 CSV_BUFFER_BYTES = MAX_LINE_BYTES + (1 << 20)
 DELIMITERS = (",", ";", "\t", "|")
-DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", " ": "whitespace"}
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", " ": "whitespace",
+                   "::": "double-colon"}
+HEADER_CHOICES = ("auto", "yes", "no")
 _GZIP_MAGIC = b"\x1f\x8b"
 _PARQUET_MAGIC = b"PAR1"
 # Optional column a reader adds to flag a row it could only partly read.
@@ -52,11 +54,15 @@ class SourceFormat:
     columns: tuple[str, ...] = ()
     select: str = "*"  # projection that flattens nested fields
     notes: tuple[str, ...] = field(default_factory=tuple)
+    header: bool = True  # delimited text: the first line names the columns
+    header_unsure: bool = False  # auto-detection could not tell (every column is text)
 
     def describe(self) -> str:
         parts = [self.format.upper() if self.format != "ndjson" else "NDJSON"]
         if self.format == "csv":
             parts.append(f"{DELIMITER_NAMES.get(self.delimiter, repr(self.delimiter))}-separated")
+        if self.format == "csv" and not self.header:
+            parts.append("no header row")
         if self.compression == "gzip":
             parts.append("gzip-compressed")
         parts.append(self.encoding)
@@ -145,6 +151,8 @@ def _split_lines(text: str) -> list[str]:
 def _delimiter(text: str, name: str) -> str:
     """The delimiter that splits the first lines into the same number (> 1) of fields."""
     lines = [ln for ln in _split_lines(text)[:200] if ln.strip()]
+    if lines and all(ln.count("::") == lines[0].count("::") > 0 for ln in lines):
+        return "::"  # MovieLens-style .dat files
     best, best_score = "", 0.0
     for delim in DELIMITERS:
         counts = [len(row) for row in csv.reader(lines, delimiter=delim)]
@@ -169,6 +177,58 @@ def _delimiter(text: str, name: str) -> str:
         "Use comma, semicolon, tab, pipe or whitespace between columns, or choose the "
         "delimiter explicitly (--delimiter).",
     )
+
+
+_NUMBER = re.compile(r"[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?")
+_DATE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?"
+                   r"(Z|[+-]\d{2}:?\d{2})?)?")
+
+
+def _cell_class(value: str) -> str:
+    value = value.strip().strip('"')
+    if not value:
+        return "empty"
+    if _NUMBER.fullmatch(value):
+        return "number"
+    if _DATE.fullmatch(value):
+        return "date"
+    return "text"
+
+
+def split_rows(text: str, delimiter: str, limit: int = 50) -> list[list[str]]:
+    """The first ``limit`` non-empty lines split into fields."""
+    lines = [ln for ln in _split_lines(text)[:limit] if ln.strip()]
+    if delimiter == " ":
+        return [ln.split() for ln in lines]
+    if delimiter == "::":
+        return [ln.split("::") for ln in lines]
+    return list(csv.reader(lines, delimiter=delimiter))
+
+
+def header_verdict(rows: list[list[str]]) -> str:
+    """``yes`` (the first row names columns), ``no`` (it parses like the data) or ``unsure``.
+
+    A header is words above numbers or dates; a first row of numbers, dates and ids like the
+    rows below it is data. Columns that are text all the way down cannot tell either way.
+    """
+    if len(rows) < 2:
+        return "unsure"
+    first, rest = rows[0], rows[1:]
+    telling = 0
+    for i, cell in enumerate(first):
+        below = [_cell_class(r[i]) for r in rest if i < len(r)]
+        below = [c for c in below if c != "empty"]
+        if not below:
+            continue
+        typical = max(set(below), key=below.count)
+        if typical == "text":
+            continue
+        mine = _cell_class(cell)
+        if mine == "text":
+            return "yes"
+        if mine == typical:
+            telling += 1
+    return "no" if telling else "unsure"
 
 
 def _check_header(columns: list[str], name: str) -> None:
@@ -223,10 +283,16 @@ def _check_ndjson_records(text: str, name: str) -> None:
                           "fix that line.")
 
 
-def sniff(path: Path, tmp_dir: Path, name: str | None = None, delimiter: str | None = None
-          ) -> SourceFormat:
-    """Recognise the format of ``path`` (no database needed). Raises IngestError."""
+def sniff(path: Path, tmp_dir: Path, name: str | None = None, delimiter: str | None = None,
+          header: str = "auto") -> SourceFormat:
+    """Recognise the format of ``path`` (no database needed). Raises IngestError.
+
+    ``header``: auto (detect), yes or no — whether a delimited file's first line names columns.
+    """
     name = name or path.name
+    if header not in HEADER_CHOICES:
+        raise _refuse(name, f"--header {header!r} is not one of auto, yes, no.",
+                      "Use --header auto (default), yes or no.")
     if not path.exists():
         raise _refuse(name, "the file does not exist.", "Check the path.")
     if path.stat().st_size == 0:
@@ -256,10 +322,22 @@ def sniff(path: Path, tmp_dir: Path, name: str | None = None, delimiter: str | N
     if text.lstrip()[:1] in ("[", "{"):
         return replace(fmt, format=_json_kind(text, name))
     delim = delimiter or _delimiter(text, name)
-    header = next(csv.reader([_split_lines(text)[0]], delimiter=delim)) if delim != " " else \
-        _split_lines(text)[0].split()
-    _check_header(header, name)
-    return replace(fmt, delimiter=delim)
+    rows = split_rows(text, delim)
+    verdict = header_verdict(rows) if header == "auto" else header
+    if verdict == "no":
+        widths = [len(r) for r in rows[:50]] or [1]
+        width = max(set(widths), key=widths.count)
+        names = tuple(f"column_{i + 1}" for i in range(width))
+        note = ("No header row: the first line holds data like the rest (numbers, dates, ids), so "
+                f"the columns are named column_1…column_{width} and every line is a row."
+                if header == "auto" else f"No header row (--header no): columns column_1…column_{width}.")
+        return replace(fmt, delimiter=delim, header=False, columns=names, notes=fmt.notes + (note,))
+    _check_header(rows[0] if rows else [], name)
+    unsure = verdict == "unsure" and header == "auto"
+    notes = fmt.notes + (("The first line was read as the header, but every column holds text, so "
+                          "this is a guess: the header may be missing (then choose --header no)."
+                          ,) if unsure and len(rows) > 1 else ())
+    return replace(fmt, delimiter=delim, header_unsure=unsure, notes=notes)
 
 
 def _reader_call(fmt: SourceFormat, store_rejects: bool) -> tuple[str, list[Any]]:
@@ -280,9 +358,11 @@ def _reader_call(fmt: SourceFormat, store_rejects: bool) -> tuple[str, list[Any]
                 "auto_detect = false)",
                 [str(fmt.path), "\x1f", compression, MAX_LINE_BYTES, CSV_BUFFER_BYTES])
     rejects = "store_rejects = true" if store_rejects else "ignore_errors = true"
-    return (f"read_csv(?, delim = ?, header = true, all_varchar = true, quote = '\"', "
-            f"escape = '\"', null_padding = false, compression = ?, max_line_size = ?, buffer_size = ?, "
-            f"{rejects})", [str(fmt.path), fmt.delimiter, compression, MAX_LINE_BYTES, CSV_BUFFER_BYTES])
+    names, name_params = ("", []) if fmt.header else (", names = ?", [list(fmt.columns)])
+    return (f"read_csv(?, delim = ?, header = {str(fmt.header).lower()}, all_varchar = true, "
+            f"quote = '\"', escape = '\"', null_padding = false, compression = ?, max_line_size = ?, "
+            f"buffer_size = ?, {rejects}{names})",
+            [str(fmt.path), fmt.delimiter, compression, MAX_LINE_BYTES, CSV_BUFFER_BYTES, *name_params])
 
 
 def ndjson_rejects_sql(fmt: SourceFormat) -> tuple[str, list[Any]]:
@@ -368,6 +448,8 @@ def _whitespace_sql(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat, call: str
                     params: list[Any]) -> tuple[SourceFormat, str, list[Any]]:
     first = cur.execute(f"SELECT line FROM {call} LIMIT 1", params).fetchall()
     header = str(first[0][0]).split() if first else []
+    if not fmt.header:
+        header = list(fmt.columns)
     _check_header(header, fmt.name)
     cols = ", ".join(f"parts[{i + 1}] AS {quote_ident(h)}" for i, h in enumerate(header))
     width = len(header)
@@ -375,7 +457,7 @@ def _whitespace_sql(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat, call: str
     sql = (f"SELECT {cols}, CASE WHEN len(parts) <> {width} THEN 'expected {width} fields, "
            f"found ' || len(parts) END AS {READER_ERROR} "
            f"FROM (SELECT regexp_split_to_array(trim(line), '\\s+') AS parts "
-           f"FROM {call} WHERE trim(coalesce(line, '')) <> '' OFFSET 1)")
+           f"FROM {call} WHERE trim(coalesce(line, '')) <> '' OFFSET {int(fmt.header)})")
     return replace(fmt, columns=tuple(header)), sql, params
 
 

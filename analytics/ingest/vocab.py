@@ -1,0 +1,117 @@
+"""Event types by value: known source vocabularies mapped onto the canonical event types.
+
+A source's event column may hold analytics action codes (``0``–``8``), GA4 event names, order
+statuses or payment statuses instead of view/cart/purchase. The value map sends each source
+value to a canonical type, or to :data:`SKIP` (the row is rejected with that reason, so it is
+counted, never silently dropped). Suggestions are made from the values seen; the user edits
+them on the Data page or with ``--event-map VALUE=TYPE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from analytics.schema import EVENT_TYPE_SYNONYMS, EVENT_TYPES
+
+SKIP = "skip"
+# Values a value map may send a source value to.
+TARGETS = (*EVENT_TYPES, SKIP)
+
+# Universal Analytics / GA360 hits.eCommerceAction.action_type.
+UA_ACTION_CODES: dict[str, str] = {
+    "0": "view",  # unknown action: a page view
+    "1": "view",  # click on a product list
+    "2": "view",  # product detail view
+    "3": "cart",
+    "4": "remove_from_cart",
+    "5": "checkout",
+    "6": "purchase",
+    "7": "refund",
+    "8": "checkout",  # checkout option
+}
+
+# GA4 recommended e-commerce events and the automatically collected ones that are no commerce.
+GA4_EVENTS: dict[str, str] = {
+    "page_view": "view", "view_item": "view", "view_item_list": "view", "select_item": "view",
+    "view_promotion": "view", "select_promotion": "view", "view_cart": "view",
+    "search": "search", "view_search_results": "search",
+    "add_to_cart": "cart", "remove_from_cart": "remove_from_cart", "add_to_wishlist": "wishlist",
+    "begin_checkout": "checkout", "add_shipping_info": "checkout", "add_payment_info": "checkout",
+    "purchase": "purchase", "refund": "refund",
+    "session_start": SKIP, "first_visit": SKIP, "user_engagement": SKIP, "scroll": SKIP,
+    "click": SKIP, "file_download": SKIP, "video_start": SKIP, "video_progress": SKIP,
+    "form_start": SKIP, "form_submit": SKIP,
+}
+
+# Order statuses (marketplaces, ERPs): a placed order is a purchase. Canceled orders never
+# became sales, so they are skipped by default; refunded/returned ones are refunds.
+ORDER_STATUSES: dict[str, str] = {
+    "delivered": "purchase", "shipped": "purchase", "invoiced": "purchase",
+    "approved": "purchase", "processing": "purchase", "completed": "purchase",
+    "complete": "purchase", "fulfilled": "purchase", "created": "purchase",
+    "canceled": SKIP, "cancelled": SKIP, "unavailable": SKIP, "failed": SKIP,
+    "refunded": "refund", "returned": "refund",
+}
+
+# Shopify financial statuses.
+SHOPIFY_FINANCIAL: dict[str, str] = {
+    "paid": "purchase", "partially_paid": "purchase", "authorized": "purchase",
+    "partially_refunded": "purchase", "refunded": "refund", "voided": SKIP, "pending": SKIP,
+}
+
+VOCABULARIES: tuple[tuple[str, str, Mapping[str, str]], ...] = (
+    ("ua_action_codes", "Universal Analytics eCommerceAction.action_type codes", UA_ACTION_CODES),
+    ("ga4", "GA4 event names", GA4_EVENTS),
+    ("order_status", "order statuses", ORDER_STATUSES),
+    ("shopify_financial", "Shopify financial statuses", SHOPIFY_FINANCIAL),
+)
+
+# Shown next to a suggestion the user should look at (the choice is theirs).
+CHOICES: dict[str, str] = {
+    "canceled": "skip (never a sale) or refund", "cancelled": "skip (never a sale) or refund",
+    "refunded": "refund or skip", "partially_refunded": "purchase (the refund part is not known)",
+}
+
+
+def _key(value: object) -> str:
+    text = str(value).strip().lower()
+    return text[:-2] if text.endswith(".0") and text[:-2].isdigit() else text
+
+
+def known(value: str) -> bool:
+    """A value the loader understands without a value map."""
+    return _key(value) in EVENT_TYPE_SYNONYMS
+
+
+def suggest(values: Mapping[str, int]) -> tuple[dict[str, str], str | None]:
+    """A value map for the source values seen (value -> rows), and the vocabulary's label.
+
+    The vocabulary covering the most rows of values not already canonical wins; its whole
+    table is returned, so values not in the sample are mapped too. No vocabulary: empty map.
+    """
+    unknown = {_key(v): n for v, n in values.items() if not known(v)}
+    if not unknown:
+        return {}, None
+    best: tuple[int, str, Mapping[str, str]] | None = None
+    for _, label, table in VOCABULARIES:
+        covered = sum(n for v, n in unknown.items() if v in table)
+        if covered and (best is None or covered > best[0]):
+            best = (covered, label, table)
+    if best is None:
+        return {}, None
+    _, label, table = best
+    return dict(table), label
+
+
+def normalise_map(value_map: Mapping[str, str]) -> dict[str, str]:
+    """Keys as compared by the loader (trimmed, lower case); targets checked."""
+    out = {}
+    for value, target in value_map.items():
+        target = target.strip().lower()
+        if target not in TARGETS:
+            from analytics.errors import MappingError
+
+            raise MappingError(f"--event-map {value}={target}: {target!r} is not an event type.",
+                               hint=f"Use one of: {', '.join(TARGETS)}.")
+        out[_key(value)] = target
+    return out
