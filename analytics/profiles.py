@@ -125,6 +125,12 @@ FEATURES: tuple[Feature, ...] = (
     Feature("purchases_30d", "dynamic", "Purchase events in the 30 days to as_of"),
     Feature("revenue_30d", "dynamic", "Revenue minus refunds in the 30 days to as_of"),
     Feature("views_7d", "dynamic", "Product views in the 7 days to as_of"),
+    # h11a: explicit feedback (rate events); see FEEDBACK_SQL
+    Feature("ratings_given", "feedback", "Rate events with a rating"),
+    Feature("mean_rating", "feedback", "Mean rating given (empty: never rated)"),
+    Feature("high_rating_share", "feedback",
+            "Share of ratings that are high: >= 4 on a 1-5 scale; when the workspace's top rating "
+            "is above 5, >= 80% of it (empty: never rated)"),
     Feature("crm_attributes", "crm", "CRM columns as JSON text (latest CRM file)", "json"),
 )
 
@@ -147,7 +153,7 @@ WITH
 -- The events that count, with the keys and flags every group below uses.
 scoped AS (
     SELECT user_id, event_time, event_type, category, brand, price, revenue, device, channel,
-           country,
+           country, rating,
            coalesce(session_id, 'day:' || strftime(event_time, '%Y-%m-%d')) AS session_key,
            coalesce('order:' || order_id, 'session:' || session_id,
                     'day:' || strftime(event_time, '%Y-%m-%d')) AS order_key,
@@ -233,7 +239,11 @@ premium_categories AS (
 orders AS (
     SELECT user_id,
            count(DISTINCT order_key) FILTER (event_type = 'purchase') AS frequency,
-           coalesce(sum(revenue) FILTER (event_type IN ('purchase', 'refund')), 0) AS monetary,
+           -- h11a: purchases without any price or amount give an unknown (NULL) monetary, not 0
+           CASE WHEN count(revenue) FILTER (event_type IN ('purchase', 'refund')) = 0
+                     AND count(*) FILTER (event_type = 'purchase') > 0 THEN NULL
+                ELSE coalesce(sum(revenue) FILTER (event_type IN ('purchase', 'refund')), 0)
+           END AS monetary,
            max(event_time) FILTER (event_type = 'purchase') AS last_purchase_at
     FROM scoped
     GROUP BY user_id
@@ -335,6 +345,17 @@ dynamic AS (
     FROM scoped
     GROUP BY user_id
 ),
+-- h11a: explicit feedback: ratings given, their mean, the share of high ones ----------------
+feedback AS (
+    SELECT user_id, count(rating) FILTER (event_type = 'rate') AS ratings_given,
+           avg(rating) FILTER (event_type = 'rate') AS mean_rating,
+           avg(CASE WHEN rating >= (SELECT CASE WHEN max(rating) > 5 THEN 0.8 * max(rating) ELSE 4 END
+                                    FROM events WHERE event_type = 'rate')
+                    THEN 1.0 ELSE 0.0 END) FILTER (event_type = 'rate' AND rating IS NOT NULL)
+               AS high_rating_share
+    FROM scoped
+    GROUP BY user_id
+),
 -- CRM: the latest CRM file's attributes, CRM ids resolved through the identity map ----------
 crm AS (
     SELECT coalesce(m.user_id, u.user_id) AS user_id,
@@ -347,7 +368,7 @@ crm AS (
 SELECT rfm.user_id,
        rfm.* EXCLUDE (user_id), engagement.* EXCLUDE (user_id), intent.* EXCLUDE (user_id),
        context.* EXCLUDE (user_id), affinity.* EXCLUDE (user_id), channel.* EXCLUDE (user_id),
-       dynamic.* EXCLUDE (user_id), crm.crm_attributes,
+       dynamic.* EXCLUDE (user_id), feedback.* EXCLUDE (user_id), crm.crm_attributes,
        CAST($as_of AS TIMESTAMP) AS as_of
 FROM rfm
 JOIN engagement USING (user_id)
@@ -356,6 +377,7 @@ LEFT JOIN context USING (user_id)
 JOIN affinity USING (user_id)
 JOIN channel USING (user_id)
 JOIN dynamic USING (user_id)
+JOIN feedback USING (user_id)
 LEFT JOIN crm USING (user_id)
 ORDER BY rfm.user_id
 """
@@ -371,7 +393,9 @@ FROM (SELECT p.user_id, q.r_score, q.f_score, q.m_score
       LEFT JOIN (SELECT user_id,
                         ntile(5) OVER (ORDER BY last_purchase_at, user_id) AS r_score,
                         ntile(5) OVER (ORDER BY frequency, monetary, user_id) AS f_score,
-                        ntile(5) OVER (ORDER BY monetary, user_id) AS m_score
+                        -- h11a: no M score from unknown spend (purchases with no amounts)
+                        CASE WHEN monetary IS NOT NULL THEN ntile(5) OVER (
+                            PARTITION BY monetary IS NULL ORDER BY monetary, user_id) END AS m_score
                  FROM profiles WHERE frequency > 0) q USING (user_id)) s
 WHERE profiles.user_id = s.user_id
 """

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 EVENT_TYPES = (
     "view", "search", "cart", "remove_from_cart", "wishlist", "checkout", "purchase", "refund",
+    "rate",  # h11a: explicit feedback (a rating or review score in events.rating)
 )
 
 # Source spellings of the canonical event types (compared lower-cased, trimmed).
@@ -27,6 +28,7 @@ EVENT_TYPE_SYNONYMS: dict[str, str] = {
     "transaction": "purchase", "order": "purchase", "order completed": "purchase",
     "purchased": "purchase", "sale": "purchase", "buy": "purchase",
     "return": "refund", "refunded": "refund", "order refunded": "refund",
+    "rating": "rate", "review": "rate", "rated": "rate",  # h11a
 }
 
 
@@ -75,6 +77,9 @@ EVENT_FIELDS = (
           ("source", "medium", "utm_source", "referrer", "traffic_source", "channel_grouping")),
     Field("country", "text", False, "Country", ("geo_country", "billing_country", "country_code")),
     Field("search_query", "text", False, "Search text", ("query", "search_term", "keyword", "q")),
+    # h11a: explicit feedback; a file with a rating column and no event type is all `rate` events
+    Field("rating", "number", False, "Rating or review score (rate events)",
+          ("score", "stars", "review_score", "rating_value")),
 )
 
 ITEM_FIELDS = (
@@ -127,7 +132,7 @@ KINDS_WITH_ATTRIBUTES = ("items", "users")
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "events": ("user_id", "source_user_id", "event_time", "event_type", "item_id", "category",
                "brand", "price", "quantity", "revenue", "session_id", "order_id", "device",
-               "channel", "country", "search_query", "source"),
+               "channel", "country", "search_query", "source", "rating"),
     "items": ("item_id", "title", "category", "brand", "price", "attributes"),
     "users": ("user_id", "attributes"),
     "identities": ("alias", "user_id", "alias_type"),
@@ -191,6 +196,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             as_of TIMESTAMP, previous_as_of TIMESTAMP, files JSON, recomputed BIGINT,
             moved BIGINT, sizes JSON, drift JSON, suggestion VARCHAR)""",
     ),
+    # h11a: ratings and reviews as `rate` events with their score
+    ("ALTER TABLE events ADD COLUMN rating DOUBLE",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -19,7 +19,7 @@ from tests.conftest import COMPLETEJOURNEY, needs_shared
 
 AS_OF = datetime(2024, 3, 30, 12, 0)
 COLUMNS = ("user_id", "event_time", "event_type", "category", "brand", "price", "quantity",
-           "revenue", "session_id", "order_id", "device", "channel", "country", "source")
+           "revenue", "session_id", "order_id", "device", "channel", "country", "source", "rating")
 
 
 def ev(user: str, time: str, kind: str = "view", **fields: Any) -> dict[str, Any]:
@@ -251,7 +251,7 @@ def test_columns_are_user_id_the_features_and_as_of(ws):
     frame = pd.DataFrame(built(ws, ev("u", "2024-03-01 10:00")).values())
     assert list(frame.columns) == ["user_id", *(f.name for f in FEATURES), "as_of"]
     assert {f.group for f in FEATURES} == {"rfm", "engagement", "intent", "context", "affinity",
-                                            "channel", "dynamic", "crm"}
+                                            "channel", "dynamic", "feedback", "crm"}
     assert all(f.help and f.kind in ("numeric", "categorical", "timestamp", "json") for f in FEATURES)
 
 
@@ -326,3 +326,48 @@ def test_incremental_refresh_equals_a_full_rebuild(demo_ws):
         if pd.api.types.is_float_dtype(b):
             same |= ((a - b).abs() < 1e-9).fillna(False).astype(bool)
         assert same.all(), (column, a[~same].head(3).tolist(), b[~same].head(3).tolist())
+
+
+# h11a: explicit feedback and unknown spend ---------------------------------------------------
+
+def test_ratings_given_mean_and_high_share_by_hand(ws):
+    got = built(
+        ws,
+        # ann rates 5, 4 and 2 (two high of three on the 1-5 scale: >= 4); a view has no rating.
+        ev("ann", "2024-03-01 10:00", "rate", item_id="i1", rating=5.0),
+        ev("ann", "2024-03-02 10:00", "rate", item_id="i2", rating=4.0),
+        ev("ann", "2024-03-03 10:00", "rate", item_id="i3", rating=2.0),
+        ev("ann", "2024-03-03 10:05", "view", item_id="i3"),
+        ev("ben", "2024-03-04 10:00", "rate", item_id="i1", rating=3.5),
+        ev("cid", "2024-03-04 10:00", "view", item_id="i1"),
+    )
+    ann, ben, cid = got["ann"], got["ben"], got["cid"]
+    assert (ann["ratings_given"], ann["mean_rating"]) == (3, pytest.approx(11 / 3))
+    assert ann["high_rating_share"] == pytest.approx(2 / 3)
+    assert (ben["ratings_given"], ben["mean_rating"], ben["high_rating_share"]) == (1, 3.5, 0.0)
+    assert cid["ratings_given"] == 0
+    assert clean(cid["mean_rating"]) is None and clean(cid["high_rating_share"]) is None
+
+
+def test_high_ratings_on_a_ten_point_scale_are_eight_and_up(ws):
+    got = built(ws, ev("ann", "2024-03-01 10:00", "rate", rating=10.0),
+                ev("ann", "2024-03-02 10:00", "rate", rating=7.0),
+                ev("ann", "2024-03-03 10:00", "rate", rating=8.0))
+    assert got["ann"]["high_rating_share"] == pytest.approx(2 / 3)
+
+
+def test_purchases_without_amounts_leave_monetary_and_m_score_empty(ws):
+    got = built(
+        ws,
+        # dora's purchases carry no price or amount: spend unknown, not 0.
+        ev("dora", "2024-03-01 10:00", "purchase", order_id="d1"),
+        ev("dora", "2024-03-20 10:00", "purchase", order_id="d2"),
+        ev("eve", "2024-03-21 10:00", "purchase", order_id="e1", revenue=12.0),
+        ev("fay", "2024-03-21 10:00", "view"),
+    )
+    dora, eve, fay = got["dora"], got["eve"], got["fay"]
+    assert dora["frequency"] == 2 and clean(dora["monetary"]) is None
+    assert clean(dora["m_score"]) is None and clean(dora["avg_order_value"]) is None
+    assert dora["r_score"] >= 1 and dora["rfm_segment"] != "Never purchased"  # R and F still known
+    assert (eve["monetary"], eve["m_score"]) == (12.0, 1)
+    assert fay["monetary"] == 0

@@ -254,3 +254,20 @@ def test_cli_recommend_evaluate_and_unknown_user(demo_ws, tmp_path, capsys):
     assert code == 0 and result is not None and result["cold_start"] is True
     code, _, err = _cli(capsys, "recommend", "--db", db)
     assert code == 2 and "exactly one of --user" in err
+
+
+def test_ratings_are_interactions_weighted_by_the_rating(ws, tmp_path):
+    """h11a: a headerless user,item,rating,timestamp file; 5 of 5 counts the full rate weight
+    (4), 4 counts 0.6 of it, 2 (the lower half of the scale) nothing."""
+    path = tmp_path / "ratings.tsv"
+    path.write_text("1\t10\t5\t1704103200\n1\t11\t4\t1704103200\n1\t12\t2\t1704103200\n"
+                    "2\t10\t4\t1704103200\n")
+    report = ingest_file(ws, path)
+    assert (report.rows_loaded, report.kind) == (4, "events")
+    inter, _ = build(ws, half_life_days=30.0)
+    raw = inter.raw.toarray()
+    users, items = list(inter.user_ids), list(inter.item_ids)
+    got = {(u, i): raw[users.index(u), items.index(i)] for u in users for i in items
+           if raw[users.index(u), items.index(i)] > 0}
+    assert got == {("1", "10"): pytest.approx(4.0), ("1", "11"): pytest.approx(2.4),
+                   ("2", "10"): pytest.approx(2.4)}

@@ -19,7 +19,7 @@ import duckdb
 
 from analytics import settings
 from analytics.errors import DuplicateDatasetError, IngestError, MappingError
-from analytics.ingest import normalise, pii, plausibility, presets, vocab
+from analytics.ingest import headerless, normalise, pii, plausibility, presets, vocab
 from analytics.ingest.mapping import ColumnMapping, guess_kind, suggest, validate
 from analytics.ingest.readers import (
     READER_ERROR,
@@ -140,12 +140,14 @@ def inspect_file(ws: Workspace, path: Path, *, name: str | None = None, kind: st
         _refuse_unreadable(ws, fmt)
         raise IngestError(f"{name}: the file has a header but no data rows.",
                           hint="Export again with the data included.")
+    reason = presets.why(chosen) if chosen else \
+        f"no known export format recognised; columns suggested for {kind} from their names"
+    if not fmt.header and chosen is None and kind == "events":
+        mapping, reason = headerless.suggest(columns, records)
     inspection = Inspection(
         name=name, format=fmt, columns=columns, preview=records[:PREVIEW_ROWS], kind=kind,
-        preset=chosen.name if chosen else None,
-        preset_reason=presets.why(chosen) if chosen else
-        f"no known export format recognised; columns suggested for {kind} from their names",
-        mapping=mapping, pii=pii.detect(sample, kind), sample=records)
+        preset=chosen.name if chosen else None, preset_reason=reason, mapping=mapping,
+        pii=pii.detect(sample, kind), sample=records)
     mapping, values, vocabulary = _with_value_map(mapping, records)
     return replace(inspection, mapping=mapping, event_values=values, vocabulary=vocabulary)
 
@@ -292,7 +294,7 @@ _EVENTS_SELECT = """
                 WHEN v.event_type = 'refund'
                 THEN -abs(coalesce(v.revenue, v.price * coalesce(v.quantity, 1))) END AS revenue,
            v.session_id, v.order_id, v.device, v.channel, v.country, v.search_query,
-           $source AS source
+           $source AS source, v.rating
     FROM ({valid}) v LEFT JOIN identity_map m ON m.alias = v.user_id"""
 
 
@@ -518,7 +520,9 @@ def _with_defaults(column_map: ColumnMapping, inspection: Inspection, source: st
     mapped = column_map.mapped()
     if column_map.kind == "events" and "event_type" not in mapped and "event_type" not in extra:
         looks_like_sales = bool({"order_id", "revenue", "price", "quantity"} & mapped)
-        if source == "offline" or looks_like_sales:
+        if "rating" in mapped:
+            extra["event_type"] = "rate"
+        elif source == "offline" or looks_like_sales:
             extra["event_type"] = "purchase"
     if column_map.kind == "experiments" and "experiment" not in mapped:
         extra.setdefault("experiment", Path(inspection.name).name.split(".")[0])
@@ -648,6 +652,8 @@ def _report(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
             f"(for example: {top}).",
             hint="Check the column mapping (and the delimiter or date order); nothing was changed.")
     notes = list(fmt.notes) + plan.notes
+    if not inspection.format.header and inspection.preset is None:
+        notes.append(f"Mapping: {inspection.preset_reason}.")
     if derived_sessions:
         notes.append("No session column: sessions derived from 30-minute inactivity gaps.")
     if "event_type" in column_map.constants:

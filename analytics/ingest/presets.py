@@ -21,7 +21,8 @@ class Preset:
     kind: str
     signature: tuple[str, ...]
     columns: dict[str, tuple[str, ...]]
-    expressions: dict[str, str] = field(default_factory=dict)
+    # target -> SQL template, or alternatives tried in order (the first whose columns exist)
+    expressions: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
     null_strings: tuple[str, ...] = ()
 
     def matches(self, columns: list[str]) -> bool:
@@ -37,10 +38,12 @@ class Preset:
             if found:
                 chosen[target] = found
         expressions = {}
-        for target, template in self.expressions.items():
-            refs = _placeholders(template)
-            if all(r.lower() in by_lower for r in refs):
-                expressions[target] = _rename(template, {r: by_lower[r.lower()] for r in refs})
+        for target, templates in self.expressions.items():
+            for template in (templates,) if isinstance(templates, str) else templates:
+                refs = _placeholders(template)
+                if all(r.lower() in by_lower for r in refs):
+                    expressions[target] = _rename(template, {r: by_lower[r.lower()] for r in refs})
+                    break
         for target in expressions:
             chosen.pop(target, None)
         return ColumnMapping(self.kind, chosen, expressions, null_strings=self.null_strings)
@@ -140,6 +143,39 @@ PRESETS: tuple[Preset, ...] = (
          "channel": ("Source",)},
         {"event_type": "CASE WHEN lower({Financial Status}) LIKE '%refunded' THEN 'refund' "
                        "ELSE 'purchase' END"},
+    ),
+    # h11a: single-file shapes of issue 11
+    Preset(
+        "ga360_hits", "Google Merchandise Store GA360 / Universal Analytics (one row per hit)",
+        "events", ("fullVisitorId", "visitId", "visitStartTime"),
+        {"user_id": ("fullVisitorId",), "event_time": ("visitStartTime",),
+         "event_type": ("eCommerceAction_type", "hits_eCommerceAction_action_type",
+                        "hits.eCommerceAction.action_type", "action_type"),
+         "item_id": ("productSKU", "v2ProductSKU", "hits_product_productSKU",
+                     "hits.product.productSKU"),
+         "category": ("v2ProductCategory", "hits_product_v2ProductCategory",
+                      "hits.product.v2ProductCategory"),
+         "brand": ("productBrand", "hits.product.productBrand"),
+         "quantity": ("productQuantity", "hits.product.productQuantity"),
+         "order_id": ("transactionId", "hits_transaction_transactionId",
+                      "hits.transaction.transactionId"),
+         "channel": ("channelGrouping",), "device": ("deviceCategory", "device.deviceCategory"),
+         "country": ("country", "geoNetwork_country", "geoNetwork.country")},
+        {  # the hit's time is milliseconds since the visit started; prices are micro-units
+            "event_time": tuple(
+                "make_timestamp(CAST(TRY_CAST({visitStartTime} AS DOUBLE) * 1e6 + coalesce("
+                f"TRY_CAST({{{t}}} AS DOUBLE), 0) * 1e3 AS BIGINT))"
+                for t in ("time", "hitTime", "hits_time", "hits.time")),
+            "session_id": "{fullVisitorId} || ':' || {visitId}",
+            "price": tuple(f"TRY_CAST({{{c}}} AS DOUBLE) / 1e6" for c in (
+                "productPrice", "hits_product_productPrice", "hits.product.productPrice")),
+        },
+    ),
+    Preset(
+        "movielens_ratings", "MovieLens-style ratings (userId, movieId, rating, timestamp)",
+        "events", ("userId", "movieId", "rating", "timestamp"),
+        {"user_id": ("userId",), "item_id": ("movieId",), "rating": ("rating",),
+         "event_time": ("timestamp",)},
     ),
     *(_canonical(kind) for kind in KIND_FIELDS),
 )

@@ -29,7 +29,9 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 ObjArray = npt.NDArray[np.object_]
 
-DEFAULT_WEIGHTS: Mapping[str, float] = {"view": 1.0, "wishlist": 2.0, "cart": 3.0, "purchase": 5.0}
+# h11a: "rate" (explicit feedback) counts by its rating, see RATING_SCALE_SQL.
+DEFAULT_WEIGHTS: Mapping[str, float] = {"view": 1.0, "wishlist": 2.0, "cart": 3.0, "purchase": 5.0,
+                                        "rate": 4.0}
 DEFAULT_HALF_LIFE_DAYS = 30.0
 RECENT_ITEMS = 5
 SEQUENCE_GAP_HOURS = 48.0
@@ -54,7 +56,7 @@ INTERACTIONS_SQL = """
 WITH scoped AS ({scope}),
 weighted AS (
     SELECT user_id, item_id, event_time,
-           $weights[list_position($types, event_type)] AS w,
+           $weights[list_position($types, event_type)] * {rating_scale} AS w,
            event_type = 'purchase' AS bought
     FROM scoped
     WHERE item_id IS NOT NULL
@@ -72,6 +74,14 @@ FROM weighted, bounds b
 WHERE w IS NOT NULL AND w > 0
 GROUP BY user_id, item_id
 """
+
+# h11a: a rate event counts its type's weight times 2 * (rating / top rating - 0.5), so the top
+# rating counts fully (5 of 5: 1.0, 4: 0.6, 3: 0.2) and the lower half of the scale (dislikes)
+# not at all; a rate event without a rating counts fully.
+RATING_SCALE_SQL = """(CASE WHEN event_type = 'rate' THEN coalesce(greatest(2 * (
+    rating / nullif((SELECT max(rating) FROM scoped WHERE event_type = 'rate'), 0) - 0.5), 0), 1)
+    ELSE 1 END)"""
+INTERACTIONS_SQL = INTERACTIONS_SQL.replace("{rating_scale}", RATING_SCALE_SQL)
 
 USERS_SQL = """
 WITH scoped AS ({scope})

@@ -1,0 +1,75 @@
+"""Column roles from values, for files whose columns have no names (no header row).
+
+Each ``column_N`` is classified from the sampled values: dates or epoch times, small-integer
+ratings, decimal amounts, small-integer counts and id-like values. A 4-column numeric file
+follows the convention user, item, rating, timestamp (MovieLens and most rating dumps).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from analytics.ingest.mapping import ColumnMapping
+
+_INT = re.compile(r"-?\d+")
+_NUM = re.compile(r"-?(\d+\.?\d*|\.\d+)")
+_YMD = re.compile(r"(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])")
+_DATE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T].*)?")
+
+
+def classify(values: Sequence[str]) -> str:
+    """time | rating | amount | count | id | text for one column's non-empty sampled values."""
+    if not values:
+        return "text"
+    if all(_YMD.fullmatch(v) for v in values) or all(_DATE.fullmatch(v) for v in values):
+        return "time"
+    if all(_INT.fullmatch(v) for v in values):
+        numbers = [int(v) for v in values]
+        median = statistics.median(numbers)
+        if 9.4e8 <= median <= 4e9 or 9.4e11 <= median <= 4e12:
+            return "time"  # epoch seconds or milliseconds from 2000 on
+        if min(numbers) >= 0 and max(numbers) <= 10 and len(set(numbers)) <= 11:
+            return "rating"  # or a small count: decided by the other columns
+        return "id"
+    if all(_NUM.fullmatch(v) for v in values):
+        floats = [float(v) for v in values]
+        halves = all((2 * x).is_integer() for x in floats)
+        if halves and min(floats) >= 0 and max(floats) <= 10:
+            return "rating"
+        return "amount"
+    return "id" if all(" " not in v for v in values) else "text"
+
+
+def suggest(columns: list[str], records: list[dict[str, Any]]) -> tuple[ColumnMapping, str]:
+    """An events mapping from values, and the reason shown to the user."""
+    roles = {c: classify([str(r[c]).strip() for r in records
+                          if r.get(c) is not None and str(r[c]).strip()]) for c in columns}
+    chosen: dict[str, str] = {}
+    if len(columns) == 4 and all(roles[c] in ("id", "rating", "time") for c in columns) \
+            and roles[columns[2]] == "rating" and roles[columns[3]] == "time":
+        chosen = dict(zip(("user_id", "item_id", "rating", "event_time"), columns, strict=True))
+        return (ColumnMapping("events", chosen),
+                "no header row; 4 numeric columns read in the usual order user, item, rating, "
+                "timestamp")
+    ids = [c for c in columns if roles[c] == "id"]
+    times = [c for c in columns if roles[c] == "time"]
+    amounts = [c for c in columns if roles[c] == "amount"]
+    small = [c for c in columns if roles[c] == "rating"]
+    if ids:
+        chosen["user_id"] = ids[0]
+    if len(ids) > 1:
+        chosen["item_id"] = ids[1]
+    if times:
+        chosen["event_time"] = times[0]
+    if amounts:
+        chosen["revenue"] = amounts[-1]
+        if small:
+            chosen["quantity"] = small[0]  # beside an amount, a small integer is a count
+    elif small:
+        chosen["rating"] = small[0]
+    described = ", ".join(f"{c} = {field}" for field, c in chosen.items())
+    return (ColumnMapping("events", chosen),
+            f"no header row; columns suggested from their values ({described or 'none fit'})")
