@@ -212,6 +212,13 @@ def _sample(args: argparse.Namespace) -> dict[str, Any]:
                    f"{follow.start_buying} start buying; see changes.csv).")
         return {"events": follow.events + follow.pos_rows, "out": str(follow.out_dir),
                 "lapse": follow.lapse, "start_buying": follow.start_buying}
+    if args.kind != "shop":  # h12rec: grocery-like / ratings-like shops
+        from analytics.sample import generate_kind
+
+        kind = generate_kind(Path(args.out), args.kind, users=args.users, seed=args.seed)
+        _say(args, f"Wrote {kind.events:,} purchases of a {args.kind} shop for {kind.users:,} "
+                   f"shoppers to {args.out}.")
+        return {"events": kind.events, "users": kind.users, "out": str(kind.out_dir)}
     summary = generate(Path(args.out), users=args.users, seed=args.seed)
     _say(args, f"Wrote {summary.events:,} events for {summary.users:,} users to {args.out}.")
     return {"events": summary.events, "users": summary.users, "out": str(summary.out_dir)}
@@ -548,6 +555,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--followup-of", metavar="FOLDER",
                    help="instead: write the next period of the sample in FOLDER (known changers)")
     p.add_argument("--days", type=int, default=60, help="length of the follow-up period")
+    p.add_argument("--kind", choices=["shop", "grocery", "ratings"], default="shop",
+                   help="grocery: repeat purchases dominate; ratings: each item bought once")
 
     p = sub.add_parser("journeys", parents=[common], help="funnel conversion and top session paths")
     p.add_argument("--steps", default="view,cart,checkout,purchase", help="event types in funnel order")

@@ -340,8 +340,8 @@ def _split_note(split: Split) -> str:
         return ""
     if split.span_days >= SHORT_SPAN_DAYS:
         return f" (default; the data spans {duration(split.span_days)})"
-    return (f" (default: the last {SHORT_SPAN_SHARE:.0%} of the data's "
-            f"{duration(split.span_days)} span)")
+    return (f" (default: the last {SHORT_SPAN_SHARE:.0%} of the data's span of "
+            f"{duration(split.span_days)})")
 
 
 def _check(models: Sequence[str], k: int, split: Split, targets: Sequence[str],
