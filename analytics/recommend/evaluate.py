@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -186,7 +186,19 @@ class EvaluationReport:
                 "exclusion": self.exclusion, "exclusion_label": EXCLUSION_LABELS[self.exclusion],
                 "exclusion_ndcg": self.exclusion_ndcg, "split": self.split, "k": self.k,
                 "known_users": self.known_users, "new_users": self.new_users,
-                "best_ndcg": next((s.ndcg for s in self.overall if s.model == self.best()), None)}
+                "best_ndcg": next((s.ndcg for s in self.overall if s.model == self.best()), None),
+                "ndcg_ci": {s.model: [_finite(s.ndcg_ci_low), _finite(s.ndcg_ci_high)]
+                            for s in self.overall}}
+
+    def summary(self) -> EvaluationSummary:
+        """What the Recommendations page shows (the same shape as :func:`latest_summary`)."""
+        def frame(scores: tuple[ModelScore, ...]) -> pd.DataFrame:
+            return pd.DataFrame([asdict(s) for s in scores], columns=_SCORE_COLUMNS)
+
+        return EvaluationSummary(k=self.k, split=self.split, headline=frame(self.overall),
+                                 cold_start=frame(self.cold_start),
+                                 per_segment=frame(self.per_segment), choice=self.choice_json(),
+                                 note=self.note)
 
     def cli_json(self) -> dict[str, Any]:
         """``evaluate --json``: headline on known shoppers, cold start apart, the choice."""
@@ -199,6 +211,48 @@ class EvaluationReport:
 
     def best(self) -> str:
         return self.chosen or max(self.overall, key=lambda s: s.ndcg).model
+
+
+_SCORE_COLUMNS = [f.name for f in fields(ModelScore)]
+
+
+@dataclass(frozen=True)
+class EvaluationSummary:
+    """An evaluation as the page shows it: the headline on known shoppers (best first, with
+    each model's NDCG CI and whether it is tied with the best), cold start on new shoppers,
+    per segment, and the choice (model, exclusion, verdict) ``recommend`` uses."""
+
+    k: int
+    split: str
+    headline: pd.DataFrame
+    cold_start: pd.DataFrame
+    per_segment: pd.DataFrame
+    choice: dict[str, Any]
+    note: str = ""
+
+    def table(self) -> pd.DataFrame:
+        """Headline rows with a human label and a tie flag, best NDCG first."""
+        out = self.headline.copy()
+        ci = self.choice.get("ndcg_ci") or {}
+        out["ndcg_ci_low"] = [(ci.get(m) or [np.nan, np.nan])[0] for m in out["model"]]
+        out["ndcg_ci_high"] = [(ci.get(m) or [np.nan, np.nan])[1] for m in out["model"]]
+        out.insert(1, "label", [model_label(m) for m in out["model"]])
+        tied = set(self.choice.get("tied") or [])
+        out["tied_with_best"] = out["model"].isin(tied)
+        out["chosen"] = out["model"] == self.choice.get("best")
+        return out.sort_values("ndcg", ascending=False, kind="stable").reset_index(drop=True)
+
+    def exclusion_table(self) -> pd.DataFrame:
+        """Per list rule: the best model under it and its NDCG on known shoppers."""
+        rows = []
+        for mode, scores in (self.choice.get("exclusion_ndcg") or {}).items():
+            best = max(scores, key=scores.get) if scores else None
+            rows.append({"rule": EXCLUSION_LABELS.get(mode, mode), "exclusion": mode,
+                         "best_model": model_label(best) if best else None,
+                         f"ndcg@{self.k}": scores.get(best) if best else None,
+                         "chosen": mode == self.choice.get("exclusion")})
+        return pd.DataFrame(rows, columns=["rule", "exclusion", "best_model", f"ndcg@{self.k}",
+                                           "chosen"])
 
 
 @dataclass
@@ -304,6 +358,11 @@ def evaluate(ws: Workspace, models: Sequence[str] = DEFAULT_MODELS, k: int = 10,
         _store(ws, report, options)
     say(1.0, "Done")
     return report
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no NaN: a missing CI is stored as null."""
+    return value if np.isfinite(value) else None
 
 
 def _with_exclusion(options: TrainingOptions, mode: str) -> TrainingOptions:
@@ -517,6 +576,23 @@ def latest_choice(ws: Workspace) -> dict[str, Any] | None:
         return {"best": str(overall.iloc[0]["model"]), "exclusion": EXCLUDE_PURCHASED,
                 "verdict": "", "exclusion_ndcg": {}}
     return dict(choice)
+
+
+def latest_summary(ws: Workspace) -> EvaluationSummary | None:
+    """The last stored evaluation as the page shows it, or None when there is none."""
+    latest = latest_evaluation(ws)
+    choice = latest_choice(ws)
+    if latest.empty or choice is None:
+        return None
+    rows = latest.reindex(columns=_SCORE_COLUMNS)
+    headline = KNOWN_SHOPPERS if (latest["segment"] == KNOWN_SHOPPERS).any() else ALL_SEGMENTS
+    segment = latest["segment"]
+    return EvaluationSummary(
+        k=int(latest["k"].iloc[0]), split=str(latest["split"].iloc[0]),
+        headline=rows[segment == headline].reset_index(drop=True),
+        cold_start=rows[segment == NEW_SHOPPERS].reset_index(drop=True),
+        per_segment=rows[~segment.isin([headline, NEW_SHOPPERS])].reset_index(drop=True),
+        choice=choice)
 
 
 def best_model(ws: Workspace) -> str:
