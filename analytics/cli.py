@@ -217,6 +217,13 @@ def _sample(args: argparse.Namespace) -> dict[str, Any]:
                    f"{follow.start_buying} start buying; see changes.csv).")
         return {"events": follow.events + follow.pos_rows, "out": str(follow.out_dir),
                 "lapse": follow.lapse, "start_buying": follow.start_buying}
+    if args.kind != "shop":  # h12rec: grocery-like / ratings-like shops
+        from analytics.sample import generate_kind
+
+        kind = generate_kind(Path(args.out), args.kind, users=args.users, seed=args.seed)
+        _say(args, f"Wrote {kind.events:,} purchases of a {args.kind} shop for {kind.users:,} "
+                   f"shoppers to {args.out}.")
+        return {"events": kind.events, "users": kind.users, "out": str(kind.out_dir)}
     summary = generate(Path(args.out), users=args.users, seed=args.seed)
     _say(args, f"Wrote {summary.events:,} events for {summary.users:,} users to {args.out}.")
     return {"events": summary.events, "users": summary.users, "out": str(summary.out_dir)}
@@ -341,7 +348,8 @@ def _recommend(args: argparse.Namespace) -> dict[str, Any]:
                                title="Invalid argument")
     with _open(args) as ws:
         model = args.model or best_model(ws)
-        trained = train(ws, [model], _recommend_options(args))
+        options, exclusion = _recommend_exclusion(ws, args)
+        trained = train(ws, [model], options)
         if args.user:
             if not args.allow_unknown:
                 check_user(trained, args.user)
@@ -351,14 +359,39 @@ def _recommend(args: argparse.Namespace) -> dict[str, Any]:
         _say(args, f"Top {len(result.rows)} for {args.user} from {result.label}{note}:")
         for row in result.rows:
             _say(args, f"  {row.rank:>2}. {row.title} [{row.item_id}] {row.score:.3f}  {row.reason}")
+        _say(args, f"  ({exclusion['label']}: {exclusion['why']})")
         return {"user": args.user, "model": model, "cold_start": result.cold_start,
+                "exclude": exclusion,
                 "items": [{"item_id": r.item_id, "title": r.title, "score": r.score,
                            "reason": r.reason} for r in result.rows]}
     table = recommendations_table(trained, model, k=args.k)
     Path(args.out).write_bytes(to_csv_bytes(table))
     users = int(table["user_id"].nunique())
     _say(args, f"Wrote {len(table):,} recommendations for {users:,} shoppers ({model}) to {args.out}.")
-    return {"users": users, "rows": len(table), "model": model, "out": str(args.out)}
+    return {"users": users, "rows": len(table), "model": model, "out": str(args.out),
+            "exclude": exclusion}
+
+
+def _recommend_exclusion(ws: Any, args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """h12rec: the exclusion asked for, else the one the last evaluation chose (and why)."""
+    from dataclasses import replace
+
+    from analytics.recommend.base import EXCLUSION_LABELS
+    from analytics.recommend.evaluate import latest_choice
+
+    options = _recommend_options(args)
+    if args.exclude or args.keep_purchased:
+        mode = args.exclude or "nothing"
+        why = "asked for"
+    else:
+        choice = latest_choice(ws)
+        mode = str(choice["exclusion"]) if choice else "purchased"
+        scores = (choice or {}).get("exclusion_ndcg") or {}
+        why = ("chosen by the last evaluation (best NDCG: " + ", ".join(
+            f"{EXCLUSION_LABELS[m]} {max(v.values()):.4f}" for m, v in scores.items()) + ")"
+            if scores else "the default (no evaluation yet)")
+    info = {"mode": mode, "label": EXCLUSION_LABELS[mode], "why": why}
+    return replace(options, exclude_purchased=mode), info
 
 
 def _recommend_options(args: argparse.Namespace) -> Any:
@@ -379,19 +412,19 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models \
         else list(DEFAULT_MODELS)
     split = Split(method=args.split, test_days=args.test_days, last_k=args.last_k)
+    exclusions = [args.exclude] if args.exclude else ["purchased", "any", "nothing"]
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     with _open(args) as ws:
         report = evaluate(ws, models, k=args.k, split=split, options=_recommend_options(args),
-                          targets=targets, max_users=args.max_users)
-    _say(args, f"Evaluated {len(models)} models on {report.test_users:,} shoppers "
-               f"({report.split}, k={report.k}):")
+                          targets=targets, max_users=args.max_users, exclusions=exclusions)
+    _say(args, f"Evaluated {len(models)} models on {report.known_users:,} known shoppers "
+               f"(+{report.new_users:,} new, reported apart) ({report.split}, k={report.k}):")
     _say(args, f"  {'model':<20}{'precision':>10}{'recall':>10}{'ndcg':>10}{'map':>10}{'coverage':>10}")
     for s in sorted(report.overall, key=lambda s: -s.ndcg):
         _say(args, f"  {s.model:<20}{s.precision:>10.4f}{s.recall:>10.4f}{s.ndcg:>10.4f}"
                    f"{s.map:>10.4f}{s.coverage:>10.4f}")
-    return {"models": report.models_json(), "best": report.best(), "k": report.k,
-            "split": report.split, "users": report.test_users,
-            "evaluation_id": report.evaluation_id}
+    _say(args, report.verdict)
+    return report.cli_json()
 
 
 @command("shopper")
@@ -535,6 +568,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--followup-of", metavar="FOLDER",
                    help="instead: write the next period of the sample in FOLDER (known changers)")
     p.add_argument("--days", type=int, default=60, help="length of the follow-up period")
+    p.add_argument("--kind", choices=["shop", "grocery", "ratings"], default="shop",
+                   help="grocery: repeat purchases dominate; ratings: each item bought once")
 
     p = sub.add_parser("journeys", parents=[common], help="funnel conversion and top session paths")
     p.add_argument("--steps", default="view,cart,checkout,purchase", help="event types in funnel order")
@@ -552,7 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="event weight, e.g. purchase=5 (default view=1 wishlist=2 cart=3 purchase=5)")
         p.add_argument("--half-life", type=float, default=30.0, help="days for an event to count half")
         p.add_argument("--keep-purchased", action="store_true",
-                       help="allow items the shopper already bought (repeat-purchase shops)")
+                       help="allow items the shopper already bought (same as --exclude nothing)")
+        p.add_argument("--exclude", choices=["purchased", "any", "nothing"],
+                       help="what lists leave out (default: the last evaluation's choice)")
         p.add_argument("--max-per-category", type=int, help="diversity: at most N items per category")
 
     p = sub.add_parser("recommend", parents=[common], help="recommendations for a shopper or everyone")
@@ -566,7 +603,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", help="comma-separated model names (default: all)")
     p.add_argument("--split", choices=["days", "last"], default="days",
                    help="test on the last N days, or on each shopper's last purchases")
-    p.add_argument("--test-days", type=float, default=30.0)
+    p.add_argument("--test-days", type=float,
+                   help="test period (default 30, or the last 20%% of a span under 150 days)")
     p.add_argument("--last-k", type=int, default=2, help="purchases per shopper held out (--split last)")
     p.add_argument("--targets", default="purchase", help="event types that count as relevant")
     p.add_argument("--max-users", type=int, help="evaluate a random sample of test shoppers")

@@ -1621,3 +1621,78 @@ def generate(
         out_dir=out_dir, users=users, events=outputs.sinks["events"].rows,
         pos_rows=outputs.sinks["pos"].rows, files=dict(FILES),
     )
+
+
+# h12rec: two small shops with a known answer for the recommender evaluation's exclusion
+# choice — a grocery-like one where most purchases repeat (lists must allow repeats) and a
+# ratings-like one where every item is bought (rated) once (lists must leave seen items out).
+SHOP_KINDS: tuple[str, ...] = ("grocery", "ratings")
+_KIND_ITEMS = 120
+_KIND_GROUPS = 8
+
+
+def generate_kind(out_dir: Path, kind: str, users: int = 400, seed: int = 7,
+                  end: datetime = datetime(2026, 10, 31), days: int = 120) -> SampleSummary:
+    """Write ``events.csv`` and ``items.csv`` of a grocery-like or ratings-like shop.
+
+    ``grocery``: each shopper has 4–8 staples and shops about weekly for ``days``, buying each
+    staple with probability 0.6 on a trip and now and then one item from their favourite
+    aisle, so later purchases are mostly repeats. ``ratings``: items form eight taste groups;
+    each shopper likes two and buys (rates) 10–25 distinct items, ~85% from their groups,
+    each exactly once, spread over the period, so nothing bought is ever bought again.
+    Same arguments give identical files.
+    """
+    if kind not in SHOP_KINDS:
+        raise ConfigError(f"Unknown shop kind {kind!r}.",
+                          hint=f"Choose {', '.join(SHOP_KINDS)}.", title="Invalid sample-data settings")
+    if users < 1 or days < 14 or seed < 0:
+        raise ConfigError(f"users={users}, days={days}, seed={seed}: need users ≥ 1, days ≥ 14, "
+                          "seed ≥ 0.", hint="Use the defaults.", title="Invalid sample-data settings")
+    rng = np.random.default_rng([seed, 12])
+    group = np.arange(_KIND_ITEMS) % _KIND_GROUPS
+    start = end - timedelta(days=days)
+    rows = (_grocery_rows if kind == "grocery" else _ratings_rows)(rng, users, days, group)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["user_id,event_time,event_type,item_id,category"]
+    for user, second, item in sorted(rows):
+        when = start + timedelta(seconds=int(second))
+        lines.append(f"u{user:05d},{when:%Y-%m-%d %H:%M:%S},purchase,i{item:04d},aisle{group[item]}")
+    (out_dir / "events.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    items = ["item_id,title,category"] + [f"i{i:04d},{kind} item {i},aisle{group[i]}"
+                                          for i in range(_KIND_ITEMS)]
+    (out_dir / "items.csv").write_text("\n".join(items) + "\n", encoding="utf-8")
+    return SampleSummary(out_dir=out_dir, users=users, events=len(rows), pos_rows=0,
+                         files={"events": "events.csv", "items": "items.csv"})
+
+
+def _grocery_rows(rng: np.random.Generator, users: int, days: int,
+                  group: Array) -> list[tuple[int, int, int]]:
+    popularity = rng.dirichlet(np.full(_KIND_ITEMS, 0.5))
+    rows: list[tuple[int, int, int]] = []
+    for user in range(users):
+        staples = rng.choice(_KIND_ITEMS, size=int(rng.integers(4, 9)), replace=False, p=popularity)
+        aisle = np.flatnonzero(group == group[staples[0]])
+        day = float(rng.uniform(0, 7))
+        while day < days:
+            second = int(day * _DAY + rng.integers(8 * _HOUR, 20 * _HOUR))
+            basket = staples[rng.random(len(staples)) < 0.6]
+            if rng.random() < 0.3:
+                basket = np.append(basket, rng.choice(aisle))
+            rows.extend((user, second + j, int(item)) for j, item in enumerate(dict.fromkeys(basket)))
+            day += float(rng.uniform(5, 9))
+    return rows
+
+
+def _ratings_rows(rng: np.random.Generator, users: int, days: int,
+                  group: Array) -> list[tuple[int, int, int]]:
+    quality = rng.dirichlet(np.full(_KIND_ITEMS, 1.0))
+    rows: list[tuple[int, int, int]] = []
+    for user in range(users):
+        liked = rng.choice(_KIND_GROUPS, size=2, replace=False)
+        weight = quality * np.where(np.isin(group, liked), 0.85 / 0.25, 0.15 / 0.75)
+        n = int(rng.integers(10, 26))
+        chosen = rng.choice(_KIND_ITEMS, size=n, replace=False, p=weight / weight.sum())
+        seconds = np.sort(rng.integers(0, days * _DAY, size=n))
+        rows.extend((user, int(s), int(i)) for s, i in zip(seconds, chosen, strict=True))
+    return rows

@@ -17,13 +17,16 @@ from analytics.recommend import (
     similar_items,
     train,
 )
+from analytics.recommend.base import EXCLUSION_LABELS, EXCLUSIONS
+from analytics.recommend.catalogue import MODEL_CATALOGUE, model_label
 from analytics.recommend.engine import item_choices
-from analytics.recommend.evaluate import ALL_SEGMENTS, Split, evaluate, latest_evaluation
+from analytics.recommend.evaluate import EvaluationSummary, Split, evaluate, latest_summary
 from pages._shared import cached_overview, escape_markdown, run, workspace
 
 DEFAULT_CHOICE = ["popularity", "segment_popularity", "item_knn", "als", "content", "sequential",
-                  "hybrid"]
+                  "hybrid", "buy_again"]
 SIMILARITY_MODELS = ["item_knn", "content", "als", "sequential", "hybrid"]
+AUTO = "auto"
 
 
 @st.cache_resource(show_spinner=False, max_entries=2, ttl=3600)
@@ -31,6 +34,39 @@ def trained_models(path: str, models: tuple[str, ...], options: TrainingOptions,
                    events: int) -> TrainedModels:
     """Models fitted on all events (shared by sessions; never mutated)."""
     return train(workspace(), models, options)
+
+
+def show_evaluation(summary: EvaluationSummary) -> None:
+    """Known-shopper headline with CIs, the tie verdict, the chosen exclusion, cold start."""
+    k = summary.k
+    choice = summary.choice
+    st.caption(f"Metrics @{k} on {choice.get('known_users', 0):,} **known** shoppers (history "
+               f"before the test period); test period: {summary.split}. Relevant = everything "
+               "they bought in the test period, repeats included.")
+    if choice.get("verdict"):
+        st.info(choice["verdict"], icon=":material/balance:")
+    table = summary.table()
+    st.dataframe(table[["label", "model", "users", "precision", "recall", "ndcg", "ndcg_ci_low",
+                        "ndcg_ci_high", "tied_with_best", "chosen", "map", "hit_rate",
+                        "coverage", "novelty", "fit_seconds"]],
+                 hide_index=True, width="stretch")
+    long = table.melt(id_vars="label", value_vars=["precision", "recall", "ndcg", "map",
+                                                   "hit_rate"], var_name="metric")
+    fig = px.bar(long, x="label", y="value", color="metric", barmode="group",
+                 title=f"Ranking quality per model (@{k}, known shoppers)")
+    fig.update_layout(height=380, margin={"t": 40, "b": 0}, legend_title_text="", xaxis_title="")
+    st.plotly_chart(fig, width="stretch")
+    st.markdown("**What lists leave out** — each rule evaluated, the best used by default:")
+    st.dataframe(summary.exclusion_table(), hide_index=True, width="stretch")
+    with st.expander(f"Cold start: {choice.get('new_users', 0):,} new shoppers"):
+        st.caption("Shoppers with no history before the test period. Every model gives them "
+                   "the same fallback (popular in their segment or device, else trending), so "
+                   "these numbers are reported apart and never pick the best model.")
+        st.dataframe(summary.cold_start[["model", "users", "precision", "recall", "ndcg",
+                                         "hit_rate"]], hide_index=True, width="stretch")
+    with st.expander("Per segment (known shoppers)"):
+        st.caption(summary.note)
+        st.dataframe(summary.per_segment, hide_index=True, width="stretch")
 
 
 st.title("Recommendations")
@@ -44,30 +80,33 @@ if info.empty:
             icon=":material/info:")
     st.stop()
 
+stored = run(lambda: latest_summary(ws))
 with st.form("rec_params"):
     st.subheader("Models and parameters")
-    models = st.multiselect("Models", list(MODELS), default=DEFAULT_CHOICE,
-                            format_func=lambda n: MODELS[n].label,
-                            help="\n".join(f"- **{c.label}**: {c.description}" for c in MODELS.values()))
+    models = st.multiselect("Models", list(MODELS), default=DEFAULT_CHOICE, format_func=model_label,
+                            help="\n".join(f"- **{c.label}**: {c.description}"
+                                           for n, c in MODEL_CATALOGUE.items() if n in MODELS))
     c1, c2, c3, c4 = st.columns(4)
     k = c1.number_input("List length (k)", 1, 50, 10)
     half_life = c2.number_input("Half-life (days)", 1.0, 3650.0, 30.0,
                                 help="An event this old counts half as much as one today.")
-    test_days = c3.number_input("Test period (days)", 1.0, 365.0, 30.0,
+    test_days = c3.number_input("Test period (days)", 0.0, 365.0, 0.0,
                                 help="Evaluation trains before the last N days and checks the "
-                                "purchases in them.")
+                                "purchases in them. 0 = adapt: 30 days, or the last 20% of the "
+                                "data's span when it covers under 150 days.")
     cap = c4.number_input("Max items per category", 0, 50, 0, help="Diversity; 0 = no cap.")
     w1, w2, w3, w4, w5 = st.columns(5)
     weights = (("view", w1.number_input("View weight", 0.0, 100.0, 1.0)),
                ("wishlist", w2.number_input("Wishlist weight", 0.0, 100.0, 2.0)),
                ("cart", w3.number_input("Cart weight", 0.0, 100.0, 3.0)),
                ("purchase", w4.number_input("Purchase weight", 0.0, 100.0, 5.0)))
-    exclude = w5.checkbox("Leave out bought items", True,
-                          help="Turn off for shops where people buy the same items again.")
+    chosen = stored.choice.get("exclusion") if stored else None
+    exclude = w5.selectbox(
+        "Leave out of lists", [AUTO, *EXCLUSIONS],
+        format_func=lambda m: "as the evaluation chose" if m == AUTO else EXCLUSION_LABELS[m],
+        help="The evaluation tries each rule and picks the one that ranks best for this data.")
     submitted = st.form_submit_button("Train and evaluate", type="primary", icon=":material/model_training:")
 
-options = TrainingOptions(weights=weights, half_life_days=float(half_life),
-                          exclude_purchased=exclude, max_per_category=int(cap) or None)
 if not models:
     st.warning("Choose at least one model.")
     st.stop()
@@ -75,37 +114,30 @@ if not models:
 if submitted:
     with st.status("Training and evaluating…", expanded=True) as status:
         bar = st.progress(0.0)
-        report = run(lambda: evaluate(ws, models, k=int(k), split=Split(test_days=float(test_days)),
-                                      options=options, progress=lambda f, m: bar.progress(f, m)))
-        st.session_state["rec_report"] = report
-        status.update(label=f"Evaluated {len(models)} models on {report.test_users:,} shoppers "
-                      f"({report.split})", state="complete", expanded=False)
+        split = Split(test_days=float(test_days) or None)
+        report = run(lambda: evaluate(ws, models, k=int(k), split=split,
+                                      options=TrainingOptions(weights=weights,
+                                                              half_life_days=float(half_life),
+                                                              max_per_category=int(cap) or None),
+                                      progress=lambda f, m: bar.progress(f, m)))
+        stored = report.summary()
+        chosen = report.exclusion
+        status.update(label=f"Evaluated {len(models)} models on {report.known_users:,} known "
+                      f"and {report.new_users:,} new shoppers ({report.split})",
+                      state="complete", expanded=False)
 
 st.subheader("Offline evaluation")
-report = st.session_state.get("rec_report")
-table = report.frame() if report is not None else run(lambda: latest_evaluation(ws))
-if report is None and not table.empty:
-    table = table[table["segment"] == ALL_SEGMENTS]
-if table.empty:
+if stored is None:
     st.info("Not evaluated yet: press **Train and evaluate**.", icon=":material/info:")
 else:
-    shown = table[["model", "users", "precision", "recall", "ndcg", "map", "hit_rate", "coverage",
-                   "novelty", "fit_seconds"]].sort_values("ndcg", ascending=False)
-    k_label = report.k if report is not None else int(latest_evaluation(ws)["k"].iloc[0])
-    st.caption(f"Metrics @{k_label}; relevant = items bought in the test period that the shopper "
-               "had not bought before. Best model by NDCG first.")
-    st.dataframe(shown, hide_index=True, width="stretch")
-    long = shown.melt(id_vars="model", value_vars=["precision", "recall", "ndcg", "map", "hit_rate"],
-                      var_name="metric")
-    fig = px.bar(long, x="model", y="value", color="metric", barmode="group",
-                 title=f"Ranking quality per model (@{k_label})")
-    fig.update_layout(height=380, margin={"t": 40, "b": 0}, legend_title_text="")
-    st.plotly_chart(fig, width="stretch")
-    if report is not None:
-        with st.expander("Per segment"):
-            st.caption(report.note)
-            st.dataframe(report.frame(per_segment=True), hide_index=True, width="stretch")
+    show_evaluation(stored)
 
+mode = (chosen or EXCLUSIONS[0]) if exclude == AUTO else exclude
+options = TrainingOptions(weights=weights, half_life_days=float(half_life),
+                          exclude_purchased=mode, max_per_category=int(cap) or None)
+st.caption(f"Lists below: **{EXCLUSION_LABELS[mode]}**"
+           + (" (the evaluation's choice)" if exclude == AUTO and chosen else
+              " (no evaluation yet: the default)" if exclude == AUTO else "") + ".")
 trained = run(lambda: trained_models(str(ws.path), tuple(models), options, info.events))
 preview_tab, similar_tab, export_tab = st.tabs(["Shopper preview", "Similar items", "Batch export"])
 
@@ -114,7 +146,7 @@ with preview_tab:
     default_user = str(inter.user_ids[int(inter.items_per_user.argmax())])
     user = st.text_input("Shopper id", value=default_user, help="Any user id from your events.")
     shown_models = st.multiselect("Show models", models, default=models[:3],
-                                  format_func=lambda n: MODELS[n].label)
+                                  format_func=model_label)
     try:
         check_user(trained, user.strip())
     except NotFoundError as e:
@@ -133,7 +165,7 @@ with similar_tab:
               for row in choices.itertuples()}
     item = st.selectbox("Item", list(labels), format_func=lambda i: labels[i])
     usable = [m for m in SIMILARITY_MODELS if m in models] or ["item_knn"]
-    similar_model = st.selectbox("Similar by", usable, format_func=lambda n: MODELS[n].label)
+    similar_model = st.selectbox("Similar by", usable, format_func=model_label)
     if similar_model not in trained.models:
         trained = run(lambda: trained_models(str(ws.path), (*models, similar_model), options,
                                              info.events))
@@ -142,7 +174,7 @@ with similar_tab:
 
 with export_tab:
     export_model = st.selectbox("Model", models, index=len(models) - 1,
-                                format_func=lambda n: MODELS[n].label, key="export_model")
+                                format_func=model_label, key="export_model")
     st.caption(f"Top {int(k)} for each of {trained.interactions.n_users:,} shoppers with user_id, "
                "rank, item_id, score, model and reason.")
     if st.button("Prepare CSV", icon=":material/table:"):

@@ -191,7 +191,7 @@ def test_shoppers_with_only_views_get_recommendations_but_no_purchase_evaluation
     for name in ALL_MODELS:
         result = preview(ws, "u1", [name], k=3)[0]
         assert len(result.rows) == 3, name
-    with pytest.raises(NotFoundError, match="No shopper has a new purchase"):
+    with pytest.raises(NotFoundError, match="No shopper has a purchase event in the test period"):
         evaluate(ws, ["popularity"], split=Split(test_days=10))
     report = evaluate(ws, ["popularity", "item_knn"], targets=["view"], store=False,
                       split=Split(test_days=10))

@@ -15,10 +15,17 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 
 from analytics.errors import ConfigError, NotFoundError, ShopperLensError
 from analytics.recommend.interactions import FloatArray, IntArray, Interactions, ItemCatalog, ObjArray
 
+# What a list leaves out: items the shopper bought, items they interacted with in any way
+# (viewed, rated, carted...), or nothing (repeat-purchase shops).
+EXCLUDE_PURCHASED, EXCLUDE_ANY, EXCLUDE_NOTHING = "purchased", "any", "nothing"
+EXCLUSIONS = (EXCLUDE_PURCHASED, EXCLUDE_ANY, EXCLUDE_NOTHING)
+EXCLUSION_LABELS = {EXCLUDE_PURCHASED: "exclude purchased", EXCLUDE_ANY: "exclude any interaction",
+                    EXCLUDE_NOTHING: "repeats allowed"}
 # Rows scored at once: bounds the dense (rows × items) score block to ~32 MB.
 _BLOCK_CELLS = 4_000_000
 # Candidates looked at per requested slot when a category cap is on.
@@ -30,8 +37,10 @@ class Recommender(ABC):
 
     Shared parameters (every subclass takes them as keywords):
 
-    exclude_purchased : bool
-        Leave out items the shopper already bought (turn off for repeat-purchase shops).
+    exclude_purchased : bool or str
+        What to leave out of a shopper's list: ``"purchased"`` (or True) items they bought,
+        ``"any"`` items they interacted with at all, ``"nothing"`` (or False) for
+        repeat-purchase shops. The evaluation measures each and picks one per data set.
     max_per_category : int or None
         Diversity: at most this many items of one category in a list.
     cold_start_events : int
@@ -45,7 +54,7 @@ class Recommender(ABC):
     label: ClassVar[str] = ""
     description: ClassVar[str] = ""
 
-    exclude_purchased: bool
+    exclude_purchased: bool | str
     max_per_category: int | None
     cold_start_events: int
     random_state: int
@@ -79,6 +88,7 @@ class Recommender(ABC):
         if interactions.matrix.nnz == 0:
             raise NotFoundError("No shopper interacted with any item.",
                                 hint="Load events that carry item ids.")
+        exclusion_mode(self.exclude_purchased)
         if self.max_per_category is not None and self.max_per_category < 1:
             raise ConfigError(f"max_per_category={self.max_per_category} must be at least 1.",
                               hint="Use e.g. 3, or leave it empty for no cap.")
@@ -163,13 +173,19 @@ class Recommender(ABC):
     def _top(self, rows: IntArray, width: int, cold: bool) -> tuple[IntArray, FloatArray]:
         scores = (self.cold_start_.scores(rows) if cold else self._scores(rows)).astype(np.float64)
         scores = scores + 1e-9 * self.cold_start_.global_  # popularity breaks ties, stably
-        if self.exclude_purchased:
+        seen = self.seen(rows)
+        if seen is not None:
             known = rows >= 0
-            bought = self.interactions_.purchased[rows[known]].tocoo()
-            scores[np.flatnonzero(known)[bought.row], bought.col] = -np.inf
+            mask = seen[np.flatnonzero(known)].tocoo()
+            scores[np.flatnonzero(known)[mask.row], mask.col] = -np.inf
         if self.max_per_category is None:
             return _top_k(scores, width)
         return _capped_top_k(scores, width, self.items_.categories, self.max_per_category)
+
+    def seen(self, rows: IntArray) -> sp.csr_matrix | None:
+        """The (rows × items) entries this model's exclusion leaves out, or None (nothing)."""
+        source = seen_matrix(self.interactions_, self.exclude_purchased)
+        return None if source is None else source[np.maximum(rows, 0)].tocsr()
 
     def _reasons(self, rows: IntArray, top: IntArray, cold: bool) -> ObjArray:
         out = np.full(top.shape, None, dtype=object)
@@ -199,6 +215,24 @@ class Recommender(ABC):
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
+
+
+def exclusion_mode(value: bool | str) -> str:
+    """``"purchased"`` / ``"any"`` / ``"nothing"`` from a bool (True = purchased) or name."""
+    if isinstance(value, bool | np.bool_):
+        return EXCLUDE_PURCHASED if value else EXCLUDE_NOTHING
+    if value in EXCLUSIONS:
+        return str(value)
+    raise ConfigError(f"Unknown exclusion {value!r}.",
+                      hint=f"Choose {', '.join(EXCLUSIONS)} (what a list leaves out).")
+
+
+def seen_matrix(inter: Interactions, exclude: bool | str) -> sp.csr_matrix | None:
+    """Shopper × item entries that ``exclude`` leaves out of lists (None for nothing)."""
+    mode = exclusion_mode(exclude)
+    if mode == EXCLUDE_NOTHING:
+        return None
+    return inter.purchased if mode == EXCLUDE_PURCHASED else inter.matrix
 
 
 def _top_k(scores: FloatArray, width: int) -> tuple[IntArray, FloatArray]:

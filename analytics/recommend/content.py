@@ -15,6 +15,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import OneHotEncoder, normalize
 
 from analytics.recommend.base import Recommender, best_contributor
+from analytics.recommend.catalogue import MODEL_CATALOGUE
 from analytics.recommend.interactions import FloatArray, IntArray, Interactions, ItemCatalog
 
 PRICE_BANDS = 5
@@ -61,8 +62,8 @@ class ContentBased(Recommender):
     """
 
     name = "content"
-    label = "Content-based"
-    description = "Items like the shopper's items by title words, category, brand and price band."
+    label = MODEL_CATALOGUE["content"].label
+    description = MODEL_CATALOGUE["content"].description
 
     def __init__(self, *, title_weight: float = 1.0, attribute_weight: float = 1.0,
                  exclude_purchased: bool = True, max_per_category: int | None = None,

@@ -21,9 +21,11 @@ from analytics.recommend import interactions as interactions_module
 from analytics.recommend.base import Recommender
 from analytics.recommend.hybrid import COMPONENTS, Hybrid
 from analytics.recommend.interactions import Interactions, ItemCatalog, Scope
+from analytics.recommend.repeat import RepeatHybrid
 from analytics.workspace import Workspace
 
-MODELS: dict[str, type[Recommender]] = {**COMPONENTS, Hybrid.name: Hybrid}
+MODELS: dict[str, type[Recommender]] = {**COMPONENTS, Hybrid.name: Hybrid,
+                                        RepeatHybrid.name: RepeatHybrid}
 DEFAULT_MODEL = Hybrid.name
 Progress = Callable[[float, str], None]
 
@@ -38,7 +40,7 @@ class TrainingOptions:
 
     weights: tuple[tuple[str, float], ...] = tuple(interactions_module.DEFAULT_WEIGHTS.items())
     half_life_days: float = interactions_module.DEFAULT_HALF_LIFE_DAYS
-    exclude_purchased: bool = True
+    exclude_purchased: bool | str = True  # or "purchased" / "any" / "nothing" (see base)
     max_per_category: int | None = None
     random_state: int = 0
     model_params: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()

@@ -19,17 +19,19 @@ import scipy.sparse as sp
 
 from analytics.errors import ConfigError
 from analytics.recommend import metrics
-from analytics.recommend.base import Recommender, minmax_rows
+from analytics.recommend.base import Recommender, minmax_rows, seen_matrix
+from analytics.recommend.catalogue import MODEL_CATALOGUE
 from analytics.recommend.content import ContentBased
 from analytics.recommend.interactions import FloatArray, IntArray, Interactions, ItemCatalog, ObjArray
 from analytics.recommend.knn import ItemKNN
 from analytics.recommend.mf import ALS, BPR
 from analytics.recommend.popularity import Popularity, SegmentPopularity, Trending
+from analytics.recommend.repeat import BuyAgain
 from analytics.recommend.sequential import NextItem
 
 COMPONENTS: dict[str, type[Recommender]] = {
     cls.name: cls for cls in (Popularity, SegmentPopularity, Trending, ItemKNN, ALS, BPR,
-                              ContentBased, NextItem)
+                              ContentBased, NextItem, BuyAgain)
 }
 DEFAULT_COMPONENTS = ("item_knn", "als", "content", "sequential", "segment_popularity")
 WEIGHT_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
@@ -61,8 +63,8 @@ class Hybrid(Recommender):
     """
 
     name = "hybrid"
-    label = "Hybrid"
-    description = "A tuned blend of item-kNN, ALS, content, next-item and segment popularity."
+    label = MODEL_CATALOGUE["hybrid"].label
+    description = MODEL_CATALOGUE["hybrid"].description
 
     def __init__(self, *, components: Sequence[str] = DEFAULT_COMPONENTS,
                  weights: Mapping[str, float] | None = None, validation_days: float = 30.0,
@@ -116,8 +118,8 @@ class Hybrid(Recommender):
         rng = np.random.default_rng(self.random_state)
         rows = np.sort(rng.choice(rows, size=min(limit, len(rows)), replace=False))
         blocks = {n: minmax_rows(m._scores(rows)) for n, m in models.items()}
-        weights, best = _coordinate_ascent(blocks, rows, earlier.purchased if
-                                           self.exclude_purchased else None, targets)
+        weights, best = _coordinate_ascent(blocks, rows, seen_matrix(earlier, self.exclude_purchased),
+                                           targets)
         return weights, {"tuned": True, "validation_users": int(len(rows)),
                          "validation_ndcg": best, "validation_days": self.validation_days}
 

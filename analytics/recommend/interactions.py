@@ -69,6 +69,9 @@ SELECT user_id, item_id,
        bool_or(bought) AS purchased,
        date_diff('second', min(event_time), any_value(b.as_of)) / 86400.0 AS first_age_days,
        date_diff('second', max(event_time), any_value(b.as_of)) / 86400.0 AS last_age_days,
+       count(*) FILTER (WHERE bought) AS purchases,
+       date_diff('second', max(event_time) FILTER (WHERE bought), any_value(b.as_of)) / 86400.0
+           AS last_purchase_age_days,
        row_number() OVER (PARTITION BY user_id ORDER BY max(event_time) DESC, item_id) AS recency
 FROM weighted, bounds b
 WHERE w IS NOT NULL AND w > 0
@@ -189,6 +192,9 @@ class Interactions:
         Context for cold-start fallbacks.
     segment_source : str
         Where the segment labels came from (a segmentation run, RFM segments, or none).
+    purchases, last_purchase_age_days : arrays aligned with ``matrix.data``
+        How many purchase events each entry holds, and days from its last purchase to
+        ``as_of`` (NaN when never bought): what the buy-again model ranks by.
     """
 
     user_ids: ObjArray
@@ -208,6 +214,8 @@ class Interactions:
     segment_source: str
     as_of: datetime | None
     scope: str = "all events"
+    purchases: FloatArray = field(default_factory=lambda: np.zeros(0))
+    last_purchase_age_days: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     @cached_property
     def user_index(self) -> dict[str, int]:
@@ -265,7 +273,11 @@ def replace_entries(inter: Interactions, keep: npt.NDArray[np.bool_]) -> Interac
         bought=inter.bought[keep],
         transitions=inter.transitions, events=inter.events, segments=inter.segments,
         devices=inter.devices, channels=inter.channels, segment_source=inter.segment_source,
-        as_of=inter.as_of, scope=inter.scope + ", validation part")
+        as_of=inter.as_of, scope=inter.scope + ", validation part",
+        purchases=inter.purchases[keep] if len(inter.purchases) else inter.purchases,
+        last_purchase_age_days=(inter.last_purchase_age_days[keep]
+                                if len(inter.last_purchase_age_days)
+                                else inter.last_purchase_age_days))
 
 
 def build(ws: Workspace, scope: Scope = SCOPE_ALL, *,
@@ -408,6 +420,9 @@ def _assemble(users: pd.DataFrame, pairs: pd.DataFrame, catalogue: pd.DataFrame,
         segment_source=source,
         as_of=pd.Timestamp(users["last_event"].max()).to_pydatetime(),
         scope=scope.label,
+        purchases=pairs["purchases"].to_numpy(dtype=np.float64),
+        last_purchase_age_days=pd.to_numeric(pairs["last_purchase_age_days"]).to_numpy(
+            dtype=np.float64, na_value=np.nan),
     )
 
 

@@ -13,6 +13,7 @@ from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFID
 
 from analytics.errors import ConfigError
 from analytics.recommend.base import Recommender, best_contributor
+from analytics.recommend.catalogue import MODEL_CATALOGUE
 from analytics.recommend.interactions import FloatArray, IntArray, Interactions, ItemCatalog
 from analytics.recommend.mf import blas_single_thread, resolve_threads
 
@@ -38,8 +39,8 @@ class ItemKNN(Recommender):
     """
 
     name = "item_knn"
-    label = "Item-kNN"
-    description = "Items bought or viewed together with the shopper's items (implicit, cosine)."
+    label = MODEL_CATALOGUE["item_knn"].label
+    description = MODEL_CATALOGUE["item_knn"].description
 
     def __init__(self, *, neighbours: int = 50, similarity: str = "cosine", num_threads: int = 0,
                  exclude_purchased: bool = True, max_per_category: int | None = None,

@@ -19,6 +19,7 @@ from implicit.cpu.bpr import BayesianPersonalizedRanking
 from implicit.utils import ParameterWarning
 
 from analytics.recommend.base import Recommender, best_contributor
+from analytics.recommend.catalogue import MODEL_CATALOGUE
 from analytics.recommend.interactions import FloatArray, IntArray, Interactions, ItemCatalog
 
 MAX_DEFAULT_THREADS = 4
@@ -89,8 +90,8 @@ class ALS(_Factorisation):
     """
 
     name = "als"
-    label = "ALS"
-    description = "Matrix factorisation (alternating least squares, implicit)."
+    label = MODEL_CATALOGUE["als"].label
+    description = MODEL_CATALOGUE["als"].description
 
     def __init__(self, *, factors: int = 32, regularization: float = 0.05, alpha: float = 2.0,
                  iterations: int = 15, num_threads: int = 0, exclude_purchased: bool = True,
@@ -121,8 +122,8 @@ class BPR(_Factorisation):
     """
 
     name = "bpr"
-    label = "BPR"
-    description = "Matrix factorisation trained to rank (Bayesian personalised ranking, implicit)."
+    label = MODEL_CATALOGUE["bpr"].label
+    description = MODEL_CATALOGUE["bpr"].description
 
     def __init__(self, *, factors: int = 32, learning_rate: float = 0.05,
                  regularization: float = 0.01, iterations: int = 60, num_threads: int = 1,

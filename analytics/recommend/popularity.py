@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from analytics.recommend.base import Recommender
+from analytics.recommend.catalogue import MODEL_CATALOGUE
 from analytics.recommend.interactions import FloatArray, IntArray, Interactions, ItemCatalog, ObjArray
 
 # A group (segment, device) needs this many shoppers before its own popularity is trusted.
@@ -97,8 +98,8 @@ class Popularity(Recommender):
     """
 
     name = "popularity"
-    label = "Popularity"
-    description = "The shop's best sellers (weighted views, carts and purchases); same for all."
+    label = MODEL_CATALOGUE["popularity"].label
+    description = MODEL_CATALOGUE["popularity"].description
 
     def __init__(self, *, exclude_purchased: bool = True, max_per_category: int | None = None,
                  cold_start_events: int = 2, random_state: int = 0) -> None:
@@ -121,8 +122,8 @@ class SegmentPopularity(Popularity):
     """What shoppers of the same segment interact with most (falls back to best sellers)."""
 
     name = "segment_popularity"
-    label = "Segment popularity"
-    description = "Best sellers within the shopper's segment (latest segmentation or RFM)."
+    label = MODEL_CATALOGUE["segment_popularity"].label
+    description = MODEL_CATALOGUE["segment_popularity"].description
 
     def _fit(self, interactions: Interactions, items: ItemCatalog) -> None:
         super()._fit(interactions, items)
@@ -146,8 +147,8 @@ class Trending(Popularity):
     """What is popular lately: interactions decayed with a short half-life."""
 
     name = "trending"
-    label = "Trending"
-    description = "Items gaining interest lately (interactions decayed with a short half-life)."
+    label = MODEL_CATALOGUE["trending"].label
+    description = MODEL_CATALOGUE["trending"].description
 
     def __init__(self, *, half_life_days: float = TRENDING_HALF_LIFE_DAYS,
                  exclude_purchased: bool = True, max_per_category: int | None = None,

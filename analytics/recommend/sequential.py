@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from analytics.recommend.base import Recommender, best_contributor
+from analytics.recommend.catalogue import MODEL_CATALOGUE
 from analytics.recommend.interactions import FloatArray, IntArray, Interactions, ItemCatalog
 
 
@@ -29,8 +30,8 @@ class NextItem(Recommender):
     """
 
     name = "sequential"
-    label = "Next item"
-    description = "What shoppers go on to view or buy after the shopper's latest items."
+    label = MODEL_CATALOGUE["sequential"].label
+    description = MODEL_CATALOGUE["sequential"].description
 
     def __init__(self, *, smoothing: float = 5.0, exclude_purchased: bool = True,
                  max_per_category: int | None = None, cold_start_events: int = 2,

@@ -19,8 +19,18 @@ def test_recommendations_page_trains_evaluates_previews_and_exports(demo_app: Ap
     table = at.dataframe[0].value
     assert set(table["model"]) == {"popularity", "item_knn", "hybrid"}
     assert table.iloc[0]["ndcg"] > table[table["model"] == "popularity"]["ndcg"].iloc[0]
+    assert set(table["label"]) == {"Popularity", "Item-kNN", "Hybrid"}
+    assert (table["ndcg_ci_low"] <= table["ndcg"]).all() and table["chosen"].sum() == 1
+    # known shoppers are the headline; the tie verdict and the chosen exclusion are shown
+    assert any("known" in c.value for c in at.caption)
+    assert any("Lists use" in i.value for i in at.info)
+    rules = at.dataframe[1].value
+    assert len(rules) == 3 and rules["chosen"].sum() == 1
+    chosen = rules.loc[rules["chosen"], "rule"].iloc[0]
+    assert any(f"Lists below: **{chosen}**" in c.value for c in at.caption)
+    assert set(at.dataframe[2].value["model"]) == {"popularity", "item_knn", "hybrid"}  # cold start
     # the shopper preview shows one list per model, each with reasons
-    lists = [d.value for d in at.dataframe[2:5]]
+    lists = [d.value for d in at.dataframe[4:7]]
     assert all(len(frame) == 10 and frame["reason"].str.len().min() > 5 for frame in lists)
     # an unknown shopper is a warning, and still gets the cold-start list
     at.text_input[0].set_value("nobody-here").run()

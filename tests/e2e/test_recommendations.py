@@ -17,7 +17,7 @@ def test_recommendations_train_evaluate_and_preview_in_the_browser(demo_page):  
     page.get_by_role("button", name="Train and evaluate").click()
     page.get_by_text("Ranking quality per model").wait_for(timeout=120_000)
     wait_idle(page)
-    page.get_by_text("Evaluated 7 models on").wait_for()
+    page.get_by_text("Evaluated 8 models on").wait_for()
     assert page.locator('[data-testid="stDataFrame"]').count() >= 4  # evaluation + 3 lists
     screenshot(page, "recommendations")
     body = page.locator('[data-testid="stMain"]').inner_text()
