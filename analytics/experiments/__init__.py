@@ -48,11 +48,24 @@ class ExperimentReport:
         best = self.uplift.best_row if self.uplift else {}
         return clean_dict({"ate": primary.diff, "ci_low": primary.ci_low, "ci_high": primary.ci_high,
                 "p_value": primary.p_value, "qini_auc": best.get("qini"),
-                "uplift_at_30": best.get("uplift_at_30"),
+                "uplift_at_30": best.get("uplift_at_30"), "qini_ci_low": best.get("qini_low"),
+                "qini_ci_high": best.get("qini_high"),
+                "uplift_verdict": self.uplift.verdict if self.uplift else None,
                 "best_model": self.uplift.best if self.uplift else None,
                 "observational": self.ab.balance.observational,
                 "sample_ratio_mismatch": self.ab.sample_ratio.mismatch,
-                "warnings": list(self.ab.warnings) + ([self.uplift_note] if self.uplift_note else [])})
+                "warnings": list(self.ab.warnings) + ([self.uplift_note] if self.uplift_note else []),
+                **self._revenue()})
+
+    def _revenue(self) -> dict[str, Any]:
+        """``revenue``: per-arm revenue per user and its lift, only when revenue is known."""
+        lift = next((x for x in self.ab.lifts if x.metric == "revenue per user"), None)
+        if lift is None:
+            return {}
+        arms = {a.label: {"users": a.users, "revenue_per_user": a.revenue_per_user,
+                          "avg_order_value": a.avg_order_value} for a in self.ab.arms}
+        return {"revenue": {"arms": arms, "diff": lift.diff, "ci_low": lift.ci_low,
+                            "ci_high": lift.ci_high, "p_value": lift.p_value}}
 
 
 def analyse(data: ExperimentData, fit_models: bool = True, expected_share: float = 0.5,

@@ -48,6 +48,8 @@ TOP_SHARES: tuple[int, ...] = (10, 20, 30)
 #: Categorical features keep at most this many levels (the rest become "other").
 MAX_LEVELS = 20
 _CURVE_POINTS = 201
+#: Bootstrap resamples of the held-out users for the Qini coefficient's 95% CI.
+QINI_BOOTSTRAP = 400
 # Per-user matrices are small: OpenMP start-up costs more than it saves, and on a busy
 # machine the first multi-threaded boosting fit can stall for seconds. One thread is faster.
 _OPENMP_THREADS = 1
@@ -247,6 +249,40 @@ def qini_coefficient(y: Array, t: Array, score: Array) -> float:
     return _area(x, q) - float(q[-1]) / 2
 
 
+def qini_ci(y: Array, t: Array, score: Array, n_boot: int = QINI_BOOTSTRAP,
+            random_state: int = 0, alpha: float = 0.05) -> tuple[float, float]:
+    """Percentile bootstrap CI of the Qini coefficient over resampled users.
+
+    Resampling the held-out users (scores fixed) measures how much of a model's Qini is luck of
+    the split: a CI that includes 0 means the model does not target better than random.
+    """
+    y, t, s = np.asarray(y, dtype=float), np.asarray(t, dtype=int), np.asarray(score, dtype=float)
+    rng = np.random.default_rng(random_state)
+    draws = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, len(y), len(y))
+        draws[b] = qini_coefficient(y[idx], t[idx], s[idx])
+    low, high = np.percentile(draws, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(low), float(high)
+
+
+def qini_verdict(table: pd.DataFrame) -> str:
+    """One sentence: does any model target better than random (Qini CI above 0)?"""
+    best = table.iloc[0]
+    ci = f"Qini {best['qini']:.4f}, 95% CI {best['qini_low']:.4f} to {best['qini_high']:.4f}"
+    if best["qini_low"] > 0:
+        return (f"{best['model']} targets better than random ({ci}, held-out users; the best "
+                "of the models compared, so the interval is if anything optimistic).")
+    better = table[table["qini_low"] > 0]
+    if len(better):
+        return (f"{better.iloc[0]['model']} targets better than random (Qini 95% CI "
+                f"{better.iloc[0]['qini_low']:.4f} to {better.iloc[0]['qini_high']:.4f}); the "
+                f"highest Qini, {best['model']}, is not clearly above 0 ({ci}).")
+    return ("No model targets better than random: the Qini 95% CI includes 0 for every model "
+            f"(best: {best['model']}, {ci}). Targeting by these scores is no better than "
+            "picking shoppers at random.")
+
+
 def auuc(y: Array, t: Array, score: Array) -> float:
     """Area under the uplift curve (per user); random targeting scores half the ATE."""
     x, u = uplift_curve(y, t, score)
@@ -303,13 +339,15 @@ class UpliftResult:
     revenue_ate: float | None
     users: int
     outcome_name: str
+    verdict: str = ""  # does any model target better than random (Qini CI)?
 
     @property
     def best_row(self) -> dict[str, Any]:
         return dict(self.table.set_index("model").loc[self.best])
 
     def as_json(self) -> dict[str, Any]:
-        return {"best": self.best, "models": _records(self.table), "deciles": _records(self.deciles),
+        return {"best": self.best, "verdict": self.verdict, "models": _records(self.table),
+                "deciles": _records(self.deciles),
                 "ate": _clean(self.ate), "revenue_ate": _clean(self.revenue_ate),
                 "users": self.users, "test_users": len(self.test_users)}
 
@@ -367,7 +405,7 @@ def _compare(data: ExperimentData, models: tuple[str, ...] | None, test_size: fl
     for name in models or tuple(MODELS):
         pred = make_model(name, random_state).fit(X[train], t[train], y[train]).predict(X[test])
         predictions[name] = pred
-        rows.append(_metrics(name, y[test], t[test], pred))
+        rows.append(_metrics(name, y[test], t[test], pred, random_state))
         curves.append(_curve_frame(name, *qini_curve(y[test], t[test], pred)))
     table = pd.DataFrame(rows).sort_values("qini", ascending=False, ignore_index=True)
     best = str(table.loc[0, "model"])
@@ -382,7 +420,8 @@ def _compare(data: ExperimentData, models: tuple[str, ...] | None, test_size: fl
         test_users=tuple(frame["user_id"].iloc[test].astype(str)),
         targeting_curve=_targeting_curve(frame.iloc[test], predictions[best]),
         ate=float(y[t == 1].mean() - y[t == 0].mean()),
-        revenue_ate=_revenue_ate(frame, t), users=len(frame), outcome_name=data.outcome_name)
+        revenue_ate=_revenue_ate(frame, t), users=len(frame), outcome_name=data.outcome_name,
+        verdict=qini_verdict(table))
 
 
 def _check_modelable(y: Array, t: Array, test_size: float) -> None:
@@ -399,9 +438,10 @@ def _check_modelable(y: Array, t: Array, test_size: float) -> None:
                           hint="Pick another outcome column.", title="Constant outcome")
 
 
-def _metrics(name: str, y: Array, t: Array, pred: Array) -> dict[str, Any]:
-    row: dict[str, Any] = {"model": name, "qini": qini_coefficient(y, t, pred),
-                           "auuc": auuc(y, t, pred)}
+def _metrics(name: str, y: Array, t: Array, pred: Array, random_state: int = 0) -> dict[str, Any]:
+    low, high = qini_ci(y, t, pred, random_state=random_state)
+    row: dict[str, Any] = {"model": name, "qini": qini_coefficient(y, t, pred), "qini_low": low,
+                           "qini_high": high, "auuc": auuc(y, t, pred)}
     for share in TOP_SHARES:
         row[f"uplift_at_{share}"] = uplift_at_k(y, t, pred, share / 100)
     return row
