@@ -236,8 +236,9 @@ def segments_section(data: ExperimentData, experiment: str | None) -> None:
 
 
 def uplift_section(result: UpliftResult, data: ExperimentData) -> None:
-    better = result.verdict and not result.verdict.startswith("No model")
-    (st.success if better else st.warning)(result.verdict, icon=":material/target:")
+    if result.check is not None:
+        (st.success if result.check.better_than_random else st.warning)(
+            result.verdict, icon=":material/target:")
     st.dataframe(result.table, hide_index=True)
     fig = px.line(result.curves, x="fraction", y="qini", color="model",
                   title=f"Qini curve (held-out users) — best: {result.best}",

@@ -46,11 +46,13 @@ class ExperimentReport:
         """The CLI's headline numbers (DESIGN.md §4 keys)."""
         primary = self.ab.primary
         best = self.uplift.best_row if self.uplift else {}
+        check = self.uplift.check if self.uplift else None
         return clean_dict({"ate": primary.diff, "ci_low": primary.ci_low, "ci_high": primary.ci_high,
                 "p_value": primary.p_value, "qini_auc": best.get("qini"),
-                "uplift_at_30": best.get("uplift_at_30"), "qini_ci_low": best.get("qini_low"),
-                "qini_ci_high": best.get("qini_high"),
+                "uplift_at_30": best.get("uplift_at_30"), "qini_ci_low": check.ci_low if check else None,
+                "qini_ci_high": check.ci_high if check else None,
                 "uplift_verdict": self.uplift.verdict if self.uplift else None,
+                "qini_check": check.as_json() if check else None,
                 "best_model": self.uplift.best if self.uplift else None,
                 "observational": self.ab.balance.observational,
                 "sample_ratio_mismatch": self.ab.sample_ratio.mismatch,
