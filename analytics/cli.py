@@ -266,12 +266,14 @@ def _uplift(args: argparse.Namespace) -> dict[str, Any]:
                                title="Invalid argument")
     features = [f.strip() for f in args.features.split(",") if f.strip()] if args.features else None
     path = Path(args.file).resolve() if args.file else None
+    if path is not None and not (args.treatment and args.outcome):
+        raise ShopperLensError("--file needs --treatment COL and --outcome COL.",
+                               hint="Add the column names of the results file.",
+                               title="Invalid argument")
+    if args.control_value is not None and args.treatment_value is None:
+        return _uplift_arms(args, path, features)
     with _open(args, allow=[path.parent] if path else []) as ws:
         if path is not None:
-            if not (args.treatment and args.outcome):
-                raise ShopperLensError("--file needs --treatment COL and --outcome COL.",
-                                       hint="Add the column names of the results file.",
-                                       title="Invalid argument")
             data = prepare(read_results(ws, path), args.treatment, args.outcome,
                            args.treatment_value, args.control_value, revenue=args.revenue,
                            features=features, id_column=args.id, source=f"file {path.name}")
@@ -290,10 +292,59 @@ def _uplift(args: argparse.Namespace) -> dict[str, Any]:
     if report.uplift:
         _say(args, f"Best uplift model: {summary['best_model']} (Qini {summary['qini_auc']:.4f}, "
                    f"uplift@30% {summary['uplift_at_30']:+.4f}); scores stored as run {run_id}.")
+    if "revenue" in summary:
+        rev = summary["revenue"]
+        per_arm = ", ".join(f"{arm} {v['revenue_per_user']:,.2f}" for arm, v in rev["arms"].items())
+        rev_ci = "n/a" if rev["ci_low"] is None else f"[{rev['ci_low']:+,.2f}, {rev['ci_high']:+,.2f}]"
+        _say(args, f"Revenue per user: {per_arm}; difference {rev['diff']:+,.2f}, 95% CI {rev_ci}")
+    if report.uplift:
+        _say(args, report.uplift.verdict)
     for warning in summary["warnings"]:
         _say(args, f"Warning: {warning}")
     return {**summary, "run_id": run_id, "users": data.users,
             "models": report.uplift.as_json()["models"] if report.uplift else []}
+
+
+def _uplift_arms(args: argparse.Namespace, path: Path | None,
+                 features: list[str] | None) -> dict[str, Any]:
+    """h12exp: --control-value without --treatment-value: every arm against the control, then
+    the best arm per shopper against the best single arm (held-out, with CIs)."""
+    from analytics.experiments import read_results
+    from analytics.experiments.multiarm import (
+        best_arm_policy,
+        compare_arms,
+        prepare_arms,
+        workspace_arms,
+    )
+
+    with _open(args, allow=[path.parent] if path else []) as ws:
+        if path is not None:
+            data = prepare_arms(read_results(ws, path), args.treatment, args.outcome,
+                                args.control_value, revenue=args.revenue, features=features,
+                                id_column=args.id, source=f"file {path.name}")
+        else:
+            data = workspace_arms(ws, args.experiment, args.control_value, args.window_days)
+    arms = compare_arms(data, correction=args.correction)
+    _say(args, f"{data.source}: {len(data.arms)} arms against {data.control_label!r}, "
+               f"{data.users:,} users; {data.outcome_name}, p-values corrected ({arms.correction}):")
+    found_arms = arms.as_json()
+    for arm, row in found_arms["arms"].items():
+        if row.get("p_value") is None:
+            _say(args, f"  {arm}: ATE {row['ate']:+.4f} ({row['note']})")
+            continue
+        _say(args, f"  {arm}: ATE {row['ate']:+.4f}, 95% CI [{row['ci_low']:+.4f}, "
+                   f"{row['ci_high']:+.4f}], p = {row['p_value']:.4g}, adjusted p = "
+                   f"{row['p_adjusted']:.4g}")
+    for arm, row in found_arms.get("revenue", {}).items():
+        _say(args, f"  revenue per user, {arm}: {row['revenue_per_user']:,.2f}")
+    policy: dict[str, Any] | None = None
+    try:
+        found = best_arm_policy(data)
+        policy = found.as_json()
+        _say(args, found.verdict)
+    except ShopperLensError as e:
+        _say(args, f"No arm policy: {e.message}")
+    return {**found_arms, "users": data.users, "policy": policy}
 
 
 @command("datasets")
@@ -614,7 +665,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", help="an experiment in the workspace (outcome: purchase in the window)")
     p.add_argument("--file", help="a results file: one row per customer")
     p.add_argument("--treatment", help="file mode: the treatment column")
-    p.add_argument("--treatment-value", help="the arm to evaluate (default: inferred from two arms)")
+    p.add_argument("--treatment-value", help="the arm to evaluate (default: inferred from two arms; "
+                   "with --control-value alone, every arm against the control)")
     p.add_argument("--control-value", help="the control arm (default: inferred from two arms)")
     p.add_argument("--outcome", help="file mode: the outcome column (0/1 or an amount)")
     p.add_argument("--revenue", help="file mode: a money column reported per user")
@@ -624,6 +676,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expected-share", type=float, default=0.5, help="planned treated share (SRM check)")
     p.add_argument("--out", help="write the targeting list (top --top share by predicted uplift) as CSV")
     p.add_argument("--top", type=float, default=0.3, help="share of users in the targeting list")
+    p.add_argument("--correction", choices=["holm", "fdr_bh"], default="holm",
+                   help="multiple-testing correction when every arm is compared (no --treatment-value)")
 
     p = sub.add_parser("shopper", parents=[common],
                        help="one shopper: profile, segments, recent events, aliases, uplift")

@@ -574,6 +574,24 @@ def load_profiles(ws: Workspace) -> pd.DataFrame:
         return cur.execute(_LOAD_SQL).df()
 
 
+def profiles_as_of(ws: Workspace, as_of: datetime,
+                   high_value_quantile: float = 0.75) -> pd.DataFrame:
+    """Every shopper's profile as it was at ``as_of``, leaving the stored table untouched.
+
+    h12exp: an experiment's lift by segment needs each shopper's segment *before* the
+    treatment; the profiles are built exactly as :func:`build_profiles` builds them, inside a
+    transaction that is rolled back, so nobody else sees them.
+    """
+    _check_quantile(high_value_quantile)
+    with ws.transaction(commit=False) as cur, _out_of_memory():
+        cutoff = _resolve_as_of(cur, as_of)
+        cur.execute(_REFRESH_USERS_SQL)
+        cur.execute("CREATE OR REPLACE TABLE profiles AS " + PROFILE_ROWS_SQL,
+                    _row_params(cutoff, high_value_quantile, all_users=True))
+        cur.execute(SCORES_SQL, _SCORE_PARAMS)
+        return cur.execute(_LOAD_SQL).df()
+
+
 def lookup(ws: Workspace, user_id: str) -> dict[str, Any] | None:
     """Return one shopper's profile as a column -> value dict, or None if there is none.
 

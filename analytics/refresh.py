@@ -174,13 +174,15 @@ def _users_of(ws: Workspace, reports: Sequence[FileReport]) -> set[str]:
     return users
 
 
-def assignments(ws: Workspace, run: SegmentRun) -> tuple[pd.DataFrame, np.ndarray[Any, Any], Any]:
+def assignments(ws: Workspace, run: SegmentRun, profiles: pd.DataFrame | None = None,
+                ) -> tuple[pd.DataFrame, np.ndarray[Any, Any], Any]:
     """Segment of every profiled shopper under the run's saved definition (no refit).
 
-    Rows are in profile order; shoppers no rule matches have segment_id -1.
+    Rows are in profile order; shoppers no rule matches have segment_id -1. ``profiles``
+    (default: the stored table) lets a caller score profiles of another moment.
     """
     fitted = load_model(ws, run.run_id)
-    profiles = load_profiles(ws)
+    profiles = load_profiles(ws) if profiles is None else profiles
     names = {s.segment_id: s.name for s in run.segments}
     pipeline = fitted["pipeline"]
     X = pipeline.transform(profiles)

@@ -30,13 +30,29 @@ from analytics.experiments.ab import (
     users_needed,
 )
 from analytics.experiments.data import MAX_ARMS, default_features, infer_arms
-from analytics.experiments.segments import segment_labels, segment_sources
+from analytics.experiments.multiarm import (
+    ArmsData,
+    arms_table,
+    best_arm_policy,
+    compare_arms,
+    policy_table,
+    prepare_arms,
+    revenue_table,
+    workspace_arms,
+)
+from analytics.experiments.segments import (
+    AssignmentSegments,
+    segment_labels,
+    segment_sources,
+    segments_at_assignment,
+)
 from analytics.experiments.targeting import simulate, targeting_list
 from analytics.experiments.uplift import UpliftResult
 from analytics.export import to_csv_bytes
 from pages._shared import escape_markdown, run, workspace
 
 NONE = "(none)"
+ALL_ARMS = "All arms against the control"
 st.title("Experiments & Uplift")
 st.caption("Did the campaign work, for whom, and whom should it target next?")
 ws = workspace()
@@ -53,6 +69,16 @@ def cached_results(path: str) -> pd.DataFrame:
     return read_results(workspace(), Path(path))
 
 
+@st.cache_data(ttl=300, max_entries=8, show_spinner="Computing outcomes of every arm…")
+def cached_workspace_arms(path: str, experiment: str, control: str, window: int) -> ArmsData:
+    return workspace_arms(workspace(), experiment, control, window_days=window)
+
+
+@st.cache_data(ttl=300, max_entries=8, show_spinner="Finding each shopper's segment at assignment…")
+def cached_segments_at(path: str, key: str, experiment: str) -> AssignmentSegments:
+    return segments_at_assignment(workspace(), key, experiment)
+
+
 @st.cache_data(ttl=300, max_entries=8, show_spinner="Comparing the arms…")
 def cached_ab(key: str, _data: ExperimentData, share: float) -> ExperimentReport:
     return analyse(_data, fit_models=False, expected_share=share)
@@ -65,14 +91,18 @@ def arm_choice(values: list[str], column: str, key: str) -> tuple[str | None, st
     except ConfigError:  # ambiguous arms: the user must choose
         guess = (None, None)
     left, right = st.columns(2)
-    treated = left.selectbox("Treatment arm", values, key=f"{key}:t", placeholder="Choose the arm",
-                             index=values.index(guess[0]) if guess[0] else None)
+    options = [ALL_ARMS, *values] if len(values) > 2 else values
+    treated = left.selectbox("Treatment arm", options, key=f"{key}:t", placeholder="Choose the arm",
+                             index=options.index(guess[0]) if guess[0] else None)
     control = right.selectbox("Control arm", values, key=f"{key}:c", placeholder="Choose the control",
                               index=values.index(guess[1]) if guess[1] else None)
     return treated, control
 
 
-def workspace_mode() -> tuple[str, ExperimentData] | None:
+Chosen = tuple[str, ExperimentData | ArmsData, str | None]
+
+
+def workspace_mode() -> Chosen | None:
     experiments = run(lambda: list_experiments(ws))
     if experiments.empty:
         st.info("No experiment assignments in this workspace. Load a file with user_id, "
@@ -88,11 +118,14 @@ def workspace_mode() -> tuple[str, ExperimentData] | None:
         st.info(f"{escape_markdown(name)} has {len(variants)} variants: choose the arm and the "
                 "control to compare.")
         return None
+    if treated == ALL_ARMS:
+        arms = run(lambda: cached_workspace_arms(str(ws.path), name, control, window))
+        return f"ws|{name}|*|{control}|{window}", arms, name
     data = run(lambda: cached_workspace_data(str(ws.path), name, treated, control, window))
-    return f"ws|{name}|{treated}|{control}|{window}", data
+    return f"ws|{name}|{treated}|{control}|{window}", data, name
 
 
-def file_mode() -> tuple[str, ExperimentData] | None:
+def file_mode() -> Chosen | None:
     upload = st.file_uploader("Results file: one row per customer with features, a treatment "
                               "column and outcomes (CSV/TSV, gzip or Parquet)", key="exp:upload")
     if upload is None:
@@ -128,28 +161,35 @@ def file_mode() -> tuple[str, ExperimentData] | None:
     features = st.multiselect("Features for the uplift models (known before the treatment)",
                               [n for n in names if n not in used], key="exp:features",
                               default=default_features(frame, used))
-    data = run(lambda: prepare(frame, treatment, outcome, treated, control,
-                               revenue=None if revenue == NONE else revenue, features=features,
-                               id_column=None if id_column == NONE else id_column,
-                               source=f"file {upload.name}"))
+    money = None if revenue == NONE else revenue
+    ids = None if id_column == NONE else id_column
     sha = hashlib.sha256(upload.getvalue()).hexdigest()[:12]
-    return "|".join(["file", sha, treatment, outcome, treated, control, revenue, id_column,
-                     *features]), data
+    key = "|".join(["file", sha, treatment, outcome, treated, control, revenue, id_column, *features])
+    if treated == ALL_ARMS:
+        return key, run(lambda: prepare_arms(frame, treatment, outcome, control, revenue=money,
+                                             features=features, id_column=ids,
+                                             source=f"file {upload.name}")), None
+    data = run(lambda: prepare(frame, treatment, outcome, treated, control, revenue=money,
+                               features=features, id_column=ids, source=f"file {upload.name}"))
+    return key, data, None
 
 
 def show_ab(ab: ABResult, data: ExperimentData) -> None:
     binary = data.outcome_kind == "binary"
     for warning in ab.warnings:
         st.warning(warning, icon=":material/warning:")
-    st.dataframe(pd.DataFrame([a.as_json() for a in ab.arms]), hide_index=True)
+    arms = pd.DataFrame([a.as_json() for a in ab.arms]).dropna(axis=1, how="all")
+    st.dataframe(arms, hide_index=True)
     st.dataframe(lift_table(ab.lifts, binary), hide_index=True)
+    revenue = next((x for x in ab.lifts if x.metric == "revenue per user"), None)
+    if revenue is not None:
+        per_arm = " · ".join(f"{a.label}: {a.revenue_per_user:,.2f}" for a in ab.arms
+                             if a.revenue_per_user is not None)
+        st.caption(escape_markdown(f"Revenue per user — {per_arm}."))
     if ab.cuped and st.toggle(f"CUPED: adjust for {data.covariate} (less noise, same effect)"):
         st.dataframe(lift_table(ab.cuped, binary), hide_index=True)
         st.caption(" ".join(x.note for x in ab.cuped))
-    srm = ab.sample_ratio
-    st.caption(f"Sample ratio: {srm.n_treatment:,} treated / {srm.n_control:,} control, "
-               f"chi-square p = {srm.p_value:.3g} against a {srm.expected_share:.0%} plan "
-               f"({'mismatch' if srm.mismatch else 'as planned'}).")
+    st.caption(ab.sample_ratio.sentence())
     with st.expander("Balance of pre-period features (standardised mean differences)"):
         st.dataframe(ab.balance.table, hide_index=True)
 
@@ -171,8 +211,8 @@ def power_calculator(ab: ABResult) -> None:
                  "users per arm.")
 
 
-def segments_section(data: ExperimentData, is_file: bool) -> None:
-    sources = segment_sources(None if is_file else ws, data)
+def segments_section(data: ExperimentData, experiment: str | None) -> None:
+    sources = segment_sources(None if experiment is None else ws, data)
     if not sources:
         return
     st.subheader("Lift per segment")
@@ -180,7 +220,13 @@ def segments_section(data: ExperimentData, is_file: bool) -> None:
     label = left.selectbox("Segments", list(sources), key="exp:segsource")
     method = right.radio("Correction", ["holm", "fdr_bh"], horizontal=True, key="exp:corr",
                          format_func=lambda m: {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg"}[m])
-    labels = run(lambda: segment_labels(None if is_file else ws, sources[label], data))
+    source = sources[label]
+    if experiment is not None and not source.startswith("column:"):
+        at = run(lambda: cached_segments_at(str(ws.path), source, experiment))
+        st.caption(escape_markdown(at.rule))
+        labels = at.labels
+    else:
+        labels = run(lambda: segment_labels(None, source, data))
     table = run(lambda: segment_breakdown(data, labels, method)).table
     fig = px.bar(table, x="segment", y="lift", color="significant",
                  error_y=table["ci_high"] - table["lift"], error_y_minus=table["lift"] - table["ci_low"],
@@ -190,6 +236,9 @@ def segments_section(data: ExperimentData, is_file: bool) -> None:
 
 
 def uplift_section(result: UpliftResult, data: ExperimentData) -> None:
+    if result.check is not None:
+        (st.success if result.check.better_than_random else st.warning)(
+            result.verdict, icon=":material/target:")
     st.dataframe(result.table, hide_index=True)
     fig = px.line(result.curves, x="fraction", y="qini", color="model",
                   title=f"Qini curve (held-out users) — best: {result.best}",
@@ -215,21 +264,65 @@ def uplift_section(result: UpliftResult, data: ExperimentData) -> None:
                        to_csv_bytes(targets), file_name="targeting_list.csv", mime="text/csv")
 
 
+def arms_section(key: str, arms: ArmsData) -> None:
+    """Every arm against the control, revenue per arm, and which arm for whom."""
+    st.subheader(escape_markdown(f"{len(arms.arms)} arms against {arms.control_label}: "
+                                 f"{arms.outcome_name}"))
+    for note in arms.notes:
+        st.warning(note, icon=":material/warning:")
+    method = st.radio("Correction for testing several arms", ["holm", "fdr_bh"], horizontal=True,
+                      key="exp:armcorr",
+                      format_func=lambda m: {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg"}[m])
+    result = run(lambda: compare_arms(arms, correction=method))
+    st.dataframe(arms_table(result), hide_index=True)
+    st.caption(f"Each arm against {escape_markdown(arms.control_label)}; p-values corrected for "
+               f"{len(arms.arms)} comparisons ({result.correction}). The family-wise interval "
+               f"(Bonferroni, {0.05 / len(arms.arms):.3g} per arm) holds for all arms at once.")
+    revenue = revenue_table(result)
+    if revenue is not None:
+        st.markdown("**Revenue per arm**")
+        st.dataframe(revenue, hide_index=True)
+    st.subheader("Which arm for whom?")
+    policies = st.session_state.setdefault("exp:policies", {})
+    if st.button("Find the best arm per shopper", type="primary", key="exp:policy"):
+        with st.spinner("Fitting one outcome model per arm…"):
+            policies[key] = run(lambda: best_arm_policy(arms))
+    if key not in policies:
+        st.caption("Fits one outcome model per arm on 60% of shoppers and compares, on the other "
+                   "40%, sending each shopper their best arm with sending everyone the best "
+                   "single arm.")
+        return
+    policy = policies[key]
+    gain = policy.gain
+    (st.success if gain.ci_low > 0 else st.info)(policy.verdict, icon=":material/alt_route:")
+    st.dataframe(policy_table(policy, arms.outcome_kind), hide_index=True)
+    st.dataframe(policy.assigned.assign(share=policy.assigned["share"].map("{:.0%}".format)),
+                 hide_index=True)
+    st.caption(f"Held-out shoppers: {policy.test_users:,}; values by inverse propensity "
+               "weighting with the observed arm shares, 95% CIs from a paired bootstrap.")
+    st.download_button(f"Download each shopper's best arm ({len(policy.scores):,} shoppers, CSV)",
+                       to_csv_bytes(policy.scores), file_name="best_arm_per_shopper.csv",
+                       mime="text/csv")
+
+
 mode = st.radio("Source", ["Experiment in this workspace", "Upload a results file"],
                 horizontal=True, key="exp:mode")
 is_file = mode.startswith("Upload")
 chosen = file_mode() if is_file else workspace_mode()
 if chosen is None:
     st.stop()
-key, data = chosen
-share = st.sidebar.number_input("Planned treated share (for the sample-ratio check)", 0.01, 0.99,
-                                0.5, key="exp:share")
+key, data, experiment = chosen
+if isinstance(data, ArmsData):
+    arms_section(key, data)
+    st.stop()
 st.subheader(escape_markdown(f"{data.treatment_label} vs {data.control_label}: {data.outcome_name}"))
+share = st.number_input("Planned treated share (for the sample-ratio check)", 0.01, 0.99, 0.5,
+                        key="exp:share", width=320)
 ab = run(lambda: cached_ab(f"{key}|{share}", data, share)).ab
 show_ab(ab, data)
 if ab.testable and data.outcome_kind == "binary":
     power_calculator(ab)
-segments_section(data, is_file)
+segments_section(data, experiment)
 
 st.subheader("Uplift models: whom does the treatment move?")
 results = st.session_state.setdefault("exp:results", {})

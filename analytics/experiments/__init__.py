@@ -46,13 +46,28 @@ class ExperimentReport:
         """The CLI's headline numbers (DESIGN.md §4 keys)."""
         primary = self.ab.primary
         best = self.uplift.best_row if self.uplift else {}
+        check = self.uplift.check if self.uplift else None
         return clean_dict({"ate": primary.diff, "ci_low": primary.ci_low, "ci_high": primary.ci_high,
                 "p_value": primary.p_value, "qini_auc": best.get("qini"),
-                "uplift_at_30": best.get("uplift_at_30"),
+                "uplift_at_30": best.get("uplift_at_30"), "qini_ci_low": check.ci_low if check else None,
+                "qini_ci_high": check.ci_high if check else None,
+                "uplift_verdict": self.uplift.verdict if self.uplift else None,
+                "qini_check": check.as_json() if check else None,
                 "best_model": self.uplift.best if self.uplift else None,
                 "observational": self.ab.balance.observational,
                 "sample_ratio_mismatch": self.ab.sample_ratio.mismatch,
-                "warnings": list(self.ab.warnings) + ([self.uplift_note] if self.uplift_note else [])})
+                "warnings": list(self.ab.warnings) + ([self.uplift_note] if self.uplift_note else []),
+                **self._revenue()})
+
+    def _revenue(self) -> dict[str, Any]:
+        """``revenue``: per-arm revenue per user and its lift, only when revenue is known."""
+        lift = next((x for x in self.ab.lifts if x.metric == "revenue per user"), None)
+        if lift is None:
+            return {}
+        arms = {a.label: {"users": a.users, "revenue_per_user": a.revenue_per_user,
+                          "avg_order_value": a.avg_order_value} for a in self.ab.arms}
+        return {"revenue": {"arms": arms, "diff": lift.diff, "ci_low": lift.ci_low,
+                            "ci_high": lift.ci_high, "p_value": lift.p_value}}
 
 
 def analyse(data: ExperimentData, fit_models: bool = True, expected_share: float = 0.5,

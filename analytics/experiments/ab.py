@@ -88,8 +88,25 @@ class SampleRatio:
     p_value: float
     mismatch: bool
 
+    def sentence(self) -> str:
+        """The check in words that agree with the number (a p of 0.017 is not "as planned")."""
+        head = (f"Sample ratio: {self.n_treatment:,} treated / {self.n_control:,} control against "
+                f"a planned {self.expected_share:.0%} treated share, chi-square p = "
+                f"{_p_text(self.p_value)}: ")
+        if self.mismatch:
+            return head + (f"a sample-ratio mismatch (p below {SRM_ALPHA}); check how users were "
+                           "assigned and logged.")
+        if self.p_value < 0.05:
+            return head + (f"less even than chance usually gives, but not a mismatch by the usual "
+                           f"p < {SRM_ALPHA} rule.")
+        return head + "consistent with the plan."
+
     def as_json(self) -> dict[str, Any]:
-        return clean_dict(asdict(self))
+        return clean_dict({**asdict(self), "sentence": self.sentence()})
+
+
+def _p_text(p: float) -> str:
+    return f"{p:.1e}" if p < 0.001 else f"{p:.3f}"
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
@@ -48,6 +48,8 @@ TOP_SHARES: tuple[int, ...] = (10, 20, 30)
 #: Categorical features keep at most this many levels (the rest become "other").
 MAX_LEVELS = 20
 _CURVE_POINTS = 201
+#: Bootstrap resamples of the held-out users for the Qini coefficient's 95% CI.
+QINI_BOOTSTRAP = 400
 # Per-user matrices are small: OpenMP start-up costs more than it saves, and on a busy
 # machine the first multi-threaded boosting fit can stall for seconds. One thread is faster.
 _OPENMP_THREADS = 1
@@ -247,6 +249,69 @@ def qini_coefficient(y: Array, t: Array, score: Array) -> float:
     return _area(x, q) - float(q[-1]) / 2
 
 
+def qini_ci(y: Array, t: Array, score: Array, n_boot: int = QINI_BOOTSTRAP,
+            random_state: int = 0, alpha: float = 0.05) -> tuple[float, float]:
+    """Percentile bootstrap CI of the Qini coefficient over resampled users.
+
+    Resampling the held-out users (scores fixed) measures how much of a model's Qini is luck of
+    the split: a CI that includes 0 means the model does not target better than random.
+    """
+    y, t, s = np.asarray(y, dtype=float), np.asarray(t, dtype=int), np.asarray(score, dtype=float)
+    rng = np.random.default_rng(random_state)
+    draws = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, len(y), len(y))
+        draws[b] = qini_coefficient(y[idx], t[idx], s[idx])
+    low, high = np.percentile(draws, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class QiniCheck:
+    """The best model's Qini over *every* user, each scored by a model that never saw them
+    (cross-fitting), with a bootstrap 95% CI: the evidence for "better than random"."""
+
+    model: str
+    qini: float
+    ci_low: float
+    ci_high: float
+    users: int
+    folds: int
+
+    @property
+    def better_than_random(self) -> bool:
+        return self.ci_low > 0
+
+    def verdict(self) -> str:
+        where = (f"{self.model}, cross-fitted over all {self.users:,} users ({self.folds} folds): "
+                 f"Qini {self.qini:.4f}, 95% CI {self.ci_low:.4f} to {self.ci_high:.4f}")
+        if self.better_than_random:
+            return f"The uplift model targets better than random ({where})."
+        return ("No model targets better than random: the Qini 95% CI includes 0 (best model "
+                f"{where}). Targeting by these scores is no better than picking shoppers at random.")
+
+    def as_json(self) -> dict[str, Any]:
+        return {"model": self.model, "qini": _clean(self.qini), "ci_low": _clean(self.ci_low),
+                "ci_high": _clean(self.ci_high), "users": self.users, "folds": self.folds,
+                "better_than_random": self.better_than_random}
+
+
+def crossfit_qini(name: str, X: Array, t: Array, y: Array, strata: Array, folds: int = 5,
+                  random_state: int = 0) -> QiniCheck:
+    """Out-of-fold predictions of model ``name`` for every user, then :func:`qini_ci`.
+
+    A single held-out split judges a model on 40% of the users; the Qini of a few hundred
+    users is so noisy that even the true effects often get a CI that includes 0. Scoring each
+    user by a model fitted without them uses every user and keeps the estimate honest.
+    """
+    oof = np.empty(len(y))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=random_state)
+    for fit, score in splitter.split(X, strata):
+        oof[score] = make_model(name, random_state).fit(X[fit], t[fit], y[fit]).predict(X[score])
+    low, high = qini_ci(y, t, oof, random_state=random_state)
+    return QiniCheck(name, qini_coefficient(y, t, oof), low, high, len(y), folds)
+
+
 def auuc(y: Array, t: Array, score: Array) -> float:
     """Area under the uplift curve (per user); random targeting scores half the ATE."""
     x, u = uplift_curve(y, t, score)
@@ -303,13 +368,21 @@ class UpliftResult:
     revenue_ate: float | None
     users: int
     outcome_name: str
+    check: QiniCheck | None = None  # does the best model target better than random?
+
+    @property
+    def verdict(self) -> str:
+        return self.check.verdict() if self.check else ""
 
     @property
     def best_row(self) -> dict[str, Any]:
         return dict(self.table.set_index("model").loc[self.best])
 
     def as_json(self) -> dict[str, Any]:
-        return {"best": self.best, "models": _records(self.table), "deciles": _records(self.deciles),
+        return {"best": self.best, "verdict": self.verdict,
+                "qini_check": self.check.as_json() if self.check else None,
+                "models": _records(self.table),
+                "deciles": _records(self.deciles),
                 "ate": _clean(self.ate), "revenue_ate": _clean(self.revenue_ate),
                 "users": self.users, "test_users": len(self.test_users)}
 
@@ -367,7 +440,7 @@ def _compare(data: ExperimentData, models: tuple[str, ...] | None, test_size: fl
     for name in models or tuple(MODELS):
         pred = make_model(name, random_state).fit(X[train], t[train], y[train]).predict(X[test])
         predictions[name] = pred
-        rows.append(_metrics(name, y[test], t[test], pred))
+        rows.append(_metrics(name, y[test], t[test], pred, random_state))
         curves.append(_curve_frame(name, *qini_curve(y[test], t[test], pred)))
     table = pd.DataFrame(rows).sort_values("qini", ascending=False, ignore_index=True)
     best = str(table.loc[0, "model"])
@@ -382,7 +455,8 @@ def _compare(data: ExperimentData, models: tuple[str, ...] | None, test_size: fl
         test_users=tuple(frame["user_id"].iloc[test].astype(str)),
         targeting_curve=_targeting_curve(frame.iloc[test], predictions[best]),
         ate=float(y[t == 1].mean() - y[t == 0].mean()),
-        revenue_ate=_revenue_ate(frame, t), users=len(frame), outcome_name=data.outcome_name)
+        revenue_ate=_revenue_ate(frame, t), users=len(frame), outcome_name=data.outcome_name,
+        check=crossfit_qini(best, X, t, y, strata, random_state=random_state))
 
 
 def _check_modelable(y: Array, t: Array, test_size: float) -> None:
@@ -399,9 +473,10 @@ def _check_modelable(y: Array, t: Array, test_size: float) -> None:
                           hint="Pick another outcome column.", title="Constant outcome")
 
 
-def _metrics(name: str, y: Array, t: Array, pred: Array) -> dict[str, Any]:
-    row: dict[str, Any] = {"model": name, "qini": qini_coefficient(y, t, pred),
-                           "auuc": auuc(y, t, pred)}
+def _metrics(name: str, y: Array, t: Array, pred: Array, random_state: int = 0) -> dict[str, Any]:
+    low, high = qini_ci(y, t, pred, random_state=random_state)
+    row: dict[str, Any] = {"model": name, "qini": qini_coefficient(y, t, pred), "qini_low": low,
+                           "qini_high": high, "auuc": auuc(y, t, pred)}
     for share in TOP_SHARES:
         row[f"uplift_at_{share}"] = uplift_at_k(y, t, pred, share / 100)
     return row

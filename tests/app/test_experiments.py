@@ -94,3 +94,43 @@ def test_bad_results_files_give_clear_messages(app: AppTest):
     assert any("at least 30 per arm" in w.value for w in at.warning)
     assert any("No uplift models" in i.value for i in at.info)
     assert isinstance(lifts, pd.DataFrame)
+
+
+def test_all_arms_against_the_control_revenue_and_best_arm_policy(app: AppTest):
+    from tests.test_experiments_multiarm import three_arm_results
+
+    at = _open_page(app)
+    at.radio(key="exp:mode").set_value("Upload a results file").run()
+    data = three_arm_results(3000, seed=2).to_csv(index=False).encode()
+    at.file_uploader(key="exp:upload").upload("three.csv", data, "text/csv").run()
+    at.selectbox(key="exp:tcol").set_value("arm")
+    at.selectbox(key="exp:ocol").set_value("bought")
+    at.selectbox(key="exp:rcol").set_value("spend").run()
+    at.selectbox(key="exp:arm:t").set_value("All arms against the control")
+    at.selectbox(key="exp:arm:c").set_value("No E-Mail").run()
+    no_exceptions(at)
+    assert any("2 arms against No E-Mail" in s.value for s in at.subheader)
+    arms = at.dataframe[0].value
+    assert set(arms["arm"]) == {"Mens E-Mail", "Womens E-Mail"}
+    assert "family-wise 95% CI" in arms.columns
+    revenue = at.dataframe[1].value
+    assert set(revenue["arm"]) == {"Mens E-Mail", "Womens E-Mail", "No E-Mail"}
+    at.button(key="exp:policy").click().run()
+    no_exceptions(at)
+    assert any("beats sending everyone" in s.value for s in at.success)
+    policies = at.dataframe[2].value
+    assert policies.loc[0, "policy"] == "Best arm per shopper (model)"
+    assert at.get("download_button"), "each shopper's best arm should be downloadable"
+
+
+def test_demo_segments_as_of_assignment_and_plain_sample_ratio(app: AppTest, _demo_db: Path):
+    db = Path(os.environ["SHOPPER_LENS_DB"])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_demo_db, db)
+    at = _open_page(app)
+    assert at.number_input(key="exp:share").value == 0.5
+    assert not at.sidebar.number_input  # the planned share lives on the page
+    ratio = next(c.value for c in at.caption if c.value.startswith("Sample ratio"))
+    assert "as planned" not in ratio and "chi-square p = " in ratio
+    assert any("as of the first assignment" in c.value for c in at.caption), \
+        [c.value for c in at.caption]
