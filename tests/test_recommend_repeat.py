@@ -179,3 +179,13 @@ def test_cli_evaluate_and_recommend_use_the_chosen_exclusion(ws, tmp_path, capsy
     assert rec["model"] == "buy_again" and rec["exclude"]["mode"] == "nothing"
     assert "last evaluation" in rec["exclude"]["why"]
     assert all(i["reason"].startswith("you bought this") for i in rec["items"])
+
+
+@pytest.mark.parametrize(("kind", "low", "high"), [("grocery", 0.75, 1.0), ("ratings", 0.0, 0.1)])
+def test_the_repeat_mix_is_tuned_toward_what_the_shop_does(ws, tmp_path, kind, low, high):
+    generate_kind(tmp_path / kind, kind, users=250)
+    ingest_file(ws, tmp_path / kind / "events.csv", kind="events")
+    inter, items = build(ws)
+    model = make_model("buy_again_hybrid", exclude_purchased="nothing").fit(inter, items)
+    assert model.tuning_["tuned"] and model.partner_ in ("popularity", "item_knn", "als")
+    assert low <= model.mix_ <= high, model.tuning_
