@@ -189,3 +189,21 @@ def test_the_repeat_mix_is_tuned_toward_what_the_shop_does(ws, tmp_path, kind, l
     model = make_model("buy_again_hybrid", exclude_purchased="nothing").fit(inter, items)
     assert model.tuning_["tuned"] and model.partner_ in ("popularity", "item_knn", "als")
     assert low <= model.mix_ <= high, model.tuning_
+
+
+def test_repeat_counts_before_the_validation_window_by_hand():
+    from types import SimpleNamespace
+
+    from analytics.recommend.repeat import _counts_before
+
+    # Window 10 days. A: 3 purchases, first seen 40 days ago, last bought 5 days ago (inside):
+    # 2 before it, the previous one an average gap (40 - 5) / 2 = 17.5 days earlier, i.e.
+    # 5 + 17.5 - 10 = 12.5 days before the window starts. B: last bought 20 days ago
+    # (outside): unchanged, 10 days before the window. C: first seen 3 days ago: new.
+    # D: viewed only.
+    inter = SimpleNamespace(purchases=np.array([3.0, 2.0, 1.0, 0.0]),
+                            last_purchase_age_days=np.array([5.0, 20.0, 3.0, np.nan]),
+                            first_age_days=np.array([40.0, 50.0, 3.0, 30.0]))
+    counts, ages = _counts_before(inter, 10.0)  # type: ignore[arg-type]
+    np.testing.assert_allclose(counts, [2.0, 2.0, 0.0, 0.0])
+    np.testing.assert_allclose(ages[:2], [12.5, 10.0])
