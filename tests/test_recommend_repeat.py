@@ -52,6 +52,7 @@ def test_known_and_new_shoppers_are_counted_and_reported_apart(ws, tmp_path):
     assert all(s.users == 2 for s in report.overall)
     assert [s.users for s in report.cold_start] == [1, 1]
     assert {s.segment for s in report.cold_start} == {NEW_SHOPPERS}
+    assert json.dumps(report.cli_json(), allow_nan=False)  # strict JSON: no CI is NaN
     stored = latest_evaluation(ws)
     assert set(stored["segment"]) >= {KNOWN_SHOPPERS, NEW_SHOPPERS}
 
@@ -174,6 +175,8 @@ def test_cli_evaluate_and_recommend_use_the_chosen_exclusion(ws, tmp_path, capsy
     assert result["exclusion"] == "nothing" and result["best"] == "buy_again"
     assert set(result["exclusion_ndcg"]) == {"purchased", "any", "nothing"}
     assert result["known_users"] == 150 and "cold_start" in result and result["verdict"]
+    assert result["models"]["buy_again"]["ndcg@10_ci"][0] <= result["models"]["buy_again"][
+        "ndcg@10"] <= result["models"]["buy_again"]["ndcg@10_ci"][1]
     assert main(["recommend", "--db", db, "--user", "u00001", "--k", "3", "--json"]) == 0
     rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rec["model"] == "buy_again" and rec["exclude"]["mode"] == "nothing"
