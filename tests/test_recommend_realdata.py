@@ -30,9 +30,12 @@ def test_all_models_train_and_evaluate_on_complete_journey(ws, tmp_path, capsys)
 
     report = evaluate(ws, DEFAULT_MODELS, k=10, split=Split(test_days=28), max_users=100)
     with capsys.disabled():
-        print("\nComplete Journey NDCG@10:", {s.model: round(s.ndcg, 4) for s in report.overall})
+        print("\nComplete Journey NDCG@10 (known shoppers):",
+              {s.model: round(s.ndcg, 4) for s in report.overall}, report.verdict)
     assert {s.model for s in report.overall} == set(DEFAULT_MODELS)
-    assert report.test_users == 100
+    assert report.test_users == 100 == report.known_users + report.new_users
+    assert set(report.exclusion_ndcg) == {"purchased", "any", "nothing"}
+    assert report.best() in report.tied
     assert all(0 <= s.ndcg <= 1 and 0 < s.coverage <= 1 for s in report.overall)
     assert max(s.ndcg for s in report.overall) > 0, "some model finds next month's baskets"
 

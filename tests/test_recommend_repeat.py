@@ -52,6 +52,7 @@ def test_known_and_new_shoppers_are_counted_and_reported_apart(ws, tmp_path):
     assert all(s.users == 2 for s in report.overall)
     assert [s.users for s in report.cold_start] == [1, 1]
     assert {s.segment for s in report.cold_start} == {NEW_SHOPPERS}
+    assert json.dumps(report.cli_json(), allow_nan=False)  # strict JSON: no CI is NaN
     stored = latest_evaluation(ws)
     assert set(stored["segment"]) >= {KNOWN_SHOPPERS, NEW_SHOPPERS}
 
@@ -174,8 +175,38 @@ def test_cli_evaluate_and_recommend_use_the_chosen_exclusion(ws, tmp_path, capsy
     assert result["exclusion"] == "nothing" and result["best"] == "buy_again"
     assert set(result["exclusion_ndcg"]) == {"purchased", "any", "nothing"}
     assert result["known_users"] == 150 and "cold_start" in result and result["verdict"]
+    assert result["models"]["buy_again"]["ndcg@10_ci"][0] <= result["models"]["buy_again"][
+        "ndcg@10"] <= result["models"]["buy_again"]["ndcg@10_ci"][1]
     assert main(["recommend", "--db", db, "--user", "u00001", "--k", "3", "--json"]) == 0
     rec = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rec["model"] == "buy_again" and rec["exclude"]["mode"] == "nothing"
     assert "last evaluation" in rec["exclude"]["why"]
     assert all(i["reason"].startswith("you bought this") for i in rec["items"])
+
+
+@pytest.mark.parametrize(("kind", "low", "high"), [("grocery", 0.75, 1.0), ("ratings", 0.0, 0.1)])
+def test_the_repeat_mix_is_tuned_toward_what_the_shop_does(ws, tmp_path, kind, low, high):
+    generate_kind(tmp_path / kind, kind, users=250)
+    ingest_file(ws, tmp_path / kind / "events.csv", kind="events")
+    inter, items = build(ws)
+    model = make_model("buy_again_hybrid", exclude_purchased="nothing").fit(inter, items)
+    assert model.tuning_["tuned"] and model.partner_ in ("popularity", "item_knn", "als")
+    assert low <= model.mix_ <= high, model.tuning_
+
+
+def test_repeat_counts_before_the_validation_window_by_hand():
+    from types import SimpleNamespace
+
+    from analytics.recommend.repeat import _counts_before
+
+    # Window 10 days. A: 3 purchases, first seen 40 days ago, last bought 5 days ago (inside):
+    # 2 before it, the previous one an average gap (40 - 5) / 2 = 17.5 days earlier, i.e.
+    # 5 + 17.5 - 10 = 12.5 days before the window starts. B: last bought 20 days ago
+    # (outside): unchanged, 10 days before the window. C: first seen 3 days ago: new.
+    # D: viewed only.
+    inter = SimpleNamespace(purchases=np.array([3.0, 2.0, 1.0, 0.0]),
+                            last_purchase_age_days=np.array([5.0, 20.0, 3.0, np.nan]),
+                            first_age_days=np.array([40.0, 50.0, 3.0, 30.0]))
+    counts, ages = _counts_before(inter, 10.0)  # type: ignore[arg-type]
+    np.testing.assert_allclose(counts, [2.0, 2.0, 0.0, 0.0])
+    np.testing.assert_allclose(ages[:2], [12.5, 10.0])

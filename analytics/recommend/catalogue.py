@@ -47,9 +47,9 @@ MODEL_CATALOGUE: dict[str, ModelInfo] = {
         "BPR",
         "Matrix factorisation trained to rank (Bayesian personalised ranking, implicit).", 8),
     "buy_again_hybrid": ModelInfo(
-        "Buy again + kNN",
-        "The shopper's repeat purchases mixed with item-kNN suggestions, the mix tuned on a "
-        "validation split.", 9),
+        "Buy again + collaborative",
+        "The shopper's repeat purchases mixed with new items from popularity, item-kNN or ALS "
+        "(partner and mix tuned on a validation split).", 9),
     "hybrid": ModelInfo(
         "Hybrid",
         "A tuned blend of item-kNN, ALS, content, next-item and segment popularity.", 10),

@@ -176,7 +176,8 @@ class EvaluationReport:
     def _metrics_json(self, s: ModelScore) -> dict[str, float]:
         k = self.k
         return {f"precision@{k}": s.precision, f"recall@{k}": s.recall, f"ndcg@{k}": s.ndcg,
-                f"ndcg@{k}_ci": [s.ndcg_ci_low, s.ndcg_ci_high],  # type: ignore[dict-item]
+                f"ndcg@{k}_ci": [_finite(s.ndcg_ci_low),  # type: ignore[dict-item]
+                                 _finite(s.ndcg_ci_high)],
                 f"map@{k}": s.map, f"hit_rate@{k}": s.hit_rate, "coverage": s.coverage,
                 "novelty": s.novelty, "fit_seconds": s.fit_seconds}
 

@@ -5,8 +5,9 @@ before. The personal-top-frequency baseline that next-basket studies found hard 
 (Li et al., "A Next Basket Recommendation Reality Check", 2023; Hu et al., TIFU-KNN, 2020)
 ranks a shopper's items by how often they bought them, recent purchases weighing more.
 :class:`BuyAgain` is that baseline: score = purchases × 0.5^(days since the last purchase /
-half-life). :class:`RepeatHybrid` mixes it with item-kNN (new items bought with theirs), the
-mix tuned on a temporal validation split of the training data.
+half-life). :class:`RepeatHybrid` mixes it with a collaborative partner (popularity,
+item-kNN or ALS: new items for the shopper), partner and mix tuned on a temporal validation
+split of the training data.
 
 Both only make sense with repeats allowed (``exclude_purchased="nothing"``); with bought
 items excluded, buy-again has nothing of its own left and falls back to popularity — which
@@ -24,11 +25,21 @@ from analytics.errors import ConfigError, ShopperLensError
 from analytics.recommend import metrics
 from analytics.recommend.base import Recommender, minmax_rows, seen_matrix
 from analytics.recommend.catalogue import MODEL_CATALOGUE
-from analytics.recommend.interactions import FloatArray, IntArray, Interactions, ItemCatalog
+from analytics.recommend.interactions import (
+    FloatArray,
+    IntArray,
+    Interactions,
+    ItemCatalog,
+    replace_entries,
+)
 from analytics.recommend.knn import ItemKNN
+from analytics.recommend.mf import ALS
+from analytics.recommend.popularity import Popularity
 
 DEFAULT_HALF_LIFE_DAYS = 60.0
 MIX_GRID = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+PARTNERS: dict[str, type[Recommender]] = {"popularity": Popularity, "item_knn": ItemKNN,
+                                          "als": ALS}
 TUNE_K = 10
 # The validation window is at most this share of the training span (short clickstreams).
 _MAX_WINDOW_SHARE = 0.2
@@ -117,20 +128,25 @@ class BuyAgain(Recommender):
 
 
 class RepeatHybrid(Recommender):
-    """Buy-again mixed with item-kNN: ``mix`` × repeats + (1 − mix) × collaborative.
+    """Buy-again mixed with a collaborative partner: ``mix`` × repeats + (1 − mix) × partner.
 
-    Both are scaled to 0..1 per shopper first. Unless ``mix`` is given it is tuned on NDCG@10
-    over a temporal validation split: the purchases in the last ``validation_days`` of the
-    training data (at most 20% of its span) are held out; item-kNN is refitted on the
-    (shopper, item) pairs seen before, and the repeat counts before the window are the
-    counts minus the window's purchase, the previous purchase placed one average gap earlier
-    (the interactions keep counts and last times, not every purchase — an approximation
-    that only steers the mix).
+    Both are scaled to 0..1 per shopper first. Unless both are given, the partner (of
+    ``partners``) and the mix are tuned on NDCG@10 over a temporal validation split: the
+    purchases in the last ``validation_days`` of the training data (at most 20% of its span)
+    are held out; the partner is refitted on the (shopper, item) pairs not touched in the
+    window (so nothing of the window leaks in), and the repeat counts before the window are
+    the counts minus the window's purchase, the previous purchase placed one average gap
+    earlier (the interactions keep counts and last times, not every purchase — an
+    approximation that only steers the mix).
 
     Parameters
     ----------
     mix : float in [0, 1], optional
         Weight of the repeat part; default tuned.
+    partner : str, optional
+        The collaborative model (popularity, item_knn or als); default tuned.
+    partners : sequence of str
+        The partners tried while tuning.
     half_life_days : float
         Buy-again's recency half-life.
     validation_days : float
@@ -143,12 +159,15 @@ class RepeatHybrid(Recommender):
     label = MODEL_CATALOGUE["buy_again_hybrid"].label
     description = MODEL_CATALOGUE["buy_again_hybrid"].description
 
-    def __init__(self, *, mix: float | None = None,
+    def __init__(self, *, mix: float | None = None, partner: str | None = None,
+                 partners: tuple[str, ...] = tuple(PARTNERS),
                  half_life_days: float = DEFAULT_HALF_LIFE_DAYS, validation_days: float = 30.0,
                  tune_users: int = 2000, exclude_purchased: bool | str = True,
                  max_per_category: int | None = None, cold_start_events: int = 2,
                  random_state: int = 0) -> None:
         self.mix = mix
+        self.partner = partner
+        self.partners = partners
         self.half_life_days = half_life_days
         self.validation_days = validation_days
         self.tune_users = tune_users
@@ -157,55 +176,64 @@ class RepeatHybrid(Recommender):
         self.cold_start_events = cold_start_events
         self.random_state = random_state
 
-    def _parts(self) -> tuple[BuyAgain, ItemKNN]:
-        return (BuyAgain(half_life_days=self.half_life_days, exclude_purchased=False,
-                         random_state=self.random_state),
-                ItemKNN(exclude_purchased=False, random_state=self.random_state))
+    def _partner(self, name: str) -> Recommender:
+        return PARTNERS[name](exclude_purchased=False,  # type: ignore[call-arg]
+                              random_state=self.random_state)
 
     def _fit(self, interactions: Interactions, items: ItemCatalog) -> None:
         if self.mix is not None and not 0.0 <= float(self.mix) <= 1.0:
             raise ConfigError(f"mix={self.mix!r} must be between 0 and 1.",
-                              hint="0 = only item-kNN, 1 = only buy-again; leave empty to tune.")
-        if self.mix is not None:
-            self.mix_, self.tuning_ = float(self.mix), {"tuned": False, "note": "mix given"}
+                              hint="0 = only the partner, 1 = only buy-again; leave empty to tune.")
+        unknown = [p for p in (self.partner, *self.partners) if p is not None and p not in PARTNERS]
+        if unknown or not (self.partner or self.partners):
+            raise ConfigError(f"Unknown buy-again partner(s): {', '.join(unknown) or '(none)'}.",
+                              hint=f"Choose from {', '.join(PARTNERS)}.")
+        if self.mix is not None and self.partner is not None:
+            self.mix_, self.partner_ = float(self.mix), self.partner
+            self.tuning_: dict[str, Any] = {"tuned": False, "note": "mix and partner given"}
         else:
-            self.mix_, self.tuning_ = self._tune(interactions, items)
-        repeat, collab = self._parts()
-        self.repeat_, self.collab_ = repeat.fit(interactions, items), collab.fit(interactions, items)
+            self.partner_, self.mix_, self.tuning_ = self._tune(interactions, items)
+        self.repeat_ = BuyAgain(half_life_days=self.half_life_days, exclude_purchased=False,
+                                random_state=self.random_state).fit(interactions, items)
+        self.collab_ = self._partner(self.partner_).fit(interactions, items)
 
     # -- tuning -----------------------------------------------------------------------------
-    def _tune(self, inter: Interactions, items: ItemCatalog) -> tuple[float, dict[str, Any]]:
-        default = 0.5
+    def _tune(self, inter: Interactions,
+              items: ItemCatalog) -> tuple[str, float, dict[str, Any]]:
+        names = [self.partner] if self.partner else list(self.partners)
+        mixes = (float(self.mix),) if self.mix is not None else MIX_GRID
+        default = (names[0], 0.5 if self.mix is None else float(self.mix))
         span = float(inter.first_age_days.max()) if len(inter.first_age_days) else 0.0
         window = min(self.validation_days, _MAX_WINDOW_SHARE * span)
         if window <= 0:
-            return default, {"tuned": False, "note": "no time span to validate on"}
+            return *default, {"tuned": False, "note": "no time span to validate on"}
         ages = inter.last_purchase_age_days
         held = inter.matrix.copy()
         held.data = np.where(inter.purchases > 0, (np.nan_to_num(ages, nan=np.inf) < window)
                              .astype(np.float64), 0.0)
         held.eliminate_zeros()
-        earlier, _ = inter.without_recent(window)
+        earlier = replace_entries(inter, inter.last_age_days >= window)
         counts, before = _counts_before(inter, window)
         rows = np.flatnonzero((np.diff(held.indptr) > 0) & (np.diff(earlier.matrix.indptr) > 0))
         if len(rows) < _MIN_VALIDATION_USERS:
-            return default, {"tuned": False, "note": f"only {len(rows)} validation shoppers"}
+            return *default, {"tuned": False, "note": f"only {len(rows)} validation shoppers"}
         limit = max(_MIN_VALIDATION_USERS, min(self.tune_users, _TUNE_CELLS // (2 * inter.n_items)))
         rng = np.random.default_rng(self.random_state)
         rows = np.sort(rng.choice(rows, size=min(limit, len(rows)), replace=False))
         repeat_block = minmax_rows(np.asarray(
             repeat_scores(inter, self.half_life_days, counts, before)[rows].todense()))
-        collab = ItemKNN(exclude_purchased=False, random_state=self.random_state)
-        collab_block = minmax_rows(collab.fit(earlier, items)._scores(rows))
         truth = np.asarray(held[rows].todense()) > 0
         seen = seen_matrix(earlier, self.exclude_purchased)
         excluded = np.asarray(seen[rows].todense()) > 0 if seen is not None else None
-        scores = {mix: _ndcg(mix * repeat_block + (1 - mix) * collab_block, truth, excluded)
-                  for mix in MIX_GRID}
-        best = max(MIX_GRID, key=lambda m: (round(scores[m], 9), -abs(m - default)))
-        return best, {"tuned": True, "validation_users": int(len(rows)),
-                      "validation_days": round(window, 3),
-                      "validation_ndcg": {str(m): round(s, 4) for m, s in scores.items()}}
+        scores: dict[tuple[str, float], float] = {}
+        for name in names:
+            block = minmax_rows(self._partner(name).fit(earlier, items)._scores(rows))
+            for mix in mixes:
+                scores[name, mix] = _ndcg(mix * repeat_block + (1 - mix) * block, truth, excluded)
+        best = max(scores, key=lambda key: (round(scores[key], 9), -abs(key[1] - 0.5)))
+        return best[0], best[1], {
+            "tuned": True, "validation_users": int(len(rows)), "validation_days": round(window, 3),
+            "validation_ndcg": {f"{n} mix {m}": round(v, 4) for (n, m), v in scores.items()}}
 
     # -- scoring and reasons ----------------------------------------------------------------
     def _blocks(self, rows: IntArray) -> tuple[FloatArray, FloatArray]:
