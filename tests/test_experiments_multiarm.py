@@ -227,6 +227,8 @@ a,promo,treatment,2024-02-01 00:00:00
 b,promo,control,2024-02-01 00:00:00
 c,promo,treatment,2024-02-01 00:00:00
 d,promo,control,2024-02-01 00:00:00
+a,early,treatment,2023-12-01 00:00:00
+b,early,control,2023-12-01 00:00:00
 """
 REPEAT_RULES = {"name": "Repeat buyers", "otherwise": "Others", "segments": [
     {"name": "Repeat", "when": {"feature": "frequency", "op": ">=", "value": 2}}]}
@@ -256,6 +258,8 @@ def test_segments_as_of_assignment_on_a_hand_case(ws, tmp_path: Path):
     assert at.labels["a"] == "VIP"  # valid from 01-15, still open at 02-01
     assert at.labels["b"] == "Repeat"  # its VIP row ended before the assignment: re-scored
     assert at.counts == {"history": 1, "rescored": 3}
+    early = segments_at_assignment(ws, f"run:{run.run_id}", "early")  # before any event
+    assert early.labels.to_dict() == {"a": NO_PROFILE, "b": NO_PROFILE}
     rfm = segments_at_assignment(ws, "rfm", "promo")
     assert rfm.labels["d"] == NO_PROFILE and rfm.labels["c"] == "Never purchased"
     with ws.cursor() as cur:  # the stored profiles are today's, untouched
