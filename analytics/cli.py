@@ -282,6 +282,7 @@ def _uplift(args: argparse.Namespace) -> dict[str, Any]:
                                   window_days=args.window_days)
         report = analyse(data, expected_share=args.expected_share)
         run_id = save_scores(ws, data, report.uplift) if report.uplift else None
+        by_segment = _uplift_segments(args, ws, data) if args.segments else None
     if args.out and report.uplift:
         Path(args.out).write_bytes(to_csv_bytes(targeting_list(report.uplift, args.top)))
     summary = report.summary()
@@ -301,8 +302,31 @@ def _uplift(args: argparse.Namespace) -> dict[str, Any]:
         _say(args, report.uplift.verdict)
     for warning in summary["warnings"]:
         _say(args, f"Warning: {warning}")
+    if by_segment is not None:
+        _say(args, by_segment["rule"])
+        for row in by_segment["table"]:
+            lift = "n/a (an arm is empty)" if row.get("lift") is None else f"{row['lift']:+.4f}"
+            _say(args, f"  {row['segment']:<32} {row['users']:>7,} users, lift {lift}")
     return {**summary, "run_id": run_id, "users": data.users,
-            "models": report.uplift.as_json()["models"] if report.uplift else []}
+            "models": report.uplift.as_json()["models"] if report.uplift else [],
+            **({"segments": by_segment} if by_segment is not None else {})}
+
+
+def _uplift_segments(args: argparse.Namespace, ws: Any, data: Any) -> dict[str, Any]:
+    """h12exp: lift per segment with each shopper's segment as of their assignment."""
+    from analytics.experiments.ab import segment_breakdown
+    from analytics.experiments.segments import segments_at_assignment
+    from analytics.segments.runs import get_run
+
+    if not args.experiment:
+        raise ShopperLensError("--segments needs --experiment: segments as of assignment come "
+                               "from the workspace.", hint="Drop --segments in file mode.",
+                               title="Invalid argument")
+    key = "rfm" if args.segments == "rfm" else \
+        f"run:{get_run(ws, None if args.segments == 'latest' else args.segments).run_id}"
+    at = segments_at_assignment(ws, key, args.experiment)
+    breakdown = segment_breakdown(data, at.labels)
+    return {**at.as_json(), **breakdown.as_json()}
 
 
 def _uplift_arms(args: argparse.Namespace, path: Path | None,
@@ -676,6 +700,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--expected-share", type=float, default=0.5, help="planned treated share (SRM check)")
     p.add_argument("--out", help="write the targeting list (top --top share by predicted uplift) as CSV")
     p.add_argument("--top", type=float, default=0.3, help="share of users in the targeting list")
+    p.add_argument("--segments", metavar="RUN_ID|latest|rfm",
+                   help="lift per segment (workspace experiments), segments as of assignment")
     p.add_argument("--correction", choices=["holm", "fdr_bh"], default="holm",
                    help="multiple-testing correction when every arm is compared (no --treatment-value)")
 

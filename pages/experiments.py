@@ -268,12 +268,12 @@ def arms_section(key: str, arms: ArmsData) -> None:
     """Every arm against the control, revenue per arm, and which arm for whom."""
     st.subheader(escape_markdown(f"{len(arms.arms)} arms against {arms.control_label}: "
                                  f"{arms.outcome_name}"))
-    for note in arms.notes:
-        st.warning(note, icon=":material/warning:")
     method = st.radio("Correction for testing several arms", ["holm", "fdr_bh"], horizontal=True,
                       key="exp:armcorr",
                       format_func=lambda m: {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg"}[m])
     result = run(lambda: compare_arms(arms, correction=method))
+    for note in result.notes:
+        st.warning(note, icon=":material/warning:")
     st.dataframe(arms_table(result), hide_index=True)
     st.caption(f"Each arm against {escape_markdown(arms.control_label)}; p-values corrected for "
                f"{len(arms.arms)} comparisons ({result.correction}). The family-wise interval "

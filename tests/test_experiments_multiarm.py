@@ -227,6 +227,8 @@ a,promo,treatment,2024-02-01 00:00:00
 b,promo,control,2024-02-01 00:00:00
 c,promo,treatment,2024-02-01 00:00:00
 d,promo,control,2024-02-01 00:00:00
+a,early,treatment,2023-12-01 00:00:00
+b,early,control,2023-12-01 00:00:00
 """
 REPEAT_RULES = {"name": "Repeat buyers", "otherwise": "Others", "segments": [
     {"name": "Repeat", "when": {"feature": "frequency", "op": ">=", "value": 2}}]}
@@ -256,6 +258,8 @@ def test_segments_as_of_assignment_on_a_hand_case(ws, tmp_path: Path):
     assert at.labels["a"] == "VIP"  # valid from 01-15, still open at 02-01
     assert at.labels["b"] == "Repeat"  # its VIP row ended before the assignment: re-scored
     assert at.counts == {"history": 1, "rescored": 3}
+    early = segments_at_assignment(ws, f"run:{run.run_id}", "early")  # before any event
+    assert early.labels.to_dict() == {"a": NO_PROFILE, "b": NO_PROFILE}
     rfm = segments_at_assignment(ws, "rfm", "promo")
     assert rfm.labels["d"] == NO_PROFILE and rfm.labels["c"] == "Never purchased"
     with ws.cursor() as cur:  # the stored profiles are today's, untouched
@@ -264,3 +268,25 @@ def test_segments_as_of_assignment_on_a_hand_case(ws, tmp_path: Path):
     table = segment_breakdown(data, at.labels).table
     assert set(table["segment"]) == {"VIP", "Repeat", "Others", NO_PROFILE}
     assert table["users"].tolist() == [1, 1, 1, 1]
+
+
+def test_cli_lift_per_segment_as_of_assignment(tmp_path: Path, capsys):
+    (tmp_path / "events.csv").write_text(EVENTS)
+    (tmp_path / "assigned.csv").write_text(ASSIGNED)
+    (tmp_path / "rules.json").write_text(json.dumps(REPEAT_RULES))
+    db = ["--db", str(tmp_path / "cli" / "ws.duckdb")]
+    assert main(["ingest", str(tmp_path / "events.csv"), *db]) == 0
+    assert main(["ingest", str(tmp_path / "assigned.csv"), "--kind", "experiments", *db]) == 0
+    assert main(["profiles", *db]) == 0
+    assert main(["segment", "--method", "rules", "--rules", str(tmp_path / "rules.json"), *db]) == 0
+    capsys.readouterr()
+    assert main(["uplift", "--experiment", "promo", "--treatment-value", "treatment",
+                 "--control-value", "control", "--segments", "latest", "--json", *db]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    segments = out["segments"]
+    assert segments["counts"] == {"history": 0, "rescored": 4} and "as of" in segments["rule"]
+    users = {row["segment"]: row["users"] for row in segments["table"]}
+    assert users == {"Others": 2, "Repeat": 1, NO_PROFILE: 1}  # not today's 2 Repeat, 2 Others
+    assert main(["uplift", "--experiment", "promo", "--treatment-value", "treatment",
+                 "--control-value", "control", "--segments", "nope", *db]) == 2
+    assert "No segmentation run 'nope'" in capsys.readouterr().err

@@ -8,7 +8,7 @@ lot the way the page and the CLI do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from analytics.errors import ShopperLensError
@@ -83,4 +83,8 @@ def analyse(data: ExperimentData, fit_models: bool = True, expected_share: float
         result = compare_models(data, test_size=test_size, random_state=random_state)
     except ShopperLensError as e:
         return ExperimentReport(ab, None, f"No uplift models: {e.message}")
+    if ab.balance.observational and result.check is not None:
+        caveat = ("But the arms differed before the treatment, so the models rank an association "
+                  "with the campaign, not its causal effect.")
+        result = replace(result, check=replace(result.check, caveat=caveat))
     return ExperimentReport(ab, result, "")

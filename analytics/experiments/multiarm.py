@@ -23,11 +23,21 @@ from statsmodels.stats.multitest import multipletests
 from threadpoolctl import threadpool_limits
 
 from analytics.errors import ConfigError
-from analytics.experiments.ab import CORRECTIONS, Lift, _records, clean_dict, mean_lift, proportion_lift
+from analytics.experiments.ab import (
+    CORRECTIONS,
+    SMD_THRESHOLD,
+    Lift,
+    _records,
+    balance,
+    clean_dict,
+    mean_lift,
+    proportion_lift,
+)
 from analytics.experiments.data import (
     MAX_ARMS,
     MIN_ARM_USERS,
     PRE_FEATURES,
+    ExperimentData,
     _outcome,
     default_features,
     load_experiment,
@@ -179,7 +189,25 @@ def compare_arms(data: ArmsData, correction: str = "holm", alpha: float = 0.05) 
     table = _adjust(pd.DataFrame(rows), correction, alpha)
     revenue = _revenue_table(data, alpha) if "revenue" in data.frame.columns else None
     return ArmsResult(data.control_label, table, CORRECTIONS[correction], data.outcome_name,
-                      data.outcome_kind, revenue, data.notes)
+                      data.outcome_kind, revenue, data.notes + _imbalance_notes(data))
+
+
+def _imbalance_notes(data: ArmsData) -> tuple[str, ...]:
+    """The two-arm balance check for each arm against the control: a lift between arms that
+    differed before the treatment is an association, and the table must say so."""
+    out = []
+    for arm in data.arms:
+        part = data.frame[data.frame["arm"].isin([arm, data.control_label])]
+        pair = ExperimentData(data.source, part.assign(treatment=(part["arm"] == arm).astype(int)),
+                              data.outcome_name, data.outcome_kind, arm, data.control_label,
+                              data.features)
+        found = balance(pair)
+        if found.observational:
+            out.append(f"{arm} and {data.control_label} differed before the treatment ("
+                       + ", ".join(found.imbalanced()[:5]) + f": standardised mean difference "
+                       f"above {SMD_THRESHOLD}), so assignment was not random: its lift is an "
+                       "association, not a causal effect.")
+    return tuple(out)
 
 
 def _arm_lift(data: ArmsData, column: str, arm: str, alpha: float) -> Lift:

@@ -18,7 +18,7 @@ from analytics.errors import NotFoundError
 from analytics.experiments.data import MAX_ARMS, ExperimentData
 from analytics.profiles import profiles_as_of
 from analytics.refresh import assignments
-from analytics.segments.runs import get_run
+from analytics.segments.runs import SegmentRun, get_run
 from analytics.workspace import Workspace
 
 LATEST_RUN_SQL = """
@@ -148,7 +148,7 @@ def _run_at(ws: Workspace, run_id: str, assigned: pd.DataFrame,
             start: datetime) -> AssignmentSegments:
     run = get_run(ws, run_id)
     from_history = assigned["segment_name"].notna()
-    labels = assigned.set_index("user_id")["segment_name"].copy()
+    labels = assigned.set_index("user_id")["segment_name"].astype(object)
     missing = assigned.loc[~from_history, "user_id"]
     counts = {"history": int(from_history.sum())}
     if len(missing) and run.method == "selection":
@@ -160,10 +160,8 @@ def _run_at(ws: Workspace, run_id: str, assigned: pd.DataFrame,
                f"{len(missing):,} shoppers keep today's membership (after the experiment: "
                "read their lift with care)")
     elif len(missing):
-        frame, _, _ = assignments(ws, run, profiles_as_of(ws, start))
-        then = frame.set_index("user_id")["segment_name"].where(frame.set_index("user_id")
-                                                                ["segment_id"].ge(0), NO_SEGMENT)
-        labels[missing] = missing.map(then).fillna(NO_PROFILE).to_numpy()
+        then = missing.map(_rescored(ws, run, start)).astype(object)
+        labels[missing] = then.fillna(NO_PROFILE).to_numpy()
         counts["rescored"] = len(missing)
         how = (f"{len(missing):,} shoppers re-scored with the run's saved definition (not "
                f"refitted) on profiles recomputed as of the first assignment ({start:%Y-%m-%d %H:%M})")
@@ -175,3 +173,13 @@ def _run_at(ws: Workspace, run_id: str, assigned: pd.DataFrame,
         "; ".join([*parts, *([how] if how else [])]) + "."
     return AssignmentSegments(pd.Series(labels.astype(str).to_numpy(), index=labels.index.astype(str)),
                               f"run:{run_id}", run.name, rule, counts)
+
+
+def _rescored(ws: Workspace, run: SegmentRun, at: datetime) -> pd.Series:
+    """user_id -> the run's segment (not refitted) on the profiles of moment ``at``."""
+    profiles = profiles_as_of(ws, at)
+    if profiles.empty:  # nobody had an event yet: nothing to score
+        return pd.Series(dtype=object)
+    frame, _, _ = assignments(ws, run, profiles)
+    frame = frame.set_index("user_id")
+    return frame["segment_name"].where(frame["segment_id"] >= 0, NO_SEGMENT)

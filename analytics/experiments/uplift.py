@@ -277,6 +277,7 @@ class QiniCheck:
     ci_high: float
     users: int
     folds: int
+    caveat: str = ""  # e.g. assignment was not random: the ranking is of association
 
     @property
     def better_than_random(self) -> bool:
@@ -285,10 +286,12 @@ class QiniCheck:
     def verdict(self) -> str:
         where = (f"{self.model}, cross-fitted over all {self.users:,} users ({self.folds} folds): "
                  f"Qini {self.qini:.4f}, 95% CI {self.ci_low:.4f} to {self.ci_high:.4f}")
+        tail = f" {self.caveat}" if self.caveat else ""
         if self.better_than_random:
-            return f"The uplift model targets better than random ({where})."
+            return f"The uplift model targets better than random ({where}).{tail}"
         return ("No model targets better than random: the Qini 95% CI includes 0 (best model "
-                f"{where}). Targeting by these scores is no better than picking shoppers at random.")
+                f"{where}). Targeting by these scores is no better than picking shoppers at "
+                f"random.{tail}")
 
     def as_json(self) -> dict[str, Any]:
         return {"model": self.model, "qini": _clean(self.qini), "ci_low": _clean(self.ci_low),
