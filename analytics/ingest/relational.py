@@ -565,3 +565,30 @@ def _lookup_report(cur: duckdb.DuckDBPyConnection, recognition: Recognition, rol
 
 def _scalar(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> int:
     return int(cur.execute(sql, params or []).fetchall()[0][0])
+
+
+def roles_table(recognition: Recognition) -> list[dict[str, str]]:
+    """One row per file of the set: its role and the tables it will fill (for the Data page)."""
+    shape = recognition.shape
+    rows = []
+    for role in shape.roles:
+        f = recognition.files.get(role.name)
+        kinds = [s.kind for s in shape.steps if s.role == role.name] or ["lookup"]
+        rows.append({"file": f.name if f else "(missing)" if role.required else "(not given)",
+                     "role": role.label, "loaded as": ", ".join(kinds),
+                     "identified by": ", ".join(role.signature)})
+    return rows
+
+
+def keys_table(keys: list[KeyMatch]) -> list[dict[str, Any]]:
+    """The detected joins with their match rates (for the Data page)."""
+    return [{"from": k.child_file, "key": k.column, "to": k.parent_file,
+             "values": k.child_values, "matched": k.matched, "match rate": k.match_rate,
+             "used": "yes" if k.expected else "shared column"} for k in keys]
+
+
+def files_table(report: RelationalReport) -> list[dict[str, Any]]:
+    """Per-file accounting of a loaded set (for the Data page)."""
+    return [{"file": f.name, "loaded as": f.kind, "rows read": f.rows_read,
+             "loaded": f.rows_loaded, "rejected": f.rows_rejected,
+             "duplicates skipped": f.duplicates_skipped} for f in report.files]
