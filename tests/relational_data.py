@@ -71,6 +71,21 @@ SHOPIFY_FILE = (
 SHOPIFY_EXPECTED = {"revenue": {"ann@example.com": 16.0 + 20.0, "bob@example.com": 20.0 + 15.0},
                     "rows": (5, 4, 1, 0)}
 
+# WooCommerce (Advanced Order Export column names): order fields repeated on #501's lines but
+# only on the first line of #502; #503 is cancelled; statuses may carry the `wc-` prefix.
+WOO_FILE = (
+    "Order Number,Order Status,Order Date,First Name (Billing),Email (Billing),"
+    "Country Code (Billing),Payment Method Title,Order Total Amount,SKU,Item #,Item Name,Quantity,"
+    "Item Cost\n"
+    "501,completed,2024-03-01 09:15:00,Cy,cy@example.com,DE,PayPal,34.00,HAT-1,1,Hat,1,14.00\n"
+    "501,completed,2024-03-01 09:15:00,Cy,cy@example.com,DE,PayPal,34.00,SOCK-2,2,Socks,2,10.00\n"
+    "502,wc-processing,2024-03-02 18:00:00,Di,di@example.com,FR,Card,42.00,BAG-1,1,Bag,1,42.00\n"
+    "502,,,,,,,,,2,Gift wrap,1,0.00\n"
+    "503,cancelled,2024-03-03 08:00:00,Cy,cy@example.com,DE,PayPal,14.00,HAT-1,1,Hat,1,14.00\n")
+
+WOO_EXPECTED = {"revenue": {"cy@example.com": 14.0 + 2 * 10.0, "di@example.com": 42.0},
+                "rows": (5, 4, 1, 0)}
+
 
 def write_olist(folder: Path, names: tuple[str, ...] | None = None) -> list[Path]:
     """Write the Olist-like files (all, or ``names``) into ``folder``; returns their paths."""

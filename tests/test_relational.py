@@ -24,6 +24,8 @@ from tests.relational_data import (
     OLIST_FILES,
     SHOPIFY_EXPECTED,
     SHOPIFY_FILE,
+    WOO_EXPECTED,
+    WOO_FILE,
     write_olist,
 )
 
@@ -184,6 +186,22 @@ def test_shopify_lines_inherit_the_order_fields_of_the_first_line(ws, write):
     assert totals == [16.0, 20.0, 35.0]
     assert all("@" not in user for user, _, _ in sum(by_order.values(), []))  # e-mail hashed
     assert sorted(_revenue(ws).values()) == sorted(SHOPIFY_EXPECTED["revenue"].values())
+
+
+def test_woocommerce_lines_keep_every_line_and_skip_unpaid_orders(ws, write):
+    recognition = recognise(ws, [write("orders-2024-03.csv", WOO_FILE)])
+    assert recognition is not None and recognition.shape.name == "woocommerce"
+    (lines,) = load_relational(ws, recognition).files
+    assert (lines.rows_read, lines.rows_loaded, lines.rows_rejected,
+            lines.duplicates_skipped) == WOO_EXPECTED["rows"]
+    with ws.cursor() as cur:
+        per_order = dict(cur.execute("SELECT order_id, count(DISTINCT user_id) || ':' || "
+                                     "round(sum(revenue), 2) FROM events GROUP BY 1").fetchall())
+        reason = cur.execute("SELECT reason FROM rejects").fetchall()
+    assert per_order == {"501": "1:34.0", "502": "1:42.0"}  # gift wrap line kept, same buyer
+    assert reason == [("order '503' has status 'cancelled': not revenue (only completed, "
+                       "processing orders are)",)]
+    assert sorted(_revenue(ws).values()) == sorted(WOO_EXPECTED["revenue"].values())
 
 
 def test_cli_loads_the_set_with_no_flags_and_reports_shape_keys_and_files(tmp_path):

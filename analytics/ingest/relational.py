@@ -31,6 +31,11 @@ Progress = Callable[[float, str], None]
 OLIST_PURCHASE_STATUSES = ("delivered", "shipped", "invoiced", "approved", "processing")
 # Shopify `Financial Status` values whose lines are not revenue: never paid, or refunded in full.
 SHOPIFY_NOT_REVENUE = ("pending", "voided", "expired", "refunded")
+# WooCommerce statuses (optionally `wc-` prefixed) that are paid orders; pending, on-hold,
+# cancelled, refunded and failed orders are not revenue.
+WOO_PURCHASE_STATUSES = ("completed", "processing")
+# Order-level columns of the common order-export plugins, which some fill on the first line only.
+WOO_ORDER_FIELDS = ("Order Status", "Order Date", "Email (Billing)", "Country Code (Billing)")
 # Shopify order-level columns, filled in only on the first line of an order.
 SHOPIFY_ORDER_FIELDS = ("Email", "Financial Status", "Paid at", "Created at", "Currency",
                         "Billing Country", "Source")
@@ -233,26 +238,28 @@ OLIST = Shape(
 )
 
 
-def _shopify_filled() -> str:
+def _filled(key: str, fields: tuple[str, ...]) -> str:
+    """Line-item rows with their order's fields filled in (exports give them on one line only)."""
     filled = ", ".join(
         f"first_value(NULLIF(trim({quote_ident(c)}), '') IGNORE NULLS) OVER w AS {quote_ident(c)}"
-        for c in SHOPIFY_ORDER_FIELDS)
-    return (f"SELECT * REPLACE ({filled}) FROM {{orders}} WINDOW w AS (PARTITION BY \"Name\" "
-            "ORDER BY _line ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)")
+        for c in fields)
+    return (f"SELECT * REPLACE ({filled}) FROM {{orders}} WINDOW w AS (PARTITION BY "
+            f"{quote_ident(key)} ORDER BY _line ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED "
+            "FOLLOWING)")
 
 
 _SHOPIFY_LINES = f"""
     SELECT "Name", "Email", coalesce("Paid at", "Created at") AS _time,
            coalesce(NULLIF(trim("Lineitem sku"), ''), "Lineitem name") AS _item,
            "Lineitem price", "Lineitem quantity", "Billing Country", "Source", _line
-    FROM ({_shopify_filled()})
+    FROM ({_filled("Name", SHOPIFY_ORDER_FIELDS)})
     WHERE lower(coalesce("Financial Status", '')) NOT IN ({_in_list(SHOPIFY_NOT_REVENUE)})
     ORDER BY _line"""
 
 _SHOPIFY_PROBLEMS = f"""
     SELECT _line, 'order ''' || "Name" || ''' has financial status ''' || "Financial Status"
                   || ''': not revenue (never paid or refunded in full)' AS reason
-    FROM ({_shopify_filled()})
+    FROM ({_filled("Name", SHOPIFY_ORDER_FIELDS)})
     WHERE lower(coalesce("Financial Status", '')) IN ({_in_list(SHOPIFY_NOT_REVENUE)})"""
 
 SHOPIFY = Shape(
@@ -272,7 +279,41 @@ SHOPIFY = Shape(
                      "the first line of each order"),),
 )
 
-SHAPES: tuple[Shape, ...] = (OLIST, SHOPIFY)
+_WOO_STATUS = "lower(regexp_replace(coalesce(\"Order Status\", ''), '^wc-', ''))"
+
+_WOO_LINES = f"""
+    SELECT "Order Number", "Email (Billing)", "Order Date",
+           coalesce(NULLIF(trim("SKU"), ''), "Item Name") AS _item, "Item Cost", "Quantity",
+           "Country Code (Billing)", _line
+    FROM ({_filled("Order Number", WOO_ORDER_FIELDS)})
+    WHERE {_WOO_STATUS} IN ({_in_list(WOO_PURCHASE_STATUSES)})
+    ORDER BY _line"""
+
+_WOO_PROBLEMS = f"""
+    SELECT _line, 'order ''' || "Order Number" || ''' has status '''
+                  || coalesce("Order Status", '') || ''': not revenue (only '
+                  || '{", ".join(WOO_PURCHASE_STATUSES)} orders are)' AS reason
+    FROM ({_filled("Order Number", WOO_ORDER_FIELDS)})
+    WHERE {_WOO_STATUS} NOT IN ({_in_list(WOO_PURCHASE_STATUSES)})"""
+
+WOOCOMMERCE = Shape(
+    "woocommerce", "WooCommerce order export (one row per line item)",
+    roles=(Role("orders", "orders with line items",
+                ("Order Number", "Order Status", "Order Date", "Email (Billing)", "Item Name",
+                 "Quantity", "Item Cost")),),
+    joins=(),
+    steps=(Step("orders", "events", _WOO_LINES,
+                ColumnMapping("events", {"user_id": "Email (Billing)", "event_time": "Order Date",
+                                         "order_id": "Order Number", "item_id": "_item",
+                                         "price": "Item Cost", "quantity": "Quantity",
+                                         "country": "Country Code (Billing)"},
+                              constants={"event_type": "purchase"}),
+                problems=_WOO_PROBLEMS,
+                note="order fields filled in from the order's first line; only completed and "
+                     "processing orders are revenue"),),
+)
+
+SHAPES: tuple[Shape, ...] = (OLIST, SHOPIFY, WOOCOMMERCE)
 
 
 def _columns(ws: Workspace, path: Path, name: str) -> SourceFile:
