@@ -91,6 +91,10 @@ def test_identity_map_follows_order_to_customer_to_person(ws, tmp_path):
     with ws.cursor() as cur:
         mapped = dict(cur.execute("SELECT alias, user_id FROM identity_map").fetchall())
     assert mapped["o1"] == "P1" and mapped["o2"] == "P1" and mapped["c2"] == "P1"
+    from analytics.shopper import shopper_view
+    aliases = {(a.alias, a.alias_type) for a in shopper_view(ws, "P1").aliases}
+    assert aliases == {("c1", "olist customer_id"), ("c2", "olist customer_id"),
+                       ("o1", "olist order_id"), ("o2", "olist order_id")}
 
 
 def test_identity_map_resolves_three_hops_and_survives_a_cycle(ws, write):
