@@ -369,9 +369,12 @@ def check(recognition: Recognition) -> None:
         else:
             parts.append(f"no {role.label} file (columns {', '.join(role.signature)})")
     given = ", ".join(f"{f.name} ({r})" for r, f in recognition.files.items())
+    labels = [r.label for r in shape.roles if r.required]
+    needed = " and ".join([", ".join(labels[:-1]), labels[-1]] if len(labels) > 1 else labels)
     raise RelationalError(
         f"These files look like an {shape.label} ({given}), but the set is incomplete: "
-        + "; ".join(parts) + ". Without it the order lines cannot be tied to a shopper.",
+        + "; ".join(parts) + f". The {needed} files are all needed to tie each purchase to a "
+        "person.",
         hint="Add the missing file (or export it again with that column) and load the files "
         "together. Nothing was changed. To load one file on its own, pass --preset none "
         "(or upload it alone).")
