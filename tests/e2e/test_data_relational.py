@@ -23,8 +23,8 @@ def test_four_related_files_join_and_load_keyed_by_the_person(page, server, tmp_
     page.get_by_text("Olist-style marketplace export").first.wait_for()
     page.get_by_text("Detected join").wait_for()
     wait_idle(page)
-    grids = page.locator('[data-testid="stDataFrame"]')
-    assert grids.count() >= 2
+    page.locator('[data-testid="stDataFrame"]').nth(1).wait_for()  # the files and the join
+    wait_idle(page)
     screenshot(page, "data-relational")
     page.get_by_role("button", name="Load all 4 files").click()
     page.get_by_text("Loaded the Olist-style marketplace export").wait_for()
