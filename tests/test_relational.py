@@ -168,6 +168,16 @@ def test_unrelated_single_files_are_not_a_relational_set(ws, write):
     assert recognise(ws, [lines]) is None  # one file of a multi-file export: the single-file path
 
 
+def test_an_unreadable_file_beside_a_set_is_left_to_the_single_file_path(ws, tmp_path):
+    paths = write_olist(tmp_path / "in", ("olist_orders_dataset.csv", "olist_customers_dataset.csv",
+                                          "olist_order_items_dataset.csv"))
+    junk = tmp_path / "in" / "junk.csv"
+    junk.write_bytes(bytes(range(256)) * 4)
+    recognition = recognise(ws, [*paths, junk])
+    assert recognition is not None and not recognition.missing
+    assert [f.name for f in recognition.others] == ["junk.csv"]
+
+
 def test_shopify_lines_inherit_the_order_fields_of_the_first_line(ws, write):
     path = write("orders_export.csv", SHOPIFY_FILE)
     recognition = recognise(ws, [path])

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from analytics import settings
-from analytics.errors import IngestError
+from analytics.errors import IngestError, ShopperLensError
 from analytics.ingest import load
 from analytics.ingest.mapping import ColumnMapping
 from analytics.ingest.readers import quote_ident, read_error, relation_sql, sniff
@@ -317,9 +317,13 @@ SHAPES: tuple[Shape, ...] = (OLIST, SHOPIFY, WOOCOMMERCE)
 
 
 def _columns(ws: Workspace, path: Path, name: str) -> SourceFile:
-    fmt = sniff(path, ws.tmp_dir, name)
-    with ws.cursor() as cur:
-        fmt, _, _ = relation_sql(cur, fmt)
+    """The file's columns; an unreadable file has none (the single-file path then says why)."""
+    try:
+        fmt = sniff(path, ws.tmp_dir, name)
+        with ws.cursor() as cur:
+            fmt, _, _ = relation_sql(cur, fmt)
+    except ShopperLensError:
+        return SourceFile(path, name, (), "unreadable")
     return SourceFile(path, name, fmt.columns, fmt.describe())
 
 
