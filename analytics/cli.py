@@ -94,7 +94,8 @@ def _ingest_relational(args: argparse.Namespace, ws: Workspace, paths: list[Path
     recognition = recognise(ws, paths)
     if recognition is None:
         return {}, paths
-    report = load_relational(ws, recognition, source=args.source)
+    report = load_relational(ws, recognition, source=args.source, timezone=args.timezone,
+                             pii_mode=args.pii, day_first=args.date_order == "dmy")
     _say(args, f"{report.label}: " + "; ".join(report.notes))
     for f in report.files:
         _say(args, f"{f.name} ({f.kind}): {f.rows_read:,} read, {f.rows_loaded:,} loaded, "

@@ -79,6 +79,16 @@ def test_olist_events_are_keyed_by_the_person_with_every_unit_and_exact_accounti
     assert users == ["P1", "P2"]
 
 
+def test_the_source_timezone_applies_to_every_file_of_the_set(ws, tmp_path):
+    recognition = recognise(ws, write_olist(tmp_path / "in"))
+    assert recognition is not None
+    load_relational(ws, recognition, timezone="America/Sao_Paulo")  # UTC-3 in early October 2017
+    with ws.cursor() as cur:
+        (when,) = cur.execute("SELECT DISTINCT strftime(event_time, '%Y-%m-%d %H:%M:%S') "
+                              "FROM events WHERE order_id = 'o1'").fetchall()[0]
+    assert when == "2017-10-02 13:56:33"
+
+
 def test_untranslated_category_keeps_the_source_name(ws, tmp_path):
     _load_olist(ws, tmp_path / "in")
     with ws.cursor() as cur:
@@ -133,6 +143,16 @@ def test_missing_customers_file_is_named_and_nothing_changes(ws, tmp_path):
                                               r"customer_unique_id\)"):
         load_relational(ws, recognition)
     assert table_fingerprint(ws) == before
+
+
+def test_a_translation_without_its_products_file_is_named(ws, tmp_path):
+    paths = write_olist(tmp_path / "in", ("olist_orders_dataset.csv", "olist_customers_dataset.csv",
+                                          "olist_order_items_dataset.csv",
+                                          "product_category_name_translation.csv"))
+    recognition = recognise(ws, paths)
+    assert recognition is not None and recognition.missing == ["products"]
+    with pytest.raises(RelationalError, match="no products file"):
+        load_relational(ws, recognition)
 
 
 def test_missing_key_column_names_the_file_and_column(ws, tmp_path):

@@ -53,6 +53,7 @@ class Role:
     label: str
     signature: tuple[str, ...]
     required: bool = True
+    needs: tuple[str, ...] = ()  # roles this one is useless without (a lookup needs its table)
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,8 @@ OLIST = Shape(
         Role("customers", "customers", ("customer_id", "customer_unique_id")),
         Role("products", "products", ("product_id", "product_category_name"), required=False),
         Role("category_translation", "category-name translation",
-             ("product_category_name", "product_category_name_english"), required=False),
+             ("product_category_name", "product_category_name_english"), required=False,
+             needs=("products",)),
     ),
     joins=(Join("order_items", "orders", "order_id"), Join("orders", "customers", "customer_id"),
            Join("order_items", "products", "product_id"),
@@ -351,7 +353,9 @@ def recognise(ws: Workspace, paths: list[Path], names: list[str] | None = None
             else:
                 assigned[role.name] = f
         if len(assigned) >= min(2, len(shape.roles)):
-            missing = [r.name for r in shape.roles if r.required and r.name not in assigned]
+            wanted = {r.name for r in shape.roles if r.required}
+            wanted |= {n for r in shape.roles if r.name in assigned for n in r.needs}
+            missing = [r.name for r in shape.roles if r.name in wanted and r.name not in assigned]
             return Recognition(shape, assigned, others, missing)
     return None
 
@@ -489,14 +493,21 @@ def _refuse_broken_keys(keys: list[KeyMatch]) -> None:
 
 
 def load_relational(ws: Workspace, recognition: Recognition, *, source: str | None = None,
-                    progress: Progress | None = None) -> RelationalReport:
-    """Load a recognised set in one transaction: it lands whole or not at all."""
+                    timezone: str | None = None, pii_mode: str | None = None,
+                    day_first: bool = False, progress: Progress | None = None
+                    ) -> RelationalReport:
+    """Load a recognised set in one transaction: it lands whole or not at all.
+
+    ``source``, ``timezone``, ``pii_mode`` and ``day_first`` mean what they mean for one file
+    (:class:`analytics.ingest.LoadOptions`) and apply to every file of the set.
+    """
     say = progress or (lambda fraction, message: None)
     check(recognition)
     shape = recognition.shape
     options = load._Options(source=source or "online",
-                            timezone=settings.get("SHOPPER_LENS_SOURCE_TIMEZONE"),
-                            pii_mode=settings.get("SHOPPER_LENS_PII"), day_first=False)
+                            timezone=timezone or settings.get("SHOPPER_LENS_SOURCE_TIMEZONE"),
+                            pii_mode=pii_mode or settings.get("SHOPPER_LENS_PII"),
+                            day_first=day_first)
     salt = ws.pii_salt()
     reports: list[load.FileReport] = []
     with load._memory_guard(shape.label), ws.transaction() as cur:
