@@ -88,20 +88,25 @@ def _plain_ingest(args: argparse.Namespace) -> bool:
 
 def _ingest_relational(args: argparse.Namespace, ws: Workspace, paths: list[Path]
                        ) -> tuple[dict[str, Any], list[Path]]:
-    """Load the files that form a known relational export; return the report and the rest."""
-    from analytics.ingest.relational import load_relational, recognise
+    """Load the files that form known relational exports; return the report and the rest."""
+    from analytics.ingest.relational import load_relational, recognise_sets
 
-    recognition = recognise(ws, paths)
-    if recognition is None:
+    sets, rest = recognise_sets(ws, paths)
+    files: list[dict[str, Any]] = []
+    found: list[dict[str, Any]] = []
+    for recognition in sets:
+        report = load_relational(ws, recognition, source=args.source, timezone=args.timezone,
+                                 pii_mode=args.pii, day_first=args.date_order == "dmy")
+        _say(args, f"{report.label}: " + "; ".join(report.notes))
+        for f in report.files:
+            _say(args, f"{f.name} ({f.kind}): {f.rows_read:,} read, {f.rows_loaded:,} loaded, "
+                       f"{f.rows_rejected:,} rejected, {f.duplicates_skipped:,} duplicates skipped.")
+        summary = report.as_json()
+        files += summary.pop("files")
+        found.append(summary)
+    if not sets:
         return {}, paths
-    report = load_relational(ws, recognition, source=args.source, timezone=args.timezone,
-                             pii_mode=args.pii, day_first=args.date_order == "dmy")
-    _say(args, f"{report.label}: " + "; ".join(report.notes))
-    for f in report.files:
-        _say(args, f"{f.name} ({f.kind}): {f.rows_read:,} read, {f.rows_loaded:,} loaded, "
-                   f"{f.rows_rejected:,} rejected, {f.duplicates_skipped:,} duplicates skipped.")
-    rest = {f.path for f in recognition.others}
-    return report.as_json(), [p for p in paths if p in rest]
+    return {**found[0], "sets": found, "files": files}, rest
 
 
 def _totals(ws: Workspace) -> dict[str, int]:

@@ -24,7 +24,7 @@ from analytics.ingest.relational import (
     files_table,
     keys_table,
     load_relational,
-    recognise,
+    recognise_sets,
     roles_table,
 )
 from analytics.overview import datasets
@@ -115,7 +115,7 @@ def upload_form(file_id: str, name: str, data: bytes) -> None:
         show_report(st.session_state["loaded"][file_id])
 
 
-def relational_form(recognition: Recognition) -> None:
+def relational_form(recognition: Recognition, key: str) -> None:
     """Several files recognised as one export: its files, the detected join, one load."""
     st.success(f"Recognised as one **{escape_markdown(recognition.shape.label)}** "
                f"({len(recognition.files)} files).", icon=":material/hub:")
@@ -126,11 +126,11 @@ def relational_form(recognition: Recognition) -> None:
         "match rate": st.column_config.ProgressColumn("match rate", format="percent",
                                                       min_value=0.0, max_value=1.0)})
     label = f"Load all {len(recognition.files)} files"
-    if st.button(label, type="primary", key="relational:load"):
+    if st.button(label, type="primary", key=f"{key}:load"):
         bar = st.progress(0.0, "Starting")
         done = run(lambda: load_relational(
             ws, recognition, progress=lambda f, m: bar.progress(min(f, 1.0), m)))
-        st.session_state["relational_loaded"] = done
+        st.session_state.setdefault("relational_loaded", {})[key] = done
         data_changed()
         st.rerun()
 
@@ -150,14 +150,15 @@ with upload_tab:
         key="uploader")
     uploads = list(files or [])
     saved = {u.file_id: run(lambda u=u: ws.save_upload(u.name, u.getvalue())) for u in uploads}
-    recognition = run(lambda: recognise(ws, [saved[u.file_id] for u in uploads],
-                                        [u.name for u in uploads])) if uploads else None
-    if recognition is not None:
-        relational_form(recognition)
-        others = {f.name for f in recognition.others}
-        uploads = [u for u in uploads if u.name in others]
-    if st.session_state.get("relational_loaded"):
-        show_relational_report(st.session_state["relational_loaded"])
+    sets, rest = run(lambda: recognise_sets(ws, [saved[u.file_id] for u in uploads],
+                                            [u.name for u in uploads])) if uploads else ([], [])
+    for recognition in sets:
+        key = "relational:" + ",".join(sorted(f.name for f in recognition.files.values()))
+        relational_form(recognition, key)
+        if key in st.session_state.get("relational_loaded", {}):
+            show_relational_report(st.session_state["relational_loaded"][key])
+    if sets:
+        uploads = [u for u in uploads if saved[u.file_id] in rest]
     for upload in uploads:
         with st.expander(escape_markdown(upload.name), expanded=True):
             upload_form(upload.file_id, upload.name, upload.getvalue())

@@ -16,6 +16,7 @@ from analytics.ingest.relational import (
     detect_keys,
     load_relational,
     recognise,
+    recognise_sets,
 )
 from analytics.workspace import Workspace
 from tests.conftest import table_fingerprint
@@ -236,6 +237,18 @@ def test_woocommerce_lines_keep_every_line_and_skip_unpaid_orders(ws, write):
     assert reason == [("order '503' has status 'cancelled': not revenue (only completed, "
                        "processing orders are)",)]
     assert sorted(_revenue(ws).values()) == sorted(WOO_EXPECTED["revenue"].values())
+
+
+def test_two_shopify_exports_and_an_olist_set_are_three_sets_and_the_rest_loads_alone(
+        ws, tmp_path, write):
+    january = write("orders_jan.csv", SHOPIFY_FILE)
+    february = write("orders_feb.csv", SHOPIFY_FILE.replace("#10", "#20").replace("2024-0", "2025-0"))
+    plain = write("ev.csv", "user_id,event_time,event_type\nu1,2024-01-01 10:00:00,view\n")
+    olist = write_olist(tmp_path / "in")
+    sets, rest = recognise_sets(ws, [january, *olist, plain, february])
+    assert [s.shape.name for s in sets] == ["olist", "shopify", "shopify"]
+    assert {s.files["orders"].name for s in sets[1:]} == {"orders_jan.csv", "orders_feb.csv"}
+    assert rest == [plain]
 
 
 def test_cli_loads_the_set_with_no_flags_and_reports_shape_keys_and_files(tmp_path):

@@ -360,6 +360,21 @@ def recognise(ws: Workspace, paths: list[Path], names: list[str] | None = None
     return None
 
 
+def recognise_sets(ws: Workspace, paths: list[Path], names: list[str] | None = None
+                   ) -> tuple[list[Recognition], list[Path]]:
+    """Every known export among the files (two Shopify exports are two sets), and the paths of
+    the files no set claims (they load one by one)."""
+    pending = list(zip(paths, names or [Path(p).name for p in paths], strict=True))
+    found: list[Recognition] = []
+    while pending:
+        recognition = recognise(ws, [p for p, _ in pending], [n for _, n in pending])
+        if recognition is None:
+            break
+        found.append(recognition)
+        pending = [(f.path, f.name) for f in recognition.others]
+    return found, [Path(p) for p, _ in pending]
+
+
 def check(recognition: Recognition) -> None:
     """Refuse a set with a missing file or key column, naming what is missing and what to do."""
     if not recognition.missing:
