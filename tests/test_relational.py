@@ -90,6 +90,26 @@ def test_the_source_timezone_applies_to_every_file_of_the_set(ws, tmp_path):
     assert when == "2017-10-02 13:56:33"
 
 
+def test_rejected_lines_keep_their_line_numbers_and_units_are_counted_as_lines(ws, tmp_path):
+    folder = tmp_path / "in"
+    write_olist(folder)
+    lines = OLIST_FILES["olist_order_items_dataset.csv"].splitlines()
+    (folder / "olist_order_items_dataset.csv").write_text(
+        "\n".join([lines[0], lines[-1], *lines[1:-1]]) + "\n")  # o9's line first
+    (folder / "olist_orders_dataset.csv").write_text(
+        OLIST_FILES["olist_orders_dataset.csv"].replace("2017-11-05 09:00:00", "soon"))
+    recognition = recognise(ws, sorted(folder.iterdir()))
+    assert recognition is not None
+    report = load_relational(ws, recognition)
+    events = next(f for f in report.files if f.kind == "events")
+    assert (events.rows_read, events.rows_loaded, events.rows_rejected,
+            events.duplicates_skipped) == (7, 4, 3, 0)
+    with ws.cursor() as cur:
+        records = cur.execute("SELECT record, reason FROM rejects ORDER BY record").fetchall()
+    assert [r for r, _ in records] == [1, 5, 7]  # o9, o2 (no valid time), o4 (canceled)
+    assert "is not in" in records[0][1] and "soon" in records[1][1] and "canceled" in records[2][1]
+
+
 def test_untranslated_category_keeps_the_source_name(ws, tmp_path):
     _load_olist(ws, tmp_path / "in")
     with ws.cursor() as cur:

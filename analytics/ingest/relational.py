@@ -553,7 +553,8 @@ def _run_step(ws: Workspace, cur: duckdb.DuckDBPyConnection, recognition: Recogn
     derived = ws.tmp_dir / f"relational-{uuid.uuid4().hex[:10]}.parquet"
     try:
         target = str(derived).replace("'", "''")
-        cur.execute(f"COPY (SELECT * FROM _relstep) TO '{target}' (FORMAT parquet)")
+        order = " ORDER BY _first_line" if step.units else ""  # record n = group n (see _unit_counts)
+        cur.execute(f"COPY (SELECT * FROM _relstep{order}) TO '{target}' (FORMAT parquet)")
         inspection = load.inspect_file(ws, derived, name=source.name, kind=step.kind, preset="none")
         inspection = replace(inspection, mapping=step.mapping,
                              preset=f"{recognition.shape.name}:{step.role}")
@@ -572,15 +573,15 @@ def _account(cur: duckdb.DuckDBPyConnection, recognition: Recognition, step: Ste
     source = recognition.files[step.role]
     shape = recognition.shape
     read = _scalar(cur, f"SELECT count(*) FROM {_table(step.role)}")
+    if step.units:  # before the problem rows join the rejects: it renumbers this step's rejects
+        loaded, rejected = _unit_counts(cur, dataset_id)
+    else:
+        loaded, rejected = report.rows_loaded, report.rows_rejected
     problems = 0
     if step.problems:
         problems = _scalar(cur, f"SELECT count(*) FROM ({_sql(step.problems, recognition)})")
         cur.execute(f"INSERT INTO rejects SELECT ?, _line, reason, NULL FROM "
                     f"({_sql(step.problems, recognition)}) ORDER BY _line", [dataset_id])
-    if step.units:
-        loaded, rejected = _unit_counts(cur, dataset_id)
-    else:
-        loaded, rejected = report.rows_loaded, report.rows_rejected
     rejected += problems
     notes = [*report.notes, f"{shape.label}: {step.note}."] if step.note else list(report.notes)
     if step.units and report.rows_loaded != loaded:
@@ -601,7 +602,8 @@ def _account(cur: duckdb.DuckDBPyConnection, recognition: Recognition, step: Ste
 def _unit_counts(cur: duckdb.DuckDBPyConnection, dataset_id: str) -> tuple[int, int]:
     """Source lines behind the stored events and behind the rejected ones (one group = _units)."""
     cur.execute("UPDATE rejects SET record = s._first_line FROM "
-                "(SELECT row_number() OVER () AS _rec, _first_line FROM _relstep) s "
+                "(SELECT row_number() OVER (ORDER BY _first_line) AS _rec, _first_line "
+                "FROM _relstep) s "
                 "WHERE rejects.dataset_id = ? AND rejects.record = s._rec", [dataset_id])
     loaded = _scalar(cur, "SELECT coalesce(sum(s._units), 0) FROM _relstep s WHERE EXISTS ("
                           "SELECT 1 FROM events e WHERE e.dataset_id = ? AND e.order_id = s.order_id "
