@@ -54,7 +54,11 @@ def _ingest(args: argparse.Namespace) -> dict[str, Any]:
 
     paths = [Path(p).resolve() for p in args.files]
     files, failures = [], []
+    relational: dict[str, Any] = {}
     with _open(args, allow={p.parent for p in paths}) as ws:
+        if _plain_ingest(args):  # h11b: related files (an Olist / Shopify export) load as one set
+            relational, paths = _ingest_relational(args, ws, paths)
+            files += relational.pop("files", [])
         for path in paths:
             try:
                 report = ingest_file(
@@ -76,10 +80,38 @@ def _ingest(args: argparse.Namespace) -> dict[str, Any]:
             for warning in report.warnings:  # h11a: the plausibility gate
                 _say(args, f"  warning [{warning['code']}]: {warning['message']} {warning['hint']}")
         totals = _totals(ws)
-    result = {"files": files, **totals}
+    result = {**relational, "files": files, **totals}
     if failures:
         raise _Partial(result, failures)
     return result
+
+
+def _plain_ingest(args: argparse.Namespace) -> bool:
+    """No preset, kind or mapping typed: the files may be recognised as a relational export."""
+    return args.preset == "auto" and not (args.kind or args.map or args.set or args.delimiter)
+
+
+def _ingest_relational(args: argparse.Namespace, ws: Workspace, paths: list[Path]
+                       ) -> tuple[dict[str, Any], list[Path]]:
+    """Load the files that form known relational exports; return the report and the rest."""
+    from analytics.ingest.relational import load_relational, recognise_sets
+
+    sets, rest = recognise_sets(ws, paths)
+    files: list[dict[str, Any]] = []
+    found: list[dict[str, Any]] = []
+    for recognition in sets:
+        report = load_relational(ws, recognition, source=args.source, timezone=args.timezone,
+                                 pii_mode=args.pii, day_first=args.date_order == "dmy")
+        _say(args, f"{report.label}: " + "; ".join(report.notes))
+        for f in report.files:
+            _say(args, f"{f.name} ({f.kind}): {f.rows_read:,} read, {f.rows_loaded:,} loaded, "
+                       f"{f.rows_rejected:,} rejected, {f.duplicates_skipped:,} duplicates skipped.")
+        summary = report.as_json()
+        files += summary.pop("files")
+        found.append(summary)
+    if not sets:
+        return {}, paths
+    return {**found[0], "sets": found, "files": files}, rest
 
 
 def _totals(ws: Workspace) -> dict[str, int]:

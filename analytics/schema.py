@@ -198,6 +198,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # h11a: ratings and reviews as `rate` events with their score
     ("ALTER TABLE events ADD COLUMN rating DOUBLE",),
+    # h11b: aliases resolve transitively (order -> per-order customer id -> person), so a
+    # relational export's keys chain; cycle-safe (a cycle resolves to its smallest member) and
+    # bounded at 16 hops.
+    (
+        "DROP VIEW identity_map",
+        """CREATE VIEW identity_map AS
+            WITH RECURSIVE direct AS (
+                SELECT i.alias, arg_max(i.user_id, d.loaded_at) AS user_id
+                FROM identities i JOIN datasets d USING (dataset_id) GROUP BY i.alias),
+            chain(alias, user_id, depth, path, cyclic) AS (
+                SELECT alias, user_id, 1, [alias, user_id], alias = user_id FROM direct
+                UNION ALL
+                SELECT c.alias, d.user_id, c.depth + 1, list_append(c.path, d.user_id),
+                       list_contains(c.path, d.user_id)
+                FROM chain c JOIN direct d ON d.alias = c.user_id
+                WHERE NOT c.cyclic AND c.depth < 16),
+            last AS (
+                SELECT alias, arg_max(user_id, depth) AS user_id, arg_max(path, depth) AS path,
+                       arg_max(cyclic, depth) AS cyclic
+                FROM chain GROUP BY alias)
+            SELECT alias, CASE WHEN cyclic
+                THEN list_min(list_slice(path, list_position(path, user_id), -1))
+                ELSE user_id END AS user_id
+            FROM last""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

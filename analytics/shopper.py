@@ -68,7 +68,7 @@ ORDER BY h.valid_from DESC, r.created_at DESC, h.run_id"""
 
 _ALIASES_SQL = """
 SELECT m.alias, max(i.alias_type) AS alias_type
-FROM identity_map m LEFT JOIN identities i ON i.alias = m.alias AND i.user_id = m.user_id
+FROM identity_map m LEFT JOIN identities i ON i.alias = m.alias  -- h11b: a chained alias keeps its type
 WHERE m.user_id = ?
 GROUP BY m.alias ORDER BY m.alias"""
 

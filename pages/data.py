@@ -17,6 +17,16 @@ from analytics.ingest import (
     preview_file,
 )
 from analytics.ingest.presets import by_name
+from analytics.ingest.relational import (
+    Recognition,
+    RelationalReport,
+    detect_keys,
+    files_table,
+    keys_table,
+    load_relational,
+    recognise_sets,
+    roles_table,
+)
 from analytics.overview import datasets
 from analytics.privacy import forget_user, identity_of
 from analytics.quality import all_rejects, quality_report
@@ -105,11 +115,51 @@ def upload_form(file_id: str, name: str, data: bytes) -> None:
         show_report(st.session_state["loaded"][file_id])
 
 
+def relational_form(recognition: Recognition, key: str) -> None:
+    """Several files recognised as one export: its files, the detected join, one load."""
+    st.success(f"Recognised as one **{escape_markdown(recognition.shape.label)}** "
+               f"({len(recognition.files)} files).", icon=":material/hub:")
+    st.dataframe(roles_table(recognition), hide_index=True)
+    keys = run(lambda: detect_keys(ws, recognition))
+    st.markdown("**Detected join** (keys shared by the files, and how many values match)")
+    st.dataframe(keys_table(keys), hide_index=True, column_config={
+        "match rate": st.column_config.ProgressColumn("match rate", format="percent",
+                                                      min_value=0.0, max_value=1.0)})
+    label = f"Load all {len(recognition.files)} files"
+    if st.button(label, type="primary", key=f"{key}:load"):
+        bar = st.progress(0.0, "Starting")
+        done = run(lambda: load_relational(
+            ws, recognition, progress=lambda f, m: bar.progress(min(f, 1.0), m)))
+        st.session_state.setdefault("relational_loaded", {})[key] = done
+        data_changed()
+        st.rerun()
+
+
+def show_relational_report(report: RelationalReport) -> None:
+    st.success(f"Loaded the {escape_markdown(report.label)}.", icon=":material/inventory_2:")
+    st.dataframe(files_table(report), hide_index=True)
+    for note in [*report.notes, *(n for f in report.files for n in f.notes)]:
+        st.caption(f":material/info: {escape_markdown(note)}")
+
+
 with upload_tab:
     files = st.file_uploader(
         "Drop event, catalogue, CRM, identity or experiment files (CSV/TSV, JSON, NDJSON, "
-        "Parquet; gzip is fine)", accept_multiple_files=True, key="uploader")
-    for upload in files or []:
+        "Parquet; gzip is fine) — or all files of an export at once (Olist-style orders, "
+        "order lines, customers, products; Shopify orders)", accept_multiple_files=True,
+        key="uploader")
+    uploads = list(files or [])
+    saved = {u.file_id: run(lambda u=u: ws.save_upload(u.name, u.getvalue())) for u in uploads}
+    sets, rest = run(lambda: recognise_sets(ws, [saved[u.file_id] for u in uploads],
+                                            [u.name for u in uploads])) if uploads else ([], [])
+    for recognition in sets:
+        key = "relational:" + ",".join(sorted(f.name for f in recognition.files.values()))
+        relational_form(recognition, key)
+        if key in st.session_state.get("relational_loaded", {}):
+            show_relational_report(st.session_state["relational_loaded"][key])
+    if sets:
+        uploads = [u for u in uploads if saved[u.file_id] in rest]
+    for upload in uploads:
         with st.expander(escape_markdown(upload.name), expanded=True):
             upload_form(upload.file_id, upload.name, upload.getvalue())
 

@@ -121,6 +121,9 @@ CASES: dict[str, Case] = {
     "rules_wrong_types.json": Case("segments[0].when"),
     "rules_utf16.json": Case("rule file", cli_hint="Pass a UTF-8 JSON file."),
     "rules_markup_names.json": Case(loaded=2),  # a valid run: names are stored verbatim
+    # a relational export (a folder of related files, `ingest FILE FILE FILE`)
+    "relational_missing_key": Case("customers.csv looks like the customers file but has no "
+                                   "customer_unique_id column"),
 }
 
 # Known bugs, reported rather than fixed where they were found: none at the moment.
@@ -137,7 +140,9 @@ def _kind(name: str) -> str | None:
 
 
 def _family(name: str) -> str:
-    return name.split("_")[0] if name.startswith(("uplift_", "rules_")) else _kind(name) or "events"
+    if name.startswith(("uplift_", "rules_", "relational_")):
+        return name.split("_")[0]
+    return _kind(name) or "events"
 
 
 def _cli_args(name: str) -> list[str]:
@@ -146,6 +151,8 @@ def _cli_args(name: str) -> list[str]:
         return ["segment", "--method", "rules", "--rules", path]
     if name.startswith("uplift_"):
         return ["uplift", "--file", path, *UPLIFT_ARGS]
+    if name.startswith("relational_"):
+        return ["ingest", *sorted(str(p) for p in (BAD / name).iterdir())]
     kind = _kind(name)
     return ["ingest", path, *(["--kind", kind] if kind else [])]
 
@@ -206,6 +213,13 @@ def cli_runs(base_db: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
 def _page(ws: Workspace, name: str) -> Any:
     """What the page that takes this kind of file does with an upload of it."""
+    if name.startswith("relational_"):  # the Data page with every file of the folder dropped
+        from analytics.ingest.relational import load_relational, recognise
+        files = sorted((BAD / name).iterdir())
+        saved = [ws.save_upload(f.name, f.read_bytes()) for f in files]
+        recognition = recognise(ws, saved, [f.name for f in files])
+        assert recognition is not None, "the set should be recognised, then refused"
+        return load_relational(ws, recognition)
     data = (BAD / name).read_bytes()
     if name.startswith("rules_"):
         from analytics.segments import SegmentSpec, run_segmentation
@@ -232,7 +246,7 @@ def test_the_corpus_is_complete_and_documented() -> None:
     assert [n for n in sorted(files) if f"`{n}`" not in readme] == []
     assert max((BAD / n).stat().st_size for n in files) < 200_000
     assert {_family(n) for n in files} == {"events", "items", "users", "identities", "experiments",
-                                            "uplift", "rules"}
+                                            "uplift", "rules", "relational"}
 
 
 @pytest.mark.parametrize("name", _params())
@@ -258,7 +272,7 @@ def _check_refusal(name: str, case: Case, error: ShopperLensError, done: subproc
                    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> None:
     assert case.words.lower() in error.message.lower(), error.message
     assert error.hint, f"{name}: no hint on what to do"
-    if not name.startswith(("rules_", "uplift_")):
+    if not name.startswith(("rules_", "uplift_", "relational_")):  # a set names its files
         assert name in error.message  # where: the file (rules and results name a line or column)
     assert done.returncode == 2, done.stderr
     assert case.words.lower() in done.stderr.lower(), done.stderr

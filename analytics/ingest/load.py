@@ -436,7 +436,7 @@ def ingest_file(ws: Workspace, path: Path, options: LoadOptions | None = None, *
         digest = file_sha256(Path(path))
         salt = ws.pii_salt()
         with ws.transaction() as cur:
-            _refuse_duplicate(cur, digest, inspection.name)
+            _refuse_duplicate(cur, digest, inspection.name, column_map.kind)
             report, _ = _load(cur, Path(path), inspection, column_map, resolved, digest, salt, say)
     say(1.0, "Done")
     return report
@@ -535,15 +535,20 @@ def _with_defaults(column_map: ColumnMapping, inspection: Inspection, source: st
                    constants={**column_map.constants, **extra})
 
 
-def _refuse_duplicate(cur: duckdb.DuckDBPyConnection, digest: str, name: str) -> None:
-    found = cur.execute("SELECT name, dataset_id, strftime(loaded_at, '%Y-%m-%d %H:%M') "
-                        "FROM datasets WHERE sha256 = ?", [digest]).fetchall()
+def _refuse_duplicate(cur: duckdb.DuckDBPyConnection, digest: str, name: str,
+                      kind: str | None = None) -> None:
+    """Refuse a file already loaded in the same role; a second role (a customers file as
+    identities and as users) is a different dataset and allowed."""
+    found = cur.execute("SELECT name, dataset_id, strftime(loaded_at, '%Y-%m-%d %H:%M'), kind "
+                        "FROM datasets WHERE sha256 = ? AND (CAST(? AS VARCHAR) IS NULL OR kind = ?)",
+                        [digest, kind, kind]).fetchall()
     if found:
-        old_name, dataset_id, when = found[0]
+        old_name, dataset_id, when, old_kind = found[0]
         raise DuplicateDatasetError(
-            f"{name}: this exact file was already loaded as {old_name!r} (dataset {dataset_id}, "
-            f"{when} UTC); loading it again would double its rows.",
-            hint="Nothing was changed. Delete that dataset first if you want to reload it.")
+            f"{name}: this exact file was already loaded as {old_name!r} ({old_kind}, dataset "
+            f"{dataset_id}, {when} UTC); loading it again would double its rows.",
+            hint="Nothing was changed. Delete that dataset first if you want to reload it; "
+            "the same file can be loaded once more as another kind.")
 
 
 def _load(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
