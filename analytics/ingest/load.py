@@ -527,6 +527,10 @@ def _prepare(ws: Workspace, path: Path, options: LoadOptions
         column_map = replace(column_map, value_map={**column_map.value_map,
                                                     **vocab.normalise_map(options.event_map)})
     try:
+        normalise.price_scale(column_map)  # a bad --set price_scale is refused before any reading
+    except IngestError as e:
+        raise IngestError(f"{inspection.name}: {e.message}", hint=e.hint) from e
+    try:
         validate(column_map, inspection.columns, inspection.name)
     except MappingError as e:
         if inspection.format.header_unsure or headerless_looking(inspection.columns):
