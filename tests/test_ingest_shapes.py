@@ -122,7 +122,8 @@ def test_header_option_forces_either_reading(ws, write):
 @pytest.mark.parametrize(("rows", "verdict"), [
     ([["user_id", "ts"], ["1", "2024-01-01"], ["2", "2024-01-02"]], "yes"),
     ([["1", "2024-01-01"], ["2", "2024-01-02"]], "no"),
-    ([["name", "city"], ["Ann", "Oslo"]], "unsure"),
+    ([["name", "city"], ["Ann", "Oslo"]], "yes"),  # "name" is a known field synonym
+    ([["Ann", "Oslo"], ["Bob", "Rome"]], "unsure"),
 ])
 def test_header_verdict(rows, verdict):
     assert header_verdict(rows) == verdict
@@ -229,6 +230,12 @@ def test_timestamps_order_ids_and_amounts_are_never_users(ws, write):
     assert "amounts (amount)" in inspection.preset_reason
     report = ingest_file(ws, write("x.csv", text))
     assert report.rows_loaded == 2 and events(ws)["revenue"].sum() == pytest.approx(29.49)
+
+
+def test_a_catalogue_with_dates_and_prices_stays_items(ws, write):
+    text = "sku,title,price,added_on\nS1,Red mug,9.99,2024-01-01\nS2,Blue mug,12.50,2024-02-01\n"
+    inspection = inspect_file(ws, write("catalogue.csv", text))
+    assert inspection.kind == "items" and "guessed items" in inspection.preset_reason
 
 
 def test_fixed_value_wins_over_the_column(ws, write):

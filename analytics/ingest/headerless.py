@@ -109,8 +109,9 @@ def events_reason(mapping: ColumnMapping, columns: list[str], records: list[dict
     if "event_type" in mapping.columns:
         evidence.append(f"an event column ({mapping.columns['event_type']})")
     ids = [c for c in columns if roles[c] == "id"]
-    people = [c for c in ids if _PERSON.search(c)]
-    if require_evidence and len(evidence) == 1 and not (people and len(ids) >= 2):
+    # Order ids or an event column beside timestamps: events. Timestamps and amounts alone may
+    # be a catalogue (added date, price) or CRM (signup date, lifetime value).
+    if require_evidence and not (orders or "event_type" in mapping.columns):
         return None
     chosen = dict(mapping.columns)
     used = set(chosen.values())
