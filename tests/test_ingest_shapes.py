@@ -244,3 +244,13 @@ def test_fixed_value_wins_over_the_column(ws, write):
     assert events(ws)["event_type"].tolist() == ["purchase"]
     assert "Event type fixed: every row is a purchase." in report.notes
     assert LoadOptions().header == "auto"
+
+
+def test_value_table_rows_and_edits_become_an_event_map():
+    value_map = vocab.suggest({"delivered": 5, "canceled": 2, "on_hold": 1})[0]
+    rows = vocab.value_rows({"delivered": 5, "canceled": 2, "on_hold": 1}, value_map)
+    assert [(r["source value"], r["rows"], r["canonical type"]) for r in rows] == [
+        ("delivered", 5, "purchase"), ("canceled", 2, "skip"), ("on_hold", 1, vocab.UNKNOWN)]
+    rows[1]["canonical type"] = "refund"
+    rows[2]["canonical type"] = "skip"
+    assert vocab.edited_map(rows, value_map) == {"canceled": "refund", "on_hold": "skip"}
