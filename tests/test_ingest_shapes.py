@@ -84,6 +84,8 @@ def test_headerless_whitespace_purchase_log_with_yyyymmdd_dates(ws, write):
                                           "quantity": "column_3", "revenue": "column_4"}
     report = ingest_file(ws, write("cdnow.txt", text))
     assert (report.rows_read, report.rows_loaded) == (4, 4)  # the first line is data
+    assert any("a purchase log" in n for n in report.notes), report.notes
+    assert any("1 rows repeat another row" in n for n in report.notes)
     got = events(ws)
     assert set(got["event_type"]) == {"purchase"}
     assert got["revenue"].sum() == pytest.approx(12.50 * 2 + 3.99 + 7.25)

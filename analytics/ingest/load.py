@@ -692,9 +692,14 @@ def _report(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
         notes.append("No session column: sessions derived from 30-minute inactivity gaps.")
     if "event_type" in column_map.constants:
         fixed = column_map.constants["event_type"]
-        notes.append(f"No event type column: every row is a {fixed}."
-                     if "event_type" not in inspection.mapping.mapped() else
-                     f"Event type fixed: every row is a {fixed}.")
+        if "event_type" in inspection.mapping.mapped():
+            notes.append(f"Event type fixed: every row is a {fixed}.")
+        elif fixed == "purchase":
+            notes.append("No event type column: every row is a purchase (a purchase log: dates "
+                         "with amounts, quantities or orders). Map an event column or set "
+                         "event_type if that is wrong.")
+        else:
+            notes.append(f"No event type column: every row is a {fixed}.")
     if column_map.value_map:
         used = {k: v for k, v in column_map.value_map.items()}
         shown = ", ".join(f"{k} → {v}" for k, v in list(used.items())[:12])
