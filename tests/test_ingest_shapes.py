@@ -256,3 +256,14 @@ def test_value_table_rows_and_edits_become_an_event_map():
     rows[1]["canonical type"] = "refund"
     rows[2]["canonical type"] = "skip"
     assert vocab.edited_map(rows, value_map) == {"canceled": "refund", "on_hold": "skip"}
+
+
+def test_a_ga360_export_loaded_without_its_preset_points_to_it(ws, write):
+    text = "fullVisitorId,visitId,visitStartTime,time,eCommerceAction_type\n" + "".join(
+        f"v{i},{1470009600 + i},{1470009600 + i},{i * 1000},2\n" for i in range(3))
+    report = ingest_file(ws, write("hits.csv", text), preset="none",
+                         mapping={"user_id": "fullVisitorId", "event_time": "time",
+                                  "event_type": "eCommerceAction_type"})
+    (warning,) = report.warnings
+    assert "--preset ga360_hits" in warning["hint"] and "`visitStartTime` (2016)" in warning["hint"]
+    assert set(events(ws)["event_type"]) == {"view"}  # code 2 by value, even without the preset
