@@ -54,7 +54,9 @@ EVENT_FIELDS = (
            "processed_at")),
     Field("event_type", "event_type", True,
           "What happened (view, cart, purchase, …); offline sources default to purchase",
-          ("event", "event_name", "type", "action", "eventtype", "activity")),
+          ("event", "event_name", "type", "action", "eventtype", "activity",
+           # h11a: analytics action codes and order statuses, read through the value map
+           "action_type", "ecommerceaction_type", "order_status", "status", "financial_status")),
     Field("item_id", "id", False, "Product / SKU",
           ("product_id", "itemid", "sku", "stockcode", "productid", "article_id", "lineitem_sku")),
     Field("category", "text", False, "Product category",

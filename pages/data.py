@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import plotly.express as px
 import streamlit as st
 
@@ -15,7 +17,9 @@ from analytics.ingest import (
     ingest_file,
     inspect_file,
     preview_file,
+    vocab,
 )
+from analytics.ingest.load import GATE_ROWS
 from analytics.ingest.presets import by_name
 from analytics.ingest.relational import (
     Recognition,
@@ -35,6 +39,8 @@ from pages._shared import data_changed, escape_markdown, run, workspace
 
 UNMAPPED = "(not mapped)"
 PRESET_RULE = "(preset rule)"
+HEADER_CHOICES = {"Detect": "auto", "Yes": "yes", "No (data starts on line 1)": "no"}
+PRICE_SCALES = {"as is": None, "cents (× 0.01)": "0.01", "micro-units (× 0.000001)": "0.000001"}
 
 st.title("Data")
 ws = workspace()
@@ -65,14 +71,58 @@ def show_report(report: FileReport) -> None:
     cols[3].metric("Duplicates skipped", f"{report.duplicates_skipped:,}")
     for note in report.notes:
         st.caption(f":material/info: {escape_markdown(note)}")
+    show_warnings(report)
     if report.reject_reasons:
         st.warning("Rejected rows are kept with their reason (see *Datasets & quality*): "
                    + "; ".join(f"{n:,} × {escape_markdown(r)}" for r, n in report.reject_reasons.items()))
 
 
+def show_warnings(report: FileReport) -> None:
+    """The plausibility gate's findings, each with its fix."""
+    for warning in report.warnings:
+        st.warning(f"**{escape_markdown(warning['code'])}**: {escape_markdown(warning['message'])} "
+                   f"*Fix:* {escape_markdown(warning['hint'])}", icon=":material/warning:")
+
+
+def value_map_editor(file_id: str, values: dict[str, int], value_map: dict[str, str],
+                     vocabulary: str | None) -> dict[str, str]:
+    """Event types by value: source value · rows · canonical type; returns the user's changes."""
+    if not values:
+        return {}
+    st.markdown("**Event types by value**" + (f" — recognised as {vocabulary}" if vocabulary else ""))
+    rows = vocab.value_rows(values, value_map)
+    edited = st.data_editor(
+        rows, key=f"{file_id}:values", hide_index=True, disabled=["source value", "rows"],
+        column_config={"rows": st.column_config.NumberColumn("rows (first 1,000)"),
+                       "canonical type": st.column_config.SelectboxColumn(
+                           options=[*vocab.TARGETS, vocab.UNKNOWN], required=True)})
+    st.caption("*skip* rejects those rows with the reason, so they stay counted. "
+               + "; ".join(f"{v}: {c}" for v, c in vocab.CHOICES.items() if v in
+                           {k.lower() for k in values}))
+    return vocab.edited_map(list(edited), value_map)
+
+
+def fixed_values(file_id: str, kind: str) -> dict[str, str]:
+    """A fixed value for any field ("every row of this file is a purchase"), like --set."""
+    left, mid, right = st.columns(3)
+    names = ["(none)", *(f.name for f in KIND_FIELDS[kind])]
+    field = left.selectbox("Fixed value for a field", names, key=f"{file_id}:fixfield",
+                           help="Every row gets this value, whatever the column says")
+    value = mid.text_input("Value", key=f"{file_id}:fixvalue").strip()
+    out = {field: value} if field != "(none)" and value else {}
+    if kind == "events":
+        scale = right.selectbox("Price scale", list(PRICE_SCALES), key=f"{file_id}:scale",
+                                help="Multiply prices and amounts (micro-units: 20990000 = 20.99)")
+        if PRICE_SCALES[scale]:
+            out["price_scale"] = str(PRICE_SCALES[scale])
+    return out
+
+
 def upload_form(file_id: str, name: str, data: bytes) -> None:
     path = run(lambda: ws.save_upload(name, data))
-    inspection = run(lambda: inspect_file(ws, path, name=name))
+    header = HEADER_CHOICES[st.radio("First line is a header", list(HEADER_CHOICES),
+                                     key=f"{file_id}:header", horizontal=True)]
+    inspection = run(lambda: inspect_file(ws, path, name=name, header=header))
     st.caption(f"{escape_markdown(inspection.format.describe())} · {len(inspection.columns)} columns")
     if inspection.preset:
         preset = by_name(inspection.preset)
@@ -93,19 +143,33 @@ def upload_form(file_id: str, name: str, data: bytes) -> None:
         pii_mode = right.radio(f"Personal data found: {listed}", ["hash", "drop"],
                                key=f"{file_id}:pii", horizontal=True)
     same_kind = kind == inspection.kind
-    changes = mapping_editor(file_id, kind, inspection.columns,
-                             inspection.mapping.columns if same_kind else {},
-                             set(inspection.mapping.expressions) if same_kind else set())
-    options = LoadOptions(name=name, kind=kind, preset="auto" if same_kind else "none",
-                          mapping=changes, source=source, pii_mode=pii_mode)
+    if not same_kind:  # keep what still applies: the suggestions for the chosen kind
+        inspection = run(lambda: inspect_file(ws, path, name=name, kind=kind, header=header))
+        st.caption(f"As {kind}: {escape_markdown(inspection.preset_reason)}.")
+    changes = mapping_editor(file_id, kind, inspection.columns, inspection.mapping.columns,
+                             set(inspection.mapping.expressions))
+    if kind == "events":
+        changed = inspection.for_event_column(inspection.mapping.with_columns(changes))
+        event_map = value_map_editor(file_id, changed.event_values, changed.mapping.value_map,
+                                     changed.vocabulary)
+    else:
+        event_map = {}
+    constants = fixed_values(file_id, kind)
+    options = LoadOptions(name=name, kind=kind, preset="auto", header=header, mapping=changes,
+                          source=source, pii_mode=pii_mode, event_map=event_map, constants=constants)
     st.markdown("**Preview of the rows as they will be stored**")
-    report, frame = run(lambda: preview_file(ws, path, options))
+    report, frame = run(lambda: preview_file(ws, path, options, gate_rows=GATE_ROWS))
     st.dataframe(frame, hide_index=True, height=240)
     for note in report.notes:
         st.caption(f":material/info: {escape_markdown(note)}")
+    show_warnings(report)
+    unknown = any(w["code"] == "unknown_event_types" for w in report.warnings)
+    allow = unknown and st.checkbox("Load the unknown event types as they are",
+                                    key=f"{file_id}:allow_unknown")
     if st.button(f"Load {name}", type="primary", key=f"{file_id}:load"):
         bar = st.progress(0.0, "Starting")
-        done = run(lambda: ingest_file(ws, path, options,
+        final = replace(options, allow_unknown_types=bool(allow))
+        done = run(lambda: ingest_file(ws, path, final,
                                        progress=lambda f, m: bar.progress(min(f, 1.0), m)))
         st.session_state.setdefault("loaded", {})[file_id] = done
         data_changed()

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from analytics.ingest.mapping import ColumnMapping
+from analytics.schema import EVENT_TYPE_SYNONYMS
 
 _INT = re.compile(r"-?\d+")
 _NUM = re.compile(r"-?(\d+\.?\d*|\.\d+)")
@@ -73,3 +74,62 @@ def suggest(columns: list[str], records: list[dict[str, Any]]) -> tuple[ColumnMa
     described = ", ".join(f"{c} = {field}" for field, c in chosen.items())
     return (ColumnMapping("events", chosen),
             f"no header row; columns suggested from their values ({described or 'none fit'})")
+
+
+_PERSON = re.compile(r"user|visitor|customer|client|member|shopper|household|account|buyer|cust",
+                     re.I)
+_ORDERISH = re.compile(r"order|invoice|transaction|basket|receipt", re.I)
+
+
+def roles_of(columns: list[str], records: list[dict[str, Any]]) -> dict[str, str]:
+    """:func:`classify` for every column over the sampled records."""
+    return {c: classify([str(r[c]).strip() for r in records
+                         if r.get(c) is not None and str(r[c]).strip()]) for c in columns}
+
+
+def events_reason(mapping: ColumnMapping, columns: list[str], records: list[dict[str, Any]],
+                  require_evidence: bool = True) -> tuple[ColumnMapping, str] | None:
+    """An events mapping for a file guessed as another kind that holds events.
+
+    Timestamps beside order ids, amounts, an event column or a second id are events, never
+    a customer or product list. Missing user_id/event_time are filled from the values.
+    None when the file does not look like events.
+    """
+    roles = roles_of(columns, records)
+    times = [c for c in columns if roles[c] == "time"]
+    if not times:
+        return None
+    evidence = [f"timestamps ({times[0]})"]
+    orders = [c for c in columns if _ORDERISH.search(c)]
+    amounts = [c for c in columns if roles[c] == "amount"]
+    if orders:
+        evidence.append(f"order ids ({orders[0]})")
+    if amounts:
+        evidence.append(f"amounts ({amounts[0]})")
+    if "event_type" in mapping.columns:
+        evidence.append(f"an event column ({mapping.columns['event_type']})")
+    ids = [c for c in columns if roles[c] == "id"]
+    # Order ids or an event column beside timestamps: events. Timestamps and amounts alone may
+    # be a catalogue (added date, price) or CRM (signup date, lifetime value).
+    if require_evidence and not (orders or "event_type" in mapping.columns):
+        return None
+    chosen = dict(mapping.columns)
+    used = set(chosen.values())
+    if "event_time" not in chosen:
+        chosen["event_time"] = next(c for c in times if c not in used) if set(times) - used \
+            else times[0]
+    if "event_type" not in chosen:  # a column of known event names or codes
+        for c in columns:
+            seen = {str(r[c]).strip().lower() for r in records if r.get(c) is not None} - {""}
+            if c not in chosen.values() and seen and roles[c] != "time" and all(
+                    v in EVENT_TYPE_SYNONYMS for v in seen):
+                chosen["event_type"] = c
+                break
+    if "user_id" not in chosen:
+        free = [c for c in ids if c not in used and c not in chosen.values()]
+        person = [c for c in free if _PERSON.search(c)]
+        if person or free:
+            chosen["user_id"] = (person or free)[0]
+    return (ColumnMapping("events", chosen, dict(mapping.expressions), dict(mapping.constants),
+                          mapping.null_strings),
+            "events, not a list of customers or products: it has " + ", ".join(evidence))

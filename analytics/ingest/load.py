@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # only preview_file returns a frame; without pandas the CLI s
 
 Progress = Callable[[float, str], None]
 PREVIEW_ROWS = 20
+GATE_ROWS = 5000  # rows the Data page's preview loads (rolled back) to run the plausibility gate
 PII_SAMPLE_ROWS = 1000
 SOURCES = ("online", "offline", "crm", "app", "other")
 
@@ -124,6 +125,7 @@ def inspect_file(ws: Workspace, path: Path, *, name: str | None = None, kind: st
                  ) -> Inspection:
     """Recognise format, preset, kind and mapping of ``path`` and preview its first rows."""
     name = name or Path(path).name
+    requested = kind
     fmt = sniff(Path(path), ws.tmp_dir, name, delimiter, header)
     with ws.cursor() as cur:
         fmt, sql, params = relation_sql(cur, fmt)
@@ -144,12 +146,34 @@ def inspect_file(ws: Workspace, path: Path, *, name: str | None = None, kind: st
         f"no known export format recognised; columns suggested for {kind} from their names"
     if not fmt.header and chosen is None and kind == "events":
         mapping, reason = headerless.suggest(columns, records)
+    elif chosen is None:
+        mapping, reason = _explain_kind(kind, mapping, columns, records, requested is None)
+        kind = mapping.kind
     inspection = Inspection(
         name=name, format=fmt, columns=columns, preview=records[:PREVIEW_ROWS], kind=kind,
         preset=chosen.name if chosen else None, preset_reason=reason, mapping=mapping,
         pii=pii.detect(sample, kind), sample=records)
     mapping, values, vocabulary = _with_value_map(mapping, records)
     return replace(inspection, mapping=mapping, event_values=values, vocabulary=vocabulary)
+
+
+def _explain_kind(kind: str, mapping: ColumnMapping, columns: list[str],
+                  records: list[dict[str, Any]], guessed: bool) -> tuple[ColumnMapping, str]:
+    """The guessed kind with its reason; a file of events is never guessed as users/items.
+
+    Events missing user_id or event_time by name get them from the values."""
+    if kind == "events" and not {"user_id", "event_time"} <= set(mapping.columns):
+        filled = headerless.events_reason(mapping, columns, records, require_evidence=False)
+        mapping = filled[0] if filled else mapping
+    if guessed and kind in ("users", "items"):
+        events = suggest("events", columns)[0]
+        found = headerless.events_reason(events, columns, records)
+        if found:
+            return found[0], f"guessed {found[1]}; columns suggested from names and values"
+    required = [f.name for f in KIND_FIELDS[kind] if f.required and f.name in mapping.columns]
+    shown = ", ".join(f"{f} = {mapping.columns[f]}" for f in required)
+    return mapping, (f"no known export format recognised; guessed {kind}"
+                     + (f" from {shown}" if shown else "") + "; columns suggested from their names")
 
 
 def _event_values(mapping: ColumnMapping, records: list[dict[str, Any]]
@@ -452,17 +476,23 @@ def _memory_guard(name: str) -> Iterator[None]:
 
 
 def preview_file(ws: Workspace, path: Path, options: LoadOptions | None = None,
-                 rows: int = PREVIEW_ROWS) -> tuple[FileReport, pd.DataFrame]:
-    """Run the real load on the first ``rows`` rows and roll it back: what would be stored."""
+                 rows: int = PREVIEW_ROWS, gate_rows: int | None = None
+                 ) -> tuple[FileReport, pd.DataFrame]:
+    """Run the real load on the first rows and roll it back: what would be stored.
+
+    The load (and so the report and its plausibility warnings) covers ``gate_rows`` rows if
+    given, else ``rows``; the frame holds at most ``rows`` of them.
+    """
     options = options or LoadOptions()
     with _memory_guard(options.name or Path(path).name):
         inspection, column_map, resolved = _prepare(ws, Path(path), options)
         with ws.transaction(commit=False) as cur:
             report, dataset_id = _load(cur, Path(path), inspection, column_map, resolved, "preview",
-                                       ws.pii_salt(), lambda f, m: None, limit=rows)
+                                       ws.pii_salt(), lambda f, m: None,
+                                       limit=max(rows, gate_rows or 0))
             table = column_map.kind  # canonical table name from our whitelist
             frame = cur.execute(f"SELECT * EXCLUDE (dataset_id) FROM {table} "  # noqa: S608
-                                "WHERE dataset_id = ?", [dataset_id]).df()
+                                f"WHERE dataset_id = ? LIMIT {int(rows)}", [dataset_id]).df()
     return report, frame
 
 
@@ -496,6 +526,10 @@ def _prepare(ws: Workspace, path: Path, options: LoadOptions
     if options.event_map:
         column_map = replace(column_map, value_map={**column_map.value_map,
                                                     **vocab.normalise_map(options.event_map)})
+    try:
+        normalise.price_scale(column_map)  # a bad --set price_scale is refused before any reading
+    except IngestError as e:
+        raise IngestError(f"{inspection.name}: {e.message}", hint=e.hint) from e
     try:
         validate(column_map, inspection.columns, inspection.name)
     except MappingError as e:
@@ -663,9 +697,14 @@ def _report(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
         notes.append("No session column: sessions derived from 30-minute inactivity gaps.")
     if "event_type" in column_map.constants:
         fixed = column_map.constants["event_type"]
-        notes.append(f"No event type column: every row is a {fixed}."
-                     if "event_type" not in inspection.mapping.mapped() else
-                     f"Event type fixed: every row is a {fixed}.")
+        if "event_type" in inspection.mapping.mapped():
+            notes.append(f"Event type fixed: every row is a {fixed}.")
+        elif fixed == "purchase":
+            notes.append("No event type column: every row is a purchase (a purchase log: dates "
+                         "with amounts, quantities or orders). Map an event column or set "
+                         "event_type if that is wrong.")
+        else:
+            notes.append(f"No event type column: every row is a {fixed}.")
     if column_map.value_map:
         used = {k: v for k, v in column_map.value_map.items()}
         shown = ", ".join(f"{k} → {v}" for k, v in list(used.items())[:12])

@@ -78,6 +78,8 @@ def _timestamps(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping,
     hint = ("Map event_time to " + " or ".join(f"`{c}` ({span})" for c, span in others)
             + f" (--map event_time={others[0][0]})." if others else
             "Map event_time to a column with calendar dates, or fix the export.")
+    if {"visitstarttime", "fullvisitorid"} <= {c.lower() for c in source_columns}:
+        hint += " For a GA360 hit export, --preset ga360_hits adds the hit time to visitStartTime."
     where = f"`{column}`" if column else "event_time"
     return LoadWarning(
         "timestamp_implausible",

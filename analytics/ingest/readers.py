@@ -228,7 +228,19 @@ def header_verdict(rows: list[list[str]]) -> str:
             return "yes"
         if mine == typical:
             telling += 1
-    return "no" if telling else "unsure"
+    if telling:
+        return "no"
+    return "yes" if any(_known_name(cell) for cell in first) else "unsure"
+
+
+def _known_name(cell: str) -> bool:
+    """A canonical field name or one of its synonyms (``Customer ID``, ``title``)."""
+    from analytics.ingest.mapping import normalise_name
+    from analytics.schema import KIND_FIELDS
+
+    norm = normalise_name(cell)
+    return any(norm == f.name or norm in f.synonyms or norm.replace("_", "") in f.synonyms
+               for fields in KIND_FIELDS.values() for f in fields)
 
 
 def _check_header(columns: list[str], name: str) -> None:

@@ -115,3 +115,28 @@ def normalise_map(value_map: Mapping[str, str]) -> dict[str, str]:
                                hint=f"Use one of: {', '.join(TARGETS)}.")
         out[_key(value)] = target
     return out
+
+
+def canonical(value: str, value_map: Mapping[str, str]) -> str | None:
+    """The type a source value loads as: the value map, else a built-in synonym (None: unknown)."""
+    key = _key(value)
+    return value_map.get(key) or EVENT_TYPE_SYNONYMS.get(key)
+
+
+def value_rows(values: Mapping[str, int], value_map: Mapping[str, str]) -> list[dict[str, object]]:
+    """The value-map table of the Data page: source value · rows · canonical type."""
+    return [{"source value": v, "rows": n, "canonical type": canonical(v, value_map) or UNKNOWN}
+            for v, n in values.items()]
+
+
+UNKNOWN = "(unknown: loaded as is)"
+
+
+def edited_map(rows: list[dict[str, object]], value_map: Mapping[str, str]) -> dict[str, str]:
+    """The --event-map entries a user's edits of :func:`value_rows` amount to."""
+    out = {}
+    for row in rows:
+        value, target = str(row["source value"]), str(row["canonical type"])
+        if target in TARGETS and target != canonical(value, value_map):
+            out[value] = target
+    return out

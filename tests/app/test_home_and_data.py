@@ -16,6 +16,11 @@ REES46 = (
 )
 
 
+def preview_frame(at: AppTest):  # type: ignore[no-untyped-def]
+    """The preview table (not the event-type value map editor above it)."""
+    return next(d for d in at.dataframe if not str(d.key or "").endswith(":values"))
+
+
 def test_home_on_an_empty_workspace_points_to_data_and_the_demo(app: AppTest):
     at = app.run()
     no_exceptions(at)
@@ -42,7 +47,7 @@ def test_data_page_upload_preview_load_and_quality(app: AppTest):
     at.file_uploader[0].upload("export.csv", REES46.encode(), "text/csv").run()
     no_exceptions(at)
     assert any("REES46" in s.value for s in at.success), [s.value for s in at.success]
-    assert len(at.dataframe[0].value) == 4  # the preview: rows as they will be stored
+    assert len(preview_frame(at).value) == 4  # the preview: rows as they will be stored
     load = [b for b in at.button if b.label.startswith("Load export.csv")]
     load[0].click().run()
     at.run()  # the page reruns itself after loading
@@ -61,3 +66,43 @@ def test_data_page_shows_a_clear_error_for_a_bad_file(app: AppTest):
     at.file_uploader[0].upload("junk.csv", bytes(range(256)) * 10, "text/csv").run()
     no_exceptions(at)
     assert any("binary" in e.value for e in at.error)
+
+
+# h11a: value map, header toggle, warnings -----------------------------------------------------
+ACTION_CODES = "visitor,when,action,sku,price\n" + "".join(
+    f"v{i % 3},2024-01-0{i % 9 + 1} 10:00:00,{(0, 2, 3, 6)[i % 4]},S{i % 5},{(20990000, 1500000)[i % 2]}\n"
+    for i in range(24))
+
+
+def test_data_page_value_map_table_warnings_and_unknown_type_confirm(app: AppTest):
+    at = app.run()
+    at.switch_page("pages/data.py").run()
+    at.file_uploader[0].upload("hits.csv", ACTION_CODES.encode(), "text/csv").run()
+    no_exceptions(at)
+    editor = next(d for d in at.dataframe if str(d.key or "").endswith(":values"))
+    table = dict(zip(editor.value["source value"], editor.value["canonical type"], strict=True))
+    assert table == {"0": "view", "2": "view", "3": "cart", "6": "purchase"}
+    assert dict(zip(editor.value["source value"], editor.value["rows"], strict=True)) == \
+        {"0": 6, "2": 6, "3": 6, "6": 6}
+    assert any("micro-units" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert "Universal Analytics" in " ".join(m.value for m in at.markdown)
+    at.selectbox(key=next(s.key for s in at.selectbox if str(s.key).endswith(":scale"))) \
+        .set_value("micro-units (× 0.000001)").run()
+    no_exceptions(at)
+    assert not any("micro-units" in w.value for w in at.warning)
+    assert set(preview_frame(at).value["price"]) == {20.99, 1.5}
+
+
+def test_data_page_header_toggle(app: AppTest):
+    at = app.run()
+    at.switch_page("pages/data.py").run()
+    rows = "1\t10\t5\t978300760\n1\t11\t3\t978302109\n2\t10\t4\t978301968\n"
+    at.file_uploader[0].upload("ratings.tsv", rows.encode(), "text/tab-separated-values").run()
+    no_exceptions(at)
+    frame = preview_frame(at).value
+    assert len(frame) == 3 and set(frame["event_type"]) == {"rate"}
+    assert sorted(frame["rating"]) == [3.0, 4.0, 5.0]
+    assert any("No header row" in c.value for c in at.caption)
+    at.radio(key=next(r.key for r in at.radio if str(r.key).endswith(":header"))).set_value("Yes").run()
+    no_exceptions(at)
+    assert any("header row may be missing" in e.value for e in at.error), [e.value for e in at.error]

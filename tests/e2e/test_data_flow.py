@@ -55,3 +55,30 @@ def test_home_loads_the_demo_shop_in_the_browser(page, server):
     shoppers = page.locator('[data-testid="stMetric"]', has_text="Shoppers").inner_text()
     assert int(shoppers.split()[-1].replace(",", "")) > 3000
     screenshot(page, "home")
+
+
+# h11a: analytics action codes and micro-unit prices, mapped by value and warned in the browser
+HITS = "visitor,when,action,sku,price\n" + "".join(
+    f"v{i % 3},2024-01-0{i % 9 + 1} 10:00:00,{(0, 2, 3, 6)[i % 4]},S{i % 5},"
+    f"{(20990000, 1500000)[i % 2]}\n" for i in range(24))
+
+
+def test_value_map_and_warnings_in_the_browser(page, server, tmp_path: Path):
+    export = tmp_path / "hits.csv"
+    export.write_text(HITS)
+    page.goto(server.url)
+    wait_idle(page)
+    page.get_by_role("link", name="Data").first.click()
+    wait_idle(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(export))
+    page.get_by_text("Event types by value").first.wait_for()
+    page.get_by_text("Universal Analytics eCommerceAction.action_type codes").first.wait_for()
+    page.get_by_text("micro-units", exact=False).first.wait_for()
+    wait_idle(page)
+    page.get_by_text("Event types by value").first.scroll_into_view_if_needed()
+    screenshot(page, "data-value-map")
+    page.get_by_role("button", name="Load hits.csv").click()
+    page.get_by_text("Loaded hits.csv").wait_for()
+    wait_idle(page)
+    metrics = page.locator('[data-testid="stMetric"]').all_inner_texts()
+    assert any("Loaded" in m and "24" in m for m in metrics), metrics
