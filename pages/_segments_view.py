@@ -224,14 +224,24 @@ def stability_tab(result: SegmentRun) -> None:
 def export_panel(result: SegmentRun) -> None:
     ws = workspace()
     profiles_columns = [f for f in numeric_features() if f != CATEGORY_SHARES]
+    names = {s.segment_id: f"{s.name} ({s.size:,})" for s in result.segments}
+    picked = st.multiselect("Segments to export", list(names), default=list(names),
+                            format_func=names.__getitem__, key=f"export_segments_{result.run_id}",
+                            help="One segment, a chosen few or the whole run.")
     chosen = st.multiselect("Features to include", profiles_columns,
                             default=[f for f in result.features if f in profiles_columns])
-    frame = run(lambda: export_frame(ws, result.run_id, chosen))
+    if not picked:
+        st.info("Pick at least one segment to export.", icon=":material/info:")
+        return
+    whole = len(picked) == len(names)
+    frame = run(lambda: export_frame(ws, result.run_id, chosen, None if whole else picked))
     st.dataframe(frame.head(200), hide_index=True, width="stretch")
     c = st.columns(3)
-    c[0].download_button("CSV", to_csv_bytes(frame), f"segments_{result.run_id}.csv", "text/csv",
+    stem = f"segments_{result.run_id}" if whole else f"segments_{result.run_id}_" + "-".join(map(str, picked))
+    st.caption(f"{len(frame):,} shoppers in {len(picked)} of {len(names)} segment(s).")
+    c[0].download_button("CSV", to_csv_bytes(frame), f"{stem}.csv", "text/csv",
                          icon=":material/download:", key="export_csv")
-    c[1].download_button("Parquet", to_parquet_bytes(frame), f"segments_{result.run_id}.parquet",
+    c[1].download_button("Parquet", to_parquet_bytes(frame), f"{stem}.parquet",
                          "application/octet-stream", icon=":material/download:", key="export_parquet")
     c[2].download_button("Definition (JSON)", json.dumps(run(lambda: definition(ws, result.run_id)),
                                                          indent=2, default=str),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
+from analytics import staleness
 from analytics.errors import ShopperLensError
 from analytics.export import to_csv_bytes
 from analytics.ingest import (
@@ -21,7 +22,16 @@ from analytics.overview import datasets
 from analytics.privacy import forget_user, identity_of
 from analytics.quality import all_rejects, quality_report
 from analytics.schema import KIND_FIELDS
-from pages._shared import data_changed, escape_markdown, run, workspace
+from pages._shared import (
+    cached_overview,
+    cached_run_choices,
+    data_changed,
+    escape_markdown,
+    rebuilt_message,
+    run,
+    stale_notice,
+    workspace,
+)
 
 UNMAPPED = "(not mapped)"
 PRESET_RULE = "(preset rule)"
@@ -105,6 +115,21 @@ def upload_form(file_id: str, name: str, data: bytes) -> None:
         show_report(st.session_state["loaded"][file_id])
 
 
+def after_load() -> None:
+    """h15: one upload flow — once data changed, bring profiles and the living segmentation up
+    to date from here (the Segments → Changes tab does the same after its refresh)."""
+    if cached_overview(str(ws.path)).empty:
+        return
+    rebuilt_message()
+    living = next((c for c in cached_run_choices(str(ws.path))
+                   if c.primary and c.method != "selection"), None)
+    also = (f" and re-applies the primary segmentation **{escape_markdown(living.name)}** to them "
+            "(living segments: who moved is recorded on Segments → Changes)") if living else ""
+    if stale_notice(staleness.PROFILES, run_id=living.run_id if living else None, key="data",
+                    label="Rebuild profiles now"):
+        st.caption(f"Rebuilding recomputes every shopper's profile from all loaded data{also}.")
+
+
 with upload_tab:
     files = st.file_uploader(
         "Drop event, catalogue, CRM, identity or experiment files (CSV/TSV, JSON, NDJSON, "
@@ -112,6 +137,7 @@ with upload_tab:
     for upload in files or []:
         with st.expander(escape_markdown(upload.name), expanded=True):
             upload_form(upload.file_id, upload.name, upload.getvalue())
+    after_load()
 
 
 def quality_section(dataset_id: str) -> None:

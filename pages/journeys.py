@@ -23,7 +23,7 @@ from analytics.journeys import (
     sankey,
 )
 from analytics.schema import EVENT_TYPES
-from pages._shared import cached_overview, escape_markdown, workspace
+from pages._shared import cached_overview, escape_markdown, segment_run_picker, workspace
 
 T = TypeVar("T")
 NO_BREAKDOWN = "none"
@@ -40,13 +40,16 @@ if cached_overview(str(ws.path)).empty:
 
 @st.cache_data(ttl=300, max_entries=16, show_spinner="Counting the funnel…")
 def cached_funnel(path: str, steps: tuple[str, ...], per: str, window_days: float,
-                  by: str | None) -> Funnel:
-    return funnel(workspace(), steps=steps, per=per, window_days=window_days, by=by)
+                  by: str | None, segment_run: str | None = None) -> Funnel:
+    return funnel(workspace(), steps=steps, per=per, window_days=window_days, by=by,
+                  segment_run=segment_run)
 
 
 @st.cache_data(ttl=300, max_entries=16, show_spinner="Finding paths…")
-def cached_paths(path: str, detail: str, max_length: int, top: int, by: str | None) -> Paths:
-    return paths(workspace(), detail=detail, max_length=max_length, top=top, by=by)
+def cached_paths(path: str, detail: str, max_length: int, top: int, by: str | None,
+                 segment_run: str | None = None) -> Paths:
+    return paths(workspace(), detail=detail, max_length=max_length, top=top, by=by,
+                 segment_run=segment_run)
 
 
 @st.cache_data(ttl=300, max_entries=16, show_spinner="Tracing the flow…")
@@ -115,7 +118,9 @@ with funnel_tab:
                                 help="Every step within this many days of the first")
     breakdown = far.selectbox("Break down by", [NO_BREAKDOWN, *BREAKDOWNS], key="journeys:by")
     by = None if breakdown == NO_BREAKDOWN else breakdown
-    found = shown(lambda: cached_funnel(str(ws.path), tuple(steps), per, float(window), by))
+    funnel_run = segment_run_picker("journeys:funnel_run") if by == "segment" else None
+    found = shown(lambda: cached_funnel(str(ws.path), tuple(steps), per, float(window), by,
+                                        funnel_run))
     if found is not None:
         last = found.total.steps[-1]
         cols = st.columns(4)
@@ -155,8 +160,9 @@ with paths_tab:
             column.dataframe(found_paths.table(outcome)[["path", "sessions", "share"]],
                              hide_index=True, column_config={"share": share})
         st.subheader("Browse-to-purchase pathways per segment")
+        paths_run = segment_run_picker("journeys:paths_run")
         by_segment = shown(lambda: cached_paths(str(ws.path), str(detail), max_length, top,
-                                                "segment"))
+                                                "segment", paths_run))
         if by_segment is not None and by_segment.groups():
             segment = st.selectbox("Segment", by_segment.groups(), key="journeys:segment")
             st.caption(f"Segments from the {by_segment.segment_source}; "

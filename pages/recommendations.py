@@ -5,8 +5,10 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
+from analytics import staleness
 from analytics.errors import NotFoundError
 from analytics.export import to_csv_bytes
+from analytics.labels import column_labels, duration, metric_label, model_label
 from analytics.recommend import (
     MODELS,
     TrainedModels,
@@ -19,7 +21,14 @@ from analytics.recommend import (
 )
 from analytics.recommend.engine import item_choices
 from analytics.recommend.evaluate import ALL_SEGMENTS, Split, evaluate, latest_evaluation
-from pages._shared import cached_overview, escape_markdown, run, workspace
+from pages._shared import (
+    cached_overview,
+    escape_markdown,
+    run,
+    segment_run_picker,
+    stale_notice,
+    workspace,
+)
 
 DEFAULT_CHOICE = ["popularity", "segment_popularity", "item_knn", "als", "content", "sequential",
                   "hybrid"]
@@ -64,10 +73,12 @@ with st.form("rec_params"):
                ("purchase", w4.number_input("Purchase weight", 0.0, 100.0, 5.0)))
     exclude = w5.checkbox("Leave out bought items", True,
                           help="Turn off for shops where people buy the same items again.")
+    segment_run = segment_run_picker("rec:segment_run", "Segmentation used by segment popularity")
     submitted = st.form_submit_button("Train and evaluate", type="primary", icon=":material/model_training:")
 
 options = TrainingOptions(weights=weights, half_life_days=float(half_life),
-                          exclude_purchased=exclude, max_per_category=int(cap) or None)
+                          exclude_purchased=exclude, max_per_category=int(cap) or None,
+                          segment_run=segment_run)
 if not models:
     st.warning("Choose at least one model.")
     st.stop()
@@ -92,19 +103,33 @@ else:
     shown = table[["model", "users", "precision", "recall", "ndcg", "map", "hit_rate", "coverage",
                    "novelty", "fit_seconds"]].sort_values("ndcg", ascending=False)
     k_label = report.k if report is not None else int(latest_evaluation(ws)["k"].iloc[0])
+    evaluation_id = report.evaluation_id if report is not None else str(table["evaluation_id"].iloc[0])
+    stale_notice(staleness.RECOMMEND_EVALUATION, evaluation_id,
+                 hint="Press **Train and evaluate** to measure the models on the data now loaded.")
     st.caption(f"Metrics @{k_label}; relevant = items bought in the test period that the shopper "
                "had not bought before. Best model by NDCG first.")
-    st.dataframe(shown, hide_index=True, width="stretch")
+    shown = shown.assign(model=shown["model"].map(model_label),
+                         fit_seconds=shown["fit_seconds"].map(duration))
+    st.dataframe(shown.rename(columns=column_labels(shown.columns)), hide_index=True, width="stretch",
+                 column_config={metric_label(m): st.column_config.NumberColumn(format="%.3f")
+                                for m in ("precision", "recall", "ndcg", "map", "hit_rate",
+                                          "coverage", "novelty")})
     long = shown.melt(id_vars="model", value_vars=["precision", "recall", "ndcg", "map", "hit_rate"],
                       var_name="metric")
+    long["metric"] = long["metric"].map(metric_label)
     fig = px.bar(long, x="model", y="value", color="metric", barmode="group",
+                 labels={"model": metric_label("model"), "value": "", "metric": ""},
                  title=f"Ranking quality per model (@{k_label})")
     fig.update_layout(height=380, margin={"t": 40, "b": 0}, legend_title_text="")
     st.plotly_chart(fig, width="stretch")
     if report is not None:
         with st.expander("Per segment"):
             st.caption(report.note)
-            st.dataframe(report.frame(per_segment=True), hide_index=True, width="stretch")
+            per_segment = report.frame(per_segment=True)
+            per_segment = per_segment.assign(model=per_segment["model"].map(model_label),
+                                             fit_seconds=per_segment["fit_seconds"].map(duration))
+            st.dataframe(per_segment.rename(columns=column_labels(per_segment.columns)),
+                         hide_index=True, width="stretch")
 
 trained = run(lambda: trained_models(str(ws.path), tuple(models), options, info.events))
 preview_tab, similar_tab, export_tab = st.tabs(["Shopper preview", "Similar items", "Batch export"])
@@ -124,8 +149,10 @@ with preview_tab:
     for column, result in zip(st.columns(max(len(lists), 1)), lists, strict=False):
         with column:
             st.markdown(f"**{result.label}**" + (" · cold start" if result.cold_start else ""))
-            st.dataframe(result.frame()[["title", "score", "reason"]], hide_index=True,
-                         width="stretch", height=390)
+            # The reason is the point of the preview: listed so it wraps instead of being cut off.
+            for row in result.frame().itertuples():
+                st.markdown(f"**{row.rank}. {escape_markdown(row.title)}** · {row.score:.2f}  \n"
+                            f":gray[{escape_markdown(row.reason)}]")
 
 with similar_tab:
     choices = run(lambda: item_choices(trained))

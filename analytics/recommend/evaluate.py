@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics import staleness
 from analytics.errors import ConfigError, NotFoundError
 from analytics.recommend import metrics
 from analytics.recommend.engine import DEFAULT_MODEL, MODELS, Progress, TrainingOptions, train
@@ -301,6 +302,7 @@ def _store(ws: Workspace, report: EvaluationReport, options: TrainingOptions) ->
     with ws.transaction() as cur:
         cur.execute(EVALUATIONS_DDL)
         cur.executemany(_INSERT, rows)
+        staleness.record(cur, staleness.RECOMMEND_EVALUATION, report.evaluation_id)
 
 
 def latest_evaluation(ws: Workspace) -> pd.DataFrame:
