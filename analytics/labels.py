@@ -58,8 +58,6 @@ METRIC_LABELS: dict[str, str] = {
     "fit_seconds": "Training time", "users": "Shoppers", "model": "Model", "segment": "Segment",
     "silhouette": "Silhouette", "davies_bouldin": "Davies-Bouldin index",
     "calinski_harabasz": "Calinski-Harabasz index", "mixed_share": "Share with mixed behaviour",
-    "segment_name": "Segment", "segment_id": "Segment id", "user_id": "Shopper id",
-    "probability": "Membership probability", "run_id": "Run id",
 }
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")

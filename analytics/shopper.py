@@ -21,6 +21,7 @@ import pandas as pd
 
 from analytics.errors import ConfigError, NotFoundError
 from analytics.experiments.store import UserUplift, user_uplift
+from analytics.labels import money
 from analytics.profiles import FEATURES, lookup
 from analytics.segments.primary import primary_run_id
 from analytics.workspace import Workspace
@@ -403,6 +404,8 @@ def key_metrics(profile: dict[str, Any]) -> tuple[KeyMetric, ...]:
 def _format(value: Any, fmt: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return "—"
+    if fmt == "{:,.2f}":  # h15: the card's amounts are money, shown with the currency setting
+        return money(float(value))
     return fmt.format(value)
 
 

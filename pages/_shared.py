@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
+import pandas as pd
 import streamlit as st
 
 from analytics import settings
@@ -165,3 +166,9 @@ def workspace_name(path: Path) -> str:
     """A short name for a workspace file: its folder, plus the file name when not the default."""
     default = Path(settings.SETTINGS[0].default).name
     return path.parent.name if path.name == default else f"{path.parent.name}/{path.stem}"
+
+
+def blank_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns with empty cells instead of "None" (numbers keep their missing markers)."""
+    text = [c for c in frame.columns if frame[c].dtype == object]
+    return frame.assign(**{c: frame[c].where(frame[c].notna(), "") for c in text}) if text else frame

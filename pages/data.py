@@ -23,6 +23,7 @@ from analytics.privacy import forget_user, identity_of
 from analytics.quality import all_rejects, quality_report
 from analytics.schema import KIND_FIELDS
 from pages._shared import (
+    blank_missing,
     cached_overview,
     cached_run_choices,
     data_changed,
@@ -145,13 +146,18 @@ def quality_section(dataset_id: str) -> None:
     left, right = st.columns(2)
     nulls = report.nulls[report.nulls["nulls"] > 0]
     if not nulls.empty:
-        left.plotly_chart(px.bar(nulls, x="share", y="column", orientation="h",
-                                 title="Missing values per column", range_x=[0, 1]), width="stretch")
+        left.plotly_chart(px.bar(nulls, x="share", y="column", orientation="h", hover_data=["applies_to"],
+                                 title="Missing values, where the column applies", range_x=[0, 1],
+                                 labels={"share": "share missing", "column": "",
+                                         "applies_to": "counted on"}), width="stretch")
+        left.caption("Revenue, price and order id are judged on purchases and refunds only, item "
+                     "columns on item events, search text on searches: a view without revenue is normal.")
     if not report.event_types.empty:
         right.plotly_chart(px.bar(report.event_types, x="event_type", y="events",
                                   title="Events per type"), width="stretch")
     if not report.checks.empty:
-        st.dataframe(report.checks, hide_index=True,
+        st.markdown(f"**Checks on this {escape_markdown(report.kind)} file**")
+        st.dataframe(report.checks, hide_index=True, width="stretch",
                      column_config={"share": st.column_config.ProgressColumn(
                          "share", format="percent", min_value=0.0, max_value=1.0)})
     st.markdown(f"**Rejected rows** ({len(report.rejects):,} shown)")
@@ -167,7 +173,14 @@ with datasets_tab:
     if table.empty:
         st.info("No datasets yet: upload a file in the *Upload* tab.")
     else:
-        st.dataframe(table, hide_index=True)
+        st.dataframe(blank_missing(table), hide_index=True, width="stretch", column_config={
+            "dataset_id": st.column_config.TextColumn("id", width="small"),
+            "name": st.column_config.TextColumn("file", width="medium"),
+            "rows_read": st.column_config.NumberColumn("rows read", format="localized"),
+            "rows_loaded": st.column_config.NumberColumn("loaded", format="localized"),
+            "rows_rejected": st.column_config.NumberColumn("rejected", format="localized"),
+            "duplicates_skipped": st.column_config.NumberColumn("duplicates", format="localized"),
+            "loaded_at": st.column_config.DatetimeColumn("loaded at", format="YYYY-MM-DD HH:mm")})
         labels = {f"{r.name} · {r.kind} · {r.dataset_id}": r.dataset_id for r in table.itertuples()}
         chosen = labels[st.selectbox("Dataset", list(labels), key="quality_dataset")]
         quality_section(chosen)

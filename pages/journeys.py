@@ -94,14 +94,34 @@ def breakdown_chart(result: Funnel) -> go.Figure:
     return fig
 
 
+# h15: one colour per event type at every step (the same event reads the same across the flow).
+EVENT_COLOURS = dict(zip((*EVENT_TYPES, "other"), px.colors.qualitative.Safe, strict=False))
+
+
+def event_colour(label: str, alpha: float = 1.0) -> str:
+    """The colour of a node label's event type ("view electronics" -> view's colour)."""
+    event = label.split(" ")[0]
+    hex_colour = EVENT_COLOURS.get(event, EVENT_COLOURS["other"])
+    if hex_colour.startswith("rgb("):
+        return hex_colour.replace("rgb(", "rgba(").replace(")", f", {alpha})")
+    r, g, b = (int(hex_colour.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
 def sankey_chart(result: Sankey) -> go.Figure:
     labels = [f"{n.step}. {n.label}" for n in result.nodes]
     x, y = result.positions()
+    per_step = max((sum(1 for n in result.nodes if n.step == s) for s in {n.step for n in result.nodes}),
+                   default=1)
     fig = go.Figure(go.Sankey(
-        arrangement="snap", node={"label": labels, "x": x, "y": y, "pad": 14, "thickness": 14},
+        arrangement="snap", node={"label": labels, "x": x, "y": y, "pad": 14, "thickness": 14,
+                                  "color": [event_colour(n.label) for n in result.nodes]},
         link={"source": [k.source for k in result.links], "target": [k.target for k in result.links],
-              "value": [k.sessions for k in result.links]}))
-    fig.update_layout(title="Step-to-step flow of visits", height=520, margin={"t": 40, "b": 10})
+              "value": [k.sessions for k in result.links],
+              "color": [event_colour(result.nodes[k.source].label, 0.35) for k in result.links]}))
+    # Room for every label: taller with more nodes per step, and margins so none is clipped.
+    fig.update_layout(title="Step-to-step flow of visits", height=max(520, 60 * per_step + 120),
+                      margin={"t": 50, "b": 40, "l": 10, "r": 120})
     return fig
 
 

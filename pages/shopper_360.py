@@ -11,6 +11,7 @@ from analytics.recommend import MODELS, TrainedModels, UserRecommendations, prev
 from analytics.shopper import ShopperView, data_version, key_metrics, resolve_user, search_users, shopper_view
 from analytics.workspace import Workspace
 from pages._shared import (
+    blank_missing,
     cached_overview,
     escape_markdown,
     run,
@@ -130,7 +131,7 @@ if view.segments:
     if view.spells:
         st.caption("Moves between segments recorded by refreshes (living segments); an empty "
                    "valid_to means the shopper is still there.")
-        st.dataframe(view.spells_frame(), hide_index=True, width="stretch", height=180)
+        st.dataframe(blank_missing(view.spells_frame()), hide_index=True, width="stretch", height=180)
 
 # -- recent events -------------------------------------------------------------------------
 st.subheader("Recent events")
@@ -149,7 +150,7 @@ else:
     fig.update_layout(height=300, margin={"t": 10, "b": 0}, showlegend=False)
     st.plotly_chart(fig, width="stretch")
     with st.expander("Event table"):
-        st.dataframe(events, hide_index=True, width="stretch")
+        st.dataframe(blank_missing(events), hide_index=True, width="stretch")
 
 # -- recommendations -----------------------------------------------------------------------
 st.subheader("Recommendations")
