@@ -14,6 +14,7 @@ from pages._shared import (
     blank_missing,
     cached_overview,
     escape_markdown,
+    rebuilt_message,
     run,
     segment_run_picker,
     stale_notice,
@@ -90,6 +91,7 @@ if view.profile is None:
     st.info(f"{why} Build them on the **Profiles** page to see RFM, engagement and intent.",
             icon=":material/badge:")
 else:
+    rebuilt_message()
     stale_notice(staleness.PROFILES, key="s360")
     metrics = key_metrics(view.profile)
     for group in dict.fromkeys(m.group for m in metrics):

@@ -82,7 +82,7 @@ class ItemKNN(Recommender):
         if seen.size and not inter.purchased[row, item] > 0:
             # h15: an item the shopper looked at moments ago is a reminder, and says so.
             ago = duration(float(inter.last_age_days[start + seen[0]]) * 86_400)
-            return f"you viewed this {ago} ago and have not bought it yet"
+            return f"because you viewed this item {ago} ago and have not bought it yet"
         column = self._column(item)
         source = best_contributor(inter.matrix.data[start:end] * column[mine], mine)
         if source is None:
