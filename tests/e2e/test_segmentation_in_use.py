@@ -68,11 +68,14 @@ def test_the_primary_segmentation_is_chosen_once_and_used_elsewhere(segmented):
 
     open_page(page, "Journeys")
     choose(page, "Break down by", re.compile("^segment$"))
-    picker = page.locator('[data-testid="stSelectbox"]', has_text="Segmentation used").first
-    assert "RFM rules" in picker.inner_text()
-    page.get_by_text("Segments from the segmentation run 'RFM rules'").wait_for()
+    # The funnel breakdown and the pathways per segment both follow the primary...
+    page.get_by_text("Segments from the segmentation run 'RFM rules'.").wait_for()
+    page.get_by_text(re.compile("^Segments from the segmentation run 'RFM rules'; ")).wait_for(
+        state="attached")  # on the Paths tab, not shown until opened
+    # ...until this page picks another run for its funnel.
     choose(page, "Segmentation used", re.compile(r"^Four clusters"))
-    page.get_by_text("Segments from the segmentation run 'Four clusters'").wait_for()
+    page.get_by_text("Segments from the segmentation run 'Four clusters'.").wait_for()
+    page.locator('[data-testid="stPlotlyChart"]').nth(1).scroll_into_view_if_needed()
     screenshot(page, "journeys-segmentation")
 
 
@@ -88,13 +91,19 @@ def test_a_load_on_the_data_page_flags_stale_results_and_one_click_rebuilds(segm
     wait_idle(page)
     page.get_by_text("The shopper profiles are out of date").wait_for()
     page.get_by_text("re-applies the primary segmentation").first.wait_for()
+    page.get_by_role("button", name="Rebuild profiles now").scroll_into_view_if_needed()
+    page.mouse.wheel(0, 250)
+    page.wait_for_timeout(300)
     screenshot(page, "data-stale")
 
     open_page(page, "Segments")
     page.get_by_text("This segmentation is out of date").wait_for()
     page.get_by_role("button", name="Rebuild now").click()
     wait_idle(page)
-    page.get_by_text(re.compile("Rebuilt [\\d,]+ shopper profiles")).wait_for()
+    page.get_by_text("out of date").first.wait_for(state="detached")
+    page.get_by_test_id("stAlert").get_by_text(
+        re.compile("Rebuilt [\\d,]+ shopper profiles")).wait_for()
+    wait_idle(page)
     assert page.get_by_text("out of date").count() == 0
     open_page(page, "Profiles")
     assert page.get_by_text("out of date").count() == 0
@@ -116,7 +125,7 @@ def test_export_a_single_segment(segmented):
     page.get_by_text(f"{sizes[name]:,} shoppers in 1 of {len(sizes)} segment(s).").wait_for()
     screenshot(page, "segments-export")
     with page.expect_download() as download:
-        page.get_by_role("button", name="CSV").click()
+        page.get_by_role("button", name="CSV", exact=True).click()
     frame = pd.read_csv(io.BytesIO(Path(download.value.path()).read_bytes()), dtype={"user_id": str})
     assert len(frame) == sizes[name] and set(frame["segment_name"]) == {name}
     assert "probability" not in frame.columns  # K-Means: no column of empty values
