@@ -268,7 +268,8 @@ def _journeys(args: argparse.Namespace) -> dict[str, Any]:
 
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
     with _open(args) as ws:
-        found = funnel(ws, steps=steps, per=args.per, window_days=args.window_days, by=args.by)
+        found = funnel(ws, steps=steps, per=args.per, window_days=args.window_days, by=args.by,
+                       segment_run=args.segment_run)
         top = paths(ws, detail=args.detail, top=args.top)
     if args.out:
         Path(args.out).write_bytes(to_csv_bytes(found.table()))
@@ -509,7 +510,7 @@ def _recommend_options(args: argparse.Namespace) -> Any:
     return TrainingOptions(
         weights=parse_weights(args.weight) if args.weight else defaults.weights,
         half_life_days=args.half_life, exclude_purchased=not args.keep_purchased,
-        max_per_category=args.max_per_category)
+        max_per_category=args.max_per_category, segment_run=args.segment_run)
 
 
 @command("evaluate")
@@ -536,11 +537,13 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 @command("shopper")
 def _shopper(args: argparse.Namespace) -> dict[str, Any]:
+    from analytics.segments.primary import resolve_run_id
     from analytics.shopper import shopper_view
 
     with _open(args) as ws:
         view = shopper_view(ws, args.user_id, recent=args.events)
-    current = view.current_segment
+        picked = resolve_run_id(ws, args.segment_run) if args.segment_run else None
+    current = view.segment_of(picked) if picked else view.current_segment
     _say(args, f"{view.user_id}: {view.events_total:,} events, {view.shopping_channel}"
                + (f" (asked for {view.requested_id})" if view.requested_id != view.user_id else ""))
     if view.profile:
@@ -608,6 +611,26 @@ class _Partial(Exception):
 def _say(args: argparse.Namespace, text: str) -> None:
     if not args.json:
         print(text)
+
+
+def _segment_run_flag(p: argparse.ArgumentParser) -> None:
+    # h15: which segmentation a command uses is explicit (default: the workspace's primary run).
+    p.add_argument("--segment-run", metavar="ID",
+                   help="segmentation run whose segments to use (default: the primary segmentation)")
+
+
+@command("segment-runs")
+def _segment_runs(args: argparse.Namespace) -> dict[str, Any]:
+    from analytics.segments.primary import primary_run_id, run_choices, set_primary
+
+    with _open(args) as ws:
+        if args.primary:
+            set_primary(ws, args.primary)
+        choices, primary = run_choices(ws), primary_run_id(ws)
+    for c in choices:
+        _say(args, f"{'*' if c.primary else ' '} {c.run_id}  {c.label}")
+    return {"primary": primary, "runs": [{"run_id": c.run_id, "name": c.name, "kind": c.kind,
+                                          "created_at": str(c.created_at)} for c in choices]}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -686,6 +709,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detail", choices=["event", "category"], default="category",
                    help="path labels: event type, or type and category for browsing")
     p.add_argument("--top", type=int, default=10, help="paths per outcome")
+    _segment_run_flag(p)
     p.add_argument("--out", help="also write the funnel (per group and step) as CSV")
 
     def _recommend_flags(p: argparse.ArgumentParser) -> None:
@@ -698,6 +722,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--exclude", choices=["purchased", "any", "nothing"],
                        help="what lists leave out (default: the last evaluation's choice)")
         p.add_argument("--max-per-category", type=int, help="diversity: at most N items per category")
+        _segment_run_flag(p)
 
     p = sub.add_parser("recommend", parents=[common], help="recommendations for a shopper or everyone")
     p.add_argument("--model", help="model name (default: best of the last evaluation, else hybrid)")
@@ -741,6 +766,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="one shopper: profile, segments, recent events, aliases, uplift")
     p.add_argument("user_id", help="a user id or an alias (loyalty card, POS id)")
     p.add_argument("--events", type=int, default=50, help="how many recent events to include")
+    _segment_run_flag(p)
+    p = sub.add_parser("segment-runs", parents=[common],
+                       help="list segmentation runs; --primary ID makes one the primary segmentation")
+    p.add_argument("--primary", metavar="ID", help="the run every page and command uses by default")
     sub.add_parser("datasets", parents=[common], help="list loaded datasets")
     p = sub.add_parser("delete", parents=[common], help="delete a dataset and its rows")
     p.add_argument("dataset_id")

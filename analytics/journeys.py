@@ -114,11 +114,6 @@ FROM segment_members WHERE run_id = $run_id GROUP BY user_id
 """
 _SEGMENTS_FROM_PROFILES_SQL = "SELECT user_id, rfm_segment AS segment FROM profiles"
 _NO_SEGMENTS_SQL = "SELECT NULL::VARCHAR AS user_id, NULL::VARCHAR AS segment WHERE false"
-_LATEST_RUN_SQL = """
-SELECT r.run_id, r.name FROM segment_runs r
-WHERE EXISTS (SELECT 1 FROM segment_members m WHERE m.run_id = r.run_id)
-ORDER BY r.created_at DESC, r.run_id DESC LIMIT 1
-"""
 _TABLE_EXISTS_SQL = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?"
 _EVENT_TYPES_SQL = "SELECT DISTINCT event_type FROM events ORDER BY 1"
 
@@ -385,7 +380,8 @@ class Sankey:
 
 
 def funnel(ws: Workspace, steps: Sequence[str] = DEFAULT_STEPS, per: str = "session",
-           window_days: float = 7.0, by: str | None = None) -> Funnel:
+           window_days: float = 7.0, by: str | None = None,
+           segment_run: str | None = None) -> Funnel:
     """Count the units that go through ``steps`` in order, with conversion and time to convert.
 
     Parameters
@@ -426,7 +422,8 @@ def funnel(ws: Workspace, steps: Sequence[str] = DEFAULT_STEPS, per: str = "sess
                           hint="Use a window of at least a fraction of a day, e.g. 7.")
     with ws.cursor() as cur:
         _check_steps(cur, chosen)
-        segments_sql, params, source = _segments(cur) if by == "segment" else (_NO_SEGMENTS_SQL, {}, None)
+        segments_sql, params, source = _segments(cur, segment_run) if by == "segment" \
+            else (_NO_SEGMENTS_SQL, {}, None)
         sql = _FUNNEL_COUNTS_SQL.format(chain=_chain_sql(len(chosen)), segments=segments_sql)
         rows = cur.execute(sql, {**params, "steps": list(chosen), "per_user": per == "user",
                                  "window": timedelta(days=window_days), "by": by,
@@ -439,7 +436,7 @@ def funnel(ws: Workspace, steps: Sequence[str] = DEFAULT_STEPS, per: str = "sess
 
 
 def paths(ws: Workspace, detail: str = "category", max_length: int = 6, top: int = 10,
-          by: str | None = None) -> Paths:
+          by: str | None = None, segment_run: str | None = None) -> Paths:
     """The most frequent session paths that end in a purchase and in abandonment.
 
     Parameters
@@ -478,7 +475,7 @@ def paths(ws: Workspace, detail: str = "category", max_length: int = 6, top: int
     _check_positive("top", top)
     with ws.cursor() as cur:
         _require_events(cur)
-        segments_sql, params, source = _segments(cur) if by else (_NO_SEGMENTS_SQL, {}, None)
+        segments_sql, params, source = _segments(cur, segment_run) if by else (_NO_SEGMENTS_SQL, {}, None)
         sql = _TOP_PATHS_SQL.format(session_paths=_SESSION_PATHS_SQL, segments=segments_sql)
         rows = cur.execute(sql, {**params, **_path_params(detail), "by": by, "top": top,
                                  "max_length": max_length, "unassigned": UNASSIGNED, "all": ALL}).fetchall()
@@ -593,12 +590,16 @@ def _path_params(detail: str) -> dict[str, Any]:
             "type_order": list(EVENT_TYPES)}
 
 
-def _segments(cur: duckdb.DuckDBPyConnection) -> tuple[str, dict[str, Any], str]:
-    """The query giving each user's segment: the latest run's, else the RFM segment."""
+def _segments(cur: duckdb.DuckDBPyConnection,
+              segment_run: str | None = None) -> tuple[str, dict[str, Any], str]:
+    """The query giving each user's segment: ``segment_run``'s (default: the primary run's),
+    else the RFM segment."""
+    from analytics.segments.primary import resolve_run_id_of, run_name_of  # package loads sklearn
+
     if _table_exists(cur, "segment_runs"):
-        latest = cur.execute(_LATEST_RUN_SQL).fetchall()
-        if latest:
-            run_id, name = latest[0]
+        run_id = resolve_run_id_of(cur, segment_run)
+        if run_id is not None:
+            name = run_name_of(cur, run_id)
             return _SEGMENTS_FROM_RUN_SQL, {"run_id": run_id}, f"segmentation run {name!r}"
     if _table_exists(cur, "profiles"):
         return _SEGMENTS_FROM_PROFILES_SQL, {}, "RFM segments (profiles)"

@@ -7,19 +7,37 @@ from datetime import datetime
 
 import pandas as pd
 
+from analytics.schema import EVENT_TYPES
 from analytics.workspace import Workspace
 
 _KPIS = """
 SELECT count(*) AS events, count(DISTINCT user_id) AS users,
        count(DISTINCT item_id) AS items_seen, min(event_time) AS first, max(event_time) AS last,
        coalesce(sum(revenue), 0) AS revenue,
-       count(DISTINCT order_id) FILTER (WHERE event_type = 'purchase') AS orders,
+       -- h15: orders counted as profiles count them: order id, else visit, else day (per shopper).
+       count(DISTINCT user_id || coalesce('order:' || order_id, 'session:' || session_id,
+                                          'day:' || strftime(event_time, '%Y-%m-%d')))
+           FILTER (WHERE event_type = 'purchase') AS orders,
        count(*) FILTER (WHERE source = 'offline') AS offline_events
 FROM events"""
 
+# h15: canonical event types by name, any other type grouped as "other"; every period between the
+# first and the last present (zero when empty) so the chart does not draw lines across gaps.
+# Parameters: $unit (day, week or month), $types (the canonical vocabulary).
 _DAILY = """
-SELECT date_trunc('day', event_time) AS day, event_type, count(*) AS events
-FROM events GROUP BY ALL ORDER BY day"""
+WITH counted AS (
+    SELECT date_trunc($unit, event_time) AS day,
+           CASE WHEN list_contains($types, event_type) THEN event_type ELSE 'other' END AS event_type,
+           count(*) AS events
+    FROM events GROUP BY ALL
+), periods AS (
+    SELECT unnest(generate_series(min(day), max(day), CAST('1 ' || $unit AS INTERVAL))) AS day
+    FROM counted
+), types AS (SELECT DISTINCT event_type FROM counted)
+SELECT p.day, t.event_type, coalesce(c.events, 0) AS events
+FROM periods p CROSS JOIN types t LEFT JOIN counted c USING (day, event_type)
+ORDER BY p.day, t.event_type"""
+_SPAN = "SELECT date_diff('day', min(event_time), max(event_time)) FROM events"
 
 _DATASETS = """
 SELECT dataset_id, name, kind, source, preset, format, rows_read, rows_loaded, rows_rejected,
@@ -59,9 +77,12 @@ def overview(ws: Workspace) -> Overview:
 
 
 def daily_events(ws: Workspace) -> pd.DataFrame:
-    """Events per day and event type (for the activity chart)."""
+    """Events per period and event type (for the activity chart): per day up to ~four months,
+    per week up to ~three years, else per month; unknown event types grouped as "other"."""
     with ws.cursor() as cur:
-        return cur.execute(_DAILY).df()
+        span = cur.execute(_SPAN).fetchall()[0][0]
+        unit = "day" if span is None or span <= 120 else "week" if span <= 1100 else "month"
+        return cur.execute(_DAILY, {"unit": unit, "types": list(EVENT_TYPES)}).df()
 
 
 def datasets(ws: Workspace) -> pd.DataFrame:

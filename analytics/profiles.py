@@ -35,6 +35,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from analytics import staleness
 from analytics.errors import ConfigError, NotFoundError, ShopperLensError
 from analytics.workspace import Workspace
 
@@ -490,6 +491,7 @@ def build_profiles(ws: Workspace, as_of: datetime | None = None,
                     _row_params(cutoff, high_value_quantile, all_users=True))
         cur.execute(SCORES_SQL, _SCORE_PARAMS)
         users = int(cur.execute(_COUNT_SQL).fetchall()[0][0])
+        staleness.record(cur, staleness.PROFILES)
     return ProfileSummary(users=users, features=[f.name for f in FEATURES], as_of=cutoff)
 
 
@@ -524,6 +526,7 @@ def refresh_profiles(ws: Workspace, users: Iterable[str], as_of: datetime | None
         cur.execute(_WINDOWS_SQL, {"old": old, "as_of": cutoff})
         cur.execute(SCORES_SQL, _SCORE_PARAMS)
         total = int(cur.execute(_COUNT_SQL).fetchall()[0][0])
+        staleness.record(cur, staleness.PROFILES)
     return RefreshSummary(users=total, recomputed=recomputed, as_of=cutoff, previous_as_of=old)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -20,6 +21,52 @@ EVENT_CHECKS: tuple[tuple[str, str], ...] = (
     # h11a: the canonical types from the schema (rate included), so the two cannot drift apart
     ("unknown event type", "event_type NOT IN (" + ", ".join(f"'{t}'" for t in EVENT_TYPES) + ")"),
 )
+
+
+# h15: checks for the other kinds too; each is (label, SQL condition on table alias t). A file's
+# rows are compared with the rest of the workspace (events, other files), so order of loading
+# matters only for "not in events", which is informational.
+KIND_CHECKS: dict[str, tuple[tuple[str, str], ...]] = {
+    "items": (
+        ("item id listed twice in this file",
+         "(SELECT count(*) FROM items i WHERE i.dataset_id = t.dataset_id AND i.item_id = t.item_id) > 1"),
+        ("no title", "t.title IS NULL"),
+        ("no category", "t.category IS NULL"),
+        ("zero or negative price", "t.price <= 0"),
+        ("item never seen in events", "NOT EXISTS (SELECT 1 FROM events e WHERE e.item_id = t.item_id)"),
+    ),
+    "users": (
+        ("user id listed twice in this file",
+         "(SELECT count(*) FROM users u WHERE u.dataset_id = t.dataset_id AND u.user_id = t.user_id) > 1"),
+        ("shopper with no events (CRM only)",
+         "NOT EXISTS (SELECT 1 FROM events e WHERE e.user_id = t.user_id)"),
+    ),
+    "identities": (
+        ("alias linked to more than one shopper",
+         "(SELECT count(DISTINCT i.user_id) FROM identities i WHERE i.alias = t.alias) > 1"),
+        ("alias equal to its own shopper id", "t.alias = t.user_id"),
+        ("master id with no events", "NOT EXISTS (SELECT 1 FROM events e WHERE e.user_id = t.user_id)"),
+    ),
+    "experiments": (
+        ("shopper in several arms of one experiment",
+         "(SELECT count(DISTINCT x.variant) FROM experiments x WHERE x.experiment = t.experiment "
+         "AND x.user_id = t.user_id) > 1"),
+        ("no assignment time", "t.assigned_at IS NULL"),
+        ("assigned in the future", "t.assigned_at > now()::TIMESTAMP + INTERVAL 1 DAY"),
+        ("shopper with no events", "NOT EXISTS (SELECT 1 FROM events e WHERE e.user_id = t.user_id)"),
+    ),
+}
+
+# h15: event columns that only some event types carry. Missing revenue on a view is normal, so
+# missing values are counted only over the rows of the types the column applies to.
+APPLIES_TO: dict[str, tuple[str, ...]] = {
+    "price": ("purchase", "refund"), "quantity": ("purchase", "refund"),
+    "revenue": ("purchase", "refund"), "order_id": ("purchase", "refund"),
+    "item_id": ("view", "cart", "remove_from_cart", "wishlist", "purchase", "refund"),
+    "category": ("view", "cart", "remove_from_cart", "wishlist", "purchase", "refund"),
+    "brand": ("view", "cart", "remove_from_cart", "wishlist", "purchase", "refund"),
+    "search_query": ("search",),
+}
 
 
 @dataclass(frozen=True)
@@ -48,8 +95,11 @@ def quality_report(ws: Workspace, dataset_id: str, reject_limit: int = 10_000) -
         rows = int(row[0])
         nulls = pd.DataFrame({"column": columns, "nulls": [int(v) for v in row[1:]]})
         nulls["share"] = nulls["nulls"] / max(rows, 1)
-        checks = _event_checks(cur, dataset_id, rows) if kind == "events" else pd.DataFrame(
-            columns=["check", "rows", "share"])
+        nulls["applies_to"] = "every row"
+        if kind == "events":
+            nulls = _event_nulls(cur, dataset_id, columns)
+        checks = _event_checks(cur, dataset_id, rows) if kind == "events" else \
+            _kind_checks(cur, kind, dataset_id, rows)
         types = cur.execute("SELECT event_type, count(*) AS events FROM events WHERE dataset_id = ? "
                             "GROUP BY ALL ORDER BY events DESC", [dataset_id]).df()
         rejects = cur.execute("SELECT record, reason, raw FROM rejects WHERE dataset_id = ? "
@@ -63,6 +113,37 @@ def _event_checks(cur: object, dataset_id: str, rows: int) -> pd.DataFrame:
         f"SELECT {counts} FROM events WHERE dataset_id = ?", [dataset_id]).fetchall()[0]  # noqa: S608
     frame = pd.DataFrame({"check": [label for label, _ in EVENT_CHECKS],
                           "rows": [int(v) for v in values]})
+    frame["share"] = frame["rows"] / max(rows, 1)
+    return frame
+
+
+def _event_nulls(cur: Any, dataset_id: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Missing values per event column, counted over the event types the column applies to."""
+    parts: list[str] = []
+    params: dict[str, Any] = {"dataset_id": dataset_id}
+    for i, column in enumerate(columns):  # columns come from TABLE_COLUMNS, never user text
+        params[f"t{i}"] = list(APPLIES_TO.get(column, ()))
+        applies = f"(len($t{i}) = 0 OR list_contains($t{i}, event_type))"
+        parts.append(f"count(*) FILTER (WHERE {applies} AND {column} IS NULL), "
+                     f"count(*) FILTER (WHERE {applies})")
+    values = cur.execute(f"SELECT {', '.join(parts)} FROM events "  # noqa: S608
+                         "WHERE dataset_id = $dataset_id", params).fetchall()[0]
+    missing, checked = [int(v) for v in values[0::2]], [int(v) for v in values[1::2]]
+    return pd.DataFrame({
+        "column": columns, "nulls": missing,
+        "share": [m / c if c else 0.0 for m, c in zip(missing, checked, strict=True)],
+        "applies_to": [", ".join(APPLIES_TO[c]) if c in APPLIES_TO else "every row" for c in columns],
+        "rows_checked": checked})
+
+
+def _kind_checks(cur: Any, kind: str, dataset_id: str, rows: int) -> pd.DataFrame:
+    checks = KIND_CHECKS.get(kind, ())
+    if not checks:
+        return pd.DataFrame(columns=["check", "rows", "share"])
+    counts = ", ".join(f"count(*) FILTER (WHERE {cond})" for _, cond in checks)
+    values = cur.execute(f"SELECT {counts} FROM {kind} t WHERE t.dataset_id = ?",  # noqa: S608
+                         [dataset_id]).fetchall()[0]
+    frame = pd.DataFrame({"check": [label for label, _ in checks], "rows": [int(v) for v in values]})
     frame["share"] = frame["rows"] / max(rows, 1)
     return frame
 

@@ -23,11 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics import staleness
 from analytics.errors import ConfigError, NotFoundError
 from analytics.ingest import ingest_file
 from analytics.ingest.load import FileReport
-from analytics.profiles import load_profiles, refresh_profiles
+from analytics.profiles import build_profiles, load_profiles, refresh_profiles
 from analytics.segments import drift
+from analytics.segments.primary import primary_run_id
 from analytics.segments.rules import RuleSet, assign
 from analytics.segments.runs import SegmentRun, get_run, list_runs, load_model
 from analytics.workspace import Workspace
@@ -130,6 +132,9 @@ def refresh(ws: Workspace, files: Sequence[Path | RefreshFile] = (), run_id: str
     run = living_run(ws, run_id)
     say = progress or (lambda f, t: None)
     started = time.perf_counter()
+    # Profiles already behind the data (files loaded elsewhere) cannot be caught up by
+    # recomputing only this refresh's shoppers: rebuild them in full first.
+    behind = staleness.freshness(ws, staleness.PROFILES).stale
     reports = []
     for i, item in enumerate(files):
         file = item if isinstance(item, RefreshFile) else RefreshFile(Path(item))
@@ -138,6 +143,8 @@ def refresh(ws: Workspace, files: Sequence[Path | RefreshFile] = (), run_id: str
         reports.append(ingest_file(ws, file.path, kind="events", **options))
     say(0.6, "Updating profiles")
     loaded = time.perf_counter()
+    if behind:
+        build_profiles(ws)
     summary = refresh_profiles(ws, _users_of(ws, reports))
     profiled = time.perf_counter()
     say(0.8, "Re-scoring shoppers with the saved segmentation")
@@ -149,7 +156,8 @@ def refresh(ws: Workspace, files: Sequence[Path | RefreshFile] = (), run_id: str
 
 
 def living_run(ws: Workspace, run_id: str | None = None) -> SegmentRun:
-    """The segmentation a refresh re-applies: ``run_id``, else the latest rules/clustering run."""
+    """The segmentation a refresh re-applies: ``run_id``, else the primary (if it is a rules or
+    clustering run), else the latest rules/clustering run."""
     if run_id:
         run = get_run(ws, run_id)
     else:
@@ -159,7 +167,8 @@ def living_run(ws: Workspace, run_id: str | None = None) -> SegmentRun:
             raise NotFoundError("There is no segmentation to keep up to date yet.",
                                 hint="Run one first on the Segments page or with `shopper-lens "
                                 "segment`; then refresh with new events.", title="Nothing to refresh")
-        run = get_run(ws, str(runs["run_id"].iloc[0]))
+        ids, primary = [str(r) for r in runs["run_id"]], primary_run_id(ws)
+        run = get_run(ws, primary if primary in ids else ids[0])
     if run.method == "selection":
         raise ConfigError(f"{run.name} is a hand-picked selection; it has no rule or model to "
                           "re-apply.", hint="Refresh a rules or clustering run.", title="Cannot refresh")
@@ -236,6 +245,7 @@ def _rescore(ws: Workspace, run: SegmentRun, reports: tuple[FileReport, ...], re
             "previous_as_of": previous_as_of, "files": json.dumps([r.as_json() for r in reports]),
             "recomputed": recomputed, "moved": int(sum(moved.values())),
             "sizes": json.dumps(sizes), "drift": json.dumps(psi), "suggestion": suggestion})
+        staleness.record(cur, staleness.SEGMENT_RUN, run.run_id, based_on_profiles=True)
     return RefreshReport(refresh_id, run.run_id, run.name, reports, recomputed, as_of, moved,
                          entered, left, {str(k): int(v) for k, v in sizes.items()}, psi, suggestion,
                          now)

@@ -225,6 +225,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                 ELSE user_id END AS user_id
             FROM last""",
     ),
+    # h15: which data version each derived result was built from, so pages can flag stale ones.
+    (
+        """CREATE TABLE result_versions (
+            kind VARCHAR NOT NULL, result_id VARCHAR NOT NULL, data_version VARCHAR NOT NULL,
+            built_at TIMESTAMP NOT NULL, datasets BIGINT, PRIMARY KEY (kind, result_id))""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -56,6 +56,21 @@ SETTINGS: tuple[Setting, ...] = (
             "SHA-256, salt per workspace) or 'drop'.", _pii_mode),
 )
 
+
+def _currency(value: str) -> str:
+    # h15: the currency shown beside money amounts (a code like EUR or a symbol like £).
+    value = value.strip()
+    if not 1 <= len(value) <= 5:
+        raise ValueError("must be a currency code or symbol of 1-5 characters, e.g. EUR")
+    return value
+
+
+SETTINGS += (
+    Setting("SHOPPER_LENS_CURRENCY", "USD",
+            "Currency shown beside money amounts (revenue, spend, order value), e.g. EUR or £.",
+            _currency),
+)
+
 _BY_NAME = {s.name: s for s in SETTINGS}
 
 

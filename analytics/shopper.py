@@ -21,7 +21,9 @@ import pandas as pd
 
 from analytics.errors import ConfigError, NotFoundError
 from analytics.experiments.store import UserUplift, user_uplift
+from analytics.labels import money
 from analytics.profiles import FEATURES, lookup
+from analytics.segments.primary import primary_run_id
 from analytics.workspace import Workspace
 
 DEFAULT_RECENT = 50
@@ -195,11 +197,16 @@ class ShopperView:
     aliases: tuple[Alias, ...]
     crm: dict[str, Any]
     uplift: UserUplift | None
+    primary_run_id: str | None = None
 
     @property
     def current_segment(self) -> SegmentMembership | None:
-        """The segment of the newest run containing the shopper."""
-        return self.segments[0] if self.segments else None
+        """The shopper's segment in the primary segmentation, else in the newest run holding them."""
+        return self.segment_of(self.primary_run_id) or (self.segments[0] if self.segments else None)
+
+    def segment_of(self, run_id: str | None) -> SegmentMembership | None:
+        """The shopper's segment in run ``run_id`` (None when that run does not hold them)."""
+        return next((s for s in self.segments if s.run_id == run_id), None)
 
     @property
     def shopping_channel(self) -> str:
@@ -234,6 +241,7 @@ class ShopperView:
             "current_segment": _jsonable(asdict(self.current_segment))
             if self.current_segment else None,
             "segments": [_jsonable(asdict(s)) for s in self.segments],
+            "primary_run_id": self.primary_run_id,
             "spells": [_jsonable(asdict(s)) for s in self.spells],
             "recent_events": [_jsonable(r) for r in records],
             "aliases": [asdict(a) for a in self.aliases], "crm": _jsonable(self.crm),
@@ -291,7 +299,7 @@ def shopper_view(ws: Workspace, user_id: str, recent: int = DEFAULT_RECENT) -> S
         recent_events=events,
         aliases=tuple(Alias(*row) for row in aliases),
         crm=json.loads(crm[0][0]) if crm and crm[0][0] else {},
-        uplift=user_uplift(ws, master))
+        uplift=user_uplift(ws, master), primary_run_id=primary_run_id(ws))
 
 
 def resolve_user(ws: Workspace, user_id: str) -> str:
@@ -396,6 +404,8 @@ def key_metrics(profile: dict[str, Any]) -> tuple[KeyMetric, ...]:
 def _format(value: Any, fmt: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return "—"
+    if fmt == "{:,.2f}":  # h15: the card's amounts are money, shown with the currency setting
+        return money(float(value))
     return fmt.format(value)
 
 

@@ -52,6 +52,9 @@ def upload(result: SegmentRun) -> None:
                              key="refresh_files")
     source = st.selectbox("Source of these events", ["online", "offline", "app", "other"],
                           key="refresh_source")
+    st.caption("Files of another kind, or one whose mapping you want to check first: load it on the "
+               "**Data** page, which then offers the same rebuild and re-applies the primary "
+               "segmentation.")
     if files and st.button("Refresh segments", type="primary", icon=":material/update:"):
         paths = [run(lambda f=f: ws.save_upload(f.name, f.getvalue())) for f in files]
         with st.status("Refreshing…", expanded=True) as status:

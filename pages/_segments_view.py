@@ -12,6 +12,7 @@ import streamlit as st
 
 from analytics.embedding import METRICS, PROJECTIONS, embed
 from analytics.export import to_csv_bytes, to_parquet_bytes
+from analytics.labels import column_labels, feature_label
 from analytics.profiles import load_profiles, numeric_columns
 from analytics.segments import (
     DEFAULT_FEATURES,
@@ -54,7 +55,8 @@ def spec_form() -> SegmentSpec | None:
     if method == "rules":
         return _rules_form()
     features = st.multiselect("Features", numeric_features(), default=list(DEFAULT_FEATURES),
-                              help="category_shares expands into one share per top category.")
+                              format_func=feature_label,
+                              help="Category shares expand into one share per top category.")
     c1, c2, c3 = st.columns(3)
     scaling = c1.selectbox("Scaling", list(SCALINGS), format_func=lambda s: f"{s} — {SCALINGS[s]}")
     pca = c2.number_input("PCA components (0 = off)", 0, 20, 0)
@@ -121,7 +123,8 @@ def overview(result: SegmentRun) -> None:
                            "revenue share": s.revenue_share,
                            "top categories": ", ".join(c for c, _ in s.top_categories),
                            "devices": ", ".join(f"{d} {v:.0%}" for d, v in s.device_mix),
-                           "stands out by": ", ".join(f"{f} {z:+.1f}" for f, z in s.distinguishing[:3])}
+                           "stands out by": ", ".join(f"{feature_label(f)} {z:+.1f}"
+                                                      for f, z in s.distinguishing[:3])}
                           for s in result.segments])
     share = st.column_config.ProgressColumn(min_value=0, max_value=1)
     edited = st.data_editor(table, hide_index=True, width="stretch",
@@ -135,6 +138,7 @@ def overview(result: SegmentRun) -> None:
         data_changed()
         st.rerun()
     z = run(lambda: heatmap(workspace(), result.run_id))
+    z = z.rename(columns=feature_label)
     fig = px.imshow(z, color_continuous_scale="RdBu_r", zmin=-2, zmax=2, aspect="auto",
                     height=120 + 40 * len(z), labels={"color": "z-score"})
     st.plotly_chart(fig, width="stretch")
@@ -224,14 +228,26 @@ def stability_tab(result: SegmentRun) -> None:
 def export_panel(result: SegmentRun) -> None:
     ws = workspace()
     profiles_columns = [f for f in numeric_features() if f != CATEGORY_SHARES]
-    chosen = st.multiselect("Features to include", profiles_columns,
+    names = {s.segment_id: f"{s.name} ({s.size:,})" for s in result.segments}
+    picked = st.multiselect("Segments to export", list(names), default=list(names),
+                            format_func=names.__getitem__, key=f"export_segments_{result.run_id}",
+                            help="One segment, a chosen few or the whole run.")
+    chosen = st.multiselect("Features to include", profiles_columns, format_func=feature_label,
                             default=[f for f in result.features if f in profiles_columns])
-    frame = run(lambda: export_frame(ws, result.run_id, chosen))
-    st.dataframe(frame.head(200), hide_index=True, width="stretch")
+    if not picked:
+        st.info("Pick at least one segment to export.", icon=":material/info:")
+        return
+    whole = len(picked) == len(names)
+    frame = run(lambda: export_frame(ws, result.run_id, chosen, None if whole else picked))
+    # The file keeps machine-readable column names; the preview reads in plain words.
+    st.dataframe(frame.head(200).rename(columns=column_labels(frame.columns)), hide_index=True,
+                 width="stretch")
     c = st.columns(3)
-    c[0].download_button("CSV", to_csv_bytes(frame), f"segments_{result.run_id}.csv", "text/csv",
+    stem = f"segments_{result.run_id}" if whole else f"segments_{result.run_id}_" + "-".join(map(str, picked))
+    st.caption(f"{len(frame):,} shoppers in {len(picked)} of {len(names)} segment(s).")
+    c[0].download_button("CSV", to_csv_bytes(frame), f"{stem}.csv", "text/csv",
                          icon=":material/download:", key="export_csv")
-    c[1].download_button("Parquet", to_parquet_bytes(frame), f"segments_{result.run_id}.parquet",
+    c[1].download_button("Parquet", to_parquet_bytes(frame), f"{stem}.parquet",
                          "application/octet-stream", icon=":material/download:", key="export_parquet")
     c[2].download_button("Definition (JSON)", json.dumps(run(lambda: definition(ws, result.run_id)),
                                                          indent=2, default=str),

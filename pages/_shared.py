@@ -6,9 +6,10 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
+import pandas as pd
 import streamlit as st
 
 from analytics import settings
@@ -16,6 +17,9 @@ from analytics.bundle import DEMO_DIR
 from analytics.errors import ShopperLensError
 from analytics.overview import Overview, overview
 from analytics.workspace import Workspace, default_path
+
+if TYPE_CHECKING:
+    from analytics.segments.primary import RunChoice
 
 T = TypeVar("T")
 # Markdown (and Streamlit's :material/…: and :color[…] syntax) inside a line: links, images,
@@ -91,5 +95,80 @@ def sidebar() -> None:
     info = cached_overview(str(ws.path))
     with st.sidebar:
         st.caption("Workspace")
-        st.code(str(ws.path), language=None)
+        # h15: a readable name (the folder), the full path on hover instead of a cut-off code box.
+        st.markdown(f"**{escape_markdown(workspace_name(ws.path))}**", help=f"`{ws.path}`")
         st.caption(f"{info.events:,} events · {info.users:,} shoppers · {info.datasets} datasets")
+
+
+# h15: the segmentation a page uses is explicit — the primary run unless the user picks another.
+@st.cache_data(ttl=60, max_entries=8, show_spinner=False)
+def cached_run_choices(path: str) -> list[RunChoice]:
+    from analytics.segments.primary import run_choices  # the segments package loads scikit-learn
+
+    return run_choices(workspace())
+
+
+def segment_run_picker(key: str, label: str = "Segmentation used") -> str | None:
+    """A picker of the segmentation run this page uses, defaulting to the workspace's primary.
+
+    Returns None when no segmentation has been run (pages then fall back to RFM segments).
+    """
+    choices = {c.run_id: c for c in cached_run_choices(str(workspace().path))}
+    if not choices:
+        st.caption("No segmentation run yet: segments here are the RFM segments of the profiles. "
+                   "Run one on the **Segments** page.")
+        return None
+    return st.selectbox(label, list(choices), key=key, format_func=lambda r: choices[r].label,
+                        help="The primary segmentation is chosen on the Segments page; pick another "
+                        "run here to use it on this page only.")
+
+
+# h15: never stale — a result older than the data says so, with a one-click rebuild.
+def stale_notice(kind: str, result_id: str = "", run_id: str | None = None, key: str = "",
+                 hint: str | None = None, label: str = "Rebuild now") -> bool:
+    """Warn when result ``kind``/``result_id`` was built from older data; offer the rebuild.
+
+    ``run_id`` is the segmentation to re-apply after the profiles (None: profiles only). With
+    ``hint`` (results the page itself re-runs, e.g. an evaluation) the hint replaces the button.
+    Returns True when the result is stale (the page may still show it, flagged).
+    """
+    from analytics.staleness import freshness, rebuild
+
+    ws = workspace()
+    found = run(lambda: freshness(ws, kind, result_id))
+    if not found.stale:
+        return False
+    if hint:
+        st.warning(f"{found.message} {hint}", icon=":material/update:")
+        return True
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.warning(found.message, icon=":material/update:")
+    if right.button(label, type="primary", icon=":material/refresh:",
+                    key=f"rebuild:{key or kind}:{result_id}"):
+        with st.status("Rebuilding…", expanded=True) as status:
+            bar = st.progress(0.0)
+            done = run(lambda: rebuild(ws, run_id, lambda f, t: bar.progress(min(f, 1.0), t)))
+            status.update(label=" ".join(done) or "Already up to date.", state="complete")
+        data_changed()
+        st.session_state["rebuilt"] = " ".join(done)
+        st.rerun()
+    return True
+
+
+def rebuilt_message() -> None:
+    """After a rebuild's rerun, say what it did (once)."""
+    done = st.session_state.pop("rebuilt", None)
+    if done:
+        st.success(done, icon=":material/check_circle:")
+
+
+def workspace_name(path: Path) -> str:
+    """A short name for a workspace file: its folder, plus the file name when not the default."""
+    default = Path(settings.SETTINGS[0].default).name
+    return path.parent.name if path.name == default else f"{path.parent.name}/{path.stem}"
+
+
+def blank_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns with empty cells instead of "None" (numbers keep their missing markers)."""
+    text = [c for c in frame.columns if frame[c].dtype == object]
+    return frame.assign(**{c: frame[c].where(frame[c].notna(), "") for c in text}) if text else frame

@@ -7,6 +7,7 @@ from dataclasses import replace
 import plotly.express as px
 import streamlit as st
 
+from analytics import staleness
 from analytics.errors import ShopperLensError
 from analytics.export import to_csv_bytes
 from analytics.ingest import (
@@ -35,7 +36,17 @@ from analytics.overview import datasets
 from analytics.privacy import forget_user, identity_of
 from analytics.quality import all_rejects, quality_report
 from analytics.schema import KIND_FIELDS
-from pages._shared import data_changed, escape_markdown, run, workspace
+from pages._shared import (
+    blank_missing,
+    cached_overview,
+    cached_run_choices,
+    data_changed,
+    escape_markdown,
+    rebuilt_message,
+    run,
+    stale_notice,
+    workspace,
+)
 
 UNMAPPED = "(not mapped)"
 PRESET_RULE = "(preset rule)"
@@ -204,6 +215,19 @@ def show_relational_report(report: RelationalReport) -> None:
     st.dataframe(files_table(report), hide_index=True)
     for note in [*report.notes, *(n for f in report.files for n in f.notes)]:
         st.caption(f":material/info: {escape_markdown(note)}")
+def after_load() -> None:
+    """h15: one upload flow — once data changed, bring profiles and the living segmentation up
+    to date from here (the Segments → Changes tab does the same after its refresh)."""
+    if cached_overview(str(ws.path)).empty:
+        return
+    rebuilt_message()
+    living = next((c for c in cached_run_choices(str(ws.path))
+                   if c.primary and c.method != "selection"), None)
+    also = (f" and re-applies the primary segmentation **{escape_markdown(living.name)}** to them "
+            "(living segments: who moved is recorded on Segments → Changes)") if living else ""
+    if stale_notice(staleness.PROFILES, run_id=living.run_id if living else None, key="data",
+                    label="Rebuild profiles now"):
+        st.caption(f"Rebuilding recomputes every shopper's profile from all loaded data{also}.")
 
 
 with upload_tab:
@@ -226,6 +250,7 @@ with upload_tab:
     for upload in uploads:
         with st.expander(escape_markdown(upload.name), expanded=True):
             upload_form(upload.file_id, upload.name, upload.getvalue())
+    after_load()
 
 
 def quality_section(dataset_id: str) -> None:
@@ -233,13 +258,18 @@ def quality_section(dataset_id: str) -> None:
     left, right = st.columns(2)
     nulls = report.nulls[report.nulls["nulls"] > 0]
     if not nulls.empty:
-        left.plotly_chart(px.bar(nulls, x="share", y="column", orientation="h",
-                                 title="Missing values per column", range_x=[0, 1]), width="stretch")
+        left.plotly_chart(px.bar(nulls, x="share", y="column", orientation="h", hover_data=["applies_to"],
+                                 title="Missing values, where the column applies", range_x=[0, 1],
+                                 labels={"share": "share missing", "column": "",
+                                         "applies_to": "counted on"}), width="stretch")
+        left.caption("Revenue, price and order id are judged on purchases and refunds only, item "
+                     "columns on item events, search text on searches: a view without revenue is normal.")
     if not report.event_types.empty:
         right.plotly_chart(px.bar(report.event_types, x="event_type", y="events",
                                   title="Events per type"), width="stretch")
     if not report.checks.empty:
-        st.dataframe(report.checks, hide_index=True,
+        st.markdown(f"**Checks on this {escape_markdown(report.kind)} file**")
+        st.dataframe(report.checks, hide_index=True, width="stretch",
                      column_config={"share": st.column_config.ProgressColumn(
                          "share", format="percent", min_value=0.0, max_value=1.0)})
     st.markdown(f"**Rejected rows** ({len(report.rejects):,} shown)")
@@ -255,7 +285,14 @@ with datasets_tab:
     if table.empty:
         st.info("No datasets yet: upload a file in the *Upload* tab.")
     else:
-        st.dataframe(table, hide_index=True)
+        st.dataframe(blank_missing(table), hide_index=True, width="stretch", column_config={
+            "dataset_id": st.column_config.TextColumn("id", width="small"),
+            "name": st.column_config.TextColumn("file", width="medium"),
+            "rows_read": st.column_config.NumberColumn("rows read", format="localized"),
+            "rows_loaded": st.column_config.NumberColumn("loaded", format="localized"),
+            "rows_rejected": st.column_config.NumberColumn("rejected", format="localized"),
+            "duplicates_skipped": st.column_config.NumberColumn("duplicates", format="localized"),
+            "loaded_at": st.column_config.DatetimeColumn("loaded at", format="YYYY-MM-DD HH:mm")})
         labels = {f"{r.name} · {r.kind} · {r.dataset_id}": r.dataset_id for r in table.itertuples()}
         chosen = labels[st.selectbox("Dataset", list(labels), key="quality_dataset")]
         quality_section(chosen)

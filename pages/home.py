@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from analytics.bundle import DEMO_DIR, load_bundle
+from analytics.labels import currency
 from analytics.overview import daily_events
 from analytics.profiles import build_profiles
 from pages._shared import cached_overview, data_changed, run, workspace
@@ -34,16 +36,21 @@ cols = st.columns(5)
 cols[0].metric("Events", f"{info.events:,}")
 cols[1].metric("Shoppers", f"{info.users:,}")
 cols[2].metric("Items", f"{max(info.catalogue_items, info.items_seen):,}")
-cols[3].metric("Revenue", f"{info.revenue:,.0f}")
-cols[4].metric("Orders", f"{info.orders:,}")
+cols[3].metric(f"Revenue ({currency()})", f"{info.revenue:,.0f}")  # the currency fits the label
+cols[4].metric("Orders", f"{info.orders:,}",
+               help="Purchases grouped by order id; without one, by visit; without that, by day — "
+               "the way shopper profiles count orders.")
 if info.first and info.last:
     st.caption(f"From {info.first:%d %b %Y} to {info.last:%d %b %Y} · "
                f"{info.offline_events:,} in-store events · {info.crm_users:,} CRM profiles")
 
 daily = run(lambda: daily_events(ws))
 if not daily.empty:
+    step = daily["day"].drop_duplicates().diff().min()
+    unit = "day" if pd.isna(step) or step.days <= 1 else "week" if step.days <= 7 else "month"
     fig = px.area(daily, x="day", y="events", color="event_type",
-                  title="Events per day by type", labels={"day": "", "events": "events"})
+                  title=f"Events per {unit} by type (non-standard types grouped as other)",
+                  labels={"day": "", "events": "events"})
     fig.update_layout(legend_title_text="", height=360, margin={"t": 40, "b": 0})
     st.plotly_chart(fig, width="stretch")
 

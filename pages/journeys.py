@@ -23,7 +23,7 @@ from analytics.journeys import (
     sankey,
 )
 from analytics.schema import EVENT_TYPES
-from pages._shared import cached_overview, escape_markdown, workspace
+from pages._shared import cached_overview, escape_markdown, segment_run_picker, workspace
 
 T = TypeVar("T")
 NO_BREAKDOWN = "none"
@@ -40,13 +40,16 @@ if cached_overview(str(ws.path)).empty:
 
 @st.cache_data(ttl=300, max_entries=16, show_spinner="Counting the funnel…")
 def cached_funnel(path: str, steps: tuple[str, ...], per: str, window_days: float,
-                  by: str | None) -> Funnel:
-    return funnel(workspace(), steps=steps, per=per, window_days=window_days, by=by)
+                  by: str | None, segment_run: str | None = None) -> Funnel:
+    return funnel(workspace(), steps=steps, per=per, window_days=window_days, by=by,
+                  segment_run=segment_run)
 
 
 @st.cache_data(ttl=300, max_entries=16, show_spinner="Finding paths…")
-def cached_paths(path: str, detail: str, max_length: int, top: int, by: str | None) -> Paths:
-    return paths(workspace(), detail=detail, max_length=max_length, top=top, by=by)
+def cached_paths(path: str, detail: str, max_length: int, top: int, by: str | None,
+                 segment_run: str | None = None) -> Paths:
+    return paths(workspace(), detail=detail, max_length=max_length, top=top, by=by,
+                 segment_run=segment_run)
 
 
 @st.cache_data(ttl=300, max_entries=16, show_spinner="Tracing the flow…")
@@ -91,14 +94,34 @@ def breakdown_chart(result: Funnel) -> go.Figure:
     return fig
 
 
+# h15: one colour per event type at every step (the same event reads the same across the flow).
+EVENT_COLOURS = dict(zip((*EVENT_TYPES, "other"), px.colors.qualitative.Safe, strict=False))
+
+
+def event_colour(label: str, alpha: float = 1.0) -> str:
+    """The colour of a node label's event type ("view electronics" -> view's colour)."""
+    event = label.split(" ")[0]
+    hex_colour = EVENT_COLOURS.get(event, EVENT_COLOURS["other"])
+    if hex_colour.startswith("rgb("):
+        return hex_colour.replace("rgb(", "rgba(").replace(")", f", {alpha})")
+    r, g, b = (int(hex_colour.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
 def sankey_chart(result: Sankey) -> go.Figure:
     labels = [f"{n.step}. {n.label}" for n in result.nodes]
     x, y = result.positions()
+    per_step = max((sum(1 for n in result.nodes if n.step == s) for s in {n.step for n in result.nodes}),
+                   default=1)
     fig = go.Figure(go.Sankey(
-        arrangement="snap", node={"label": labels, "x": x, "y": y, "pad": 14, "thickness": 14},
+        arrangement="snap", node={"label": labels, "x": x, "y": y, "pad": 14, "thickness": 14,
+                                  "color": [event_colour(n.label) for n in result.nodes]},
         link={"source": [k.source for k in result.links], "target": [k.target for k in result.links],
-              "value": [k.sessions for k in result.links]}))
-    fig.update_layout(title="Step-to-step flow of visits", height=520, margin={"t": 40, "b": 10})
+              "value": [k.sessions for k in result.links],
+              "color": [event_colour(result.nodes[k.source].label, 0.35) for k in result.links]}))
+    # Room for every label: taller with more nodes per step, and margins so none is clipped.
+    fig.update_layout(title="Step-to-step flow of visits", height=max(520, 60 * per_step + 120),
+                      margin={"t": 50, "b": 40, "l": 10, "r": 120})
     return fig
 
 
@@ -115,7 +138,9 @@ with funnel_tab:
                                 help="Every step within this many days of the first")
     breakdown = far.selectbox("Break down by", [NO_BREAKDOWN, *BREAKDOWNS], key="journeys:by")
     by = None if breakdown == NO_BREAKDOWN else breakdown
-    found = shown(lambda: cached_funnel(str(ws.path), tuple(steps), per, float(window), by))
+    funnel_run = segment_run_picker("journeys:funnel_run") if by == "segment" else None
+    found = shown(lambda: cached_funnel(str(ws.path), tuple(steps), per, float(window), by,
+                                        funnel_run))
     if found is not None:
         last = found.total.steps[-1]
         cols = st.columns(4)
@@ -155,8 +180,9 @@ with paths_tab:
             column.dataframe(found_paths.table(outcome)[["path", "sessions", "share"]],
                              hide_index=True, column_config={"share": share})
         st.subheader("Browse-to-purchase pathways per segment")
+        paths_run = segment_run_picker("journeys:paths_run")
         by_segment = shown(lambda: cached_paths(str(ws.path), str(detail), max_length, top,
-                                                "segment"))
+                                                "segment", paths_run))
         if by_segment is not None and by_segment.groups():
             segment = st.selectbox("Segment", by_segment.groups(), key="journeys:segment")
             st.caption(f"Segments from the {by_segment.segment_source}; "

@@ -6,8 +6,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from analytics import staleness
 from analytics.errors import NotFoundError
 from analytics.export import to_csv_bytes
+from analytics.labels import column_labels, feature_help, feature_label
 from analytics.profiles import (
     FEATURES,
     build_profiles,
@@ -17,7 +19,15 @@ from analytics.profiles import (
     lookup,
     numeric_columns,
 )
-from pages._shared import cached_overview, data_changed, escape_markdown, run, workspace
+from pages._shared import (
+    cached_overview,
+    data_changed,
+    escape_markdown,
+    rebuilt_message,
+    run,
+    stale_notice,
+    workspace,
+)
 
 ws = workspace()
 st.title("Shopper profiles")
@@ -57,6 +67,8 @@ left, mid, right = st.columns([1, 1, 2])
 left.metric("Shoppers", f"{len(profiles):,}")
 mid.metric("Features", len(FEATURES))
 right.metric("As of", f"{as_of:%Y-%m-%d %H:%M}" if as_of is not None else "—")
+rebuilt_message()
+stale_notice(staleness.PROFILES)
 if st.button("Rebuild profiles", icon=":material/refresh:",
              help="Recompute every profile from the events now in the workspace."):
     build()
@@ -69,21 +81,27 @@ tab_dist, tab_corr, tab_lookup, tab_table = st.tabs(
 
 with tab_dist:
     feature = st.selectbox("Feature", numeric, index=numeric.index("monetary"),
-                           format_func=lambda f: f"{f} — {help_of[f]}")
+                           format_func=feature_label, help="\n".join(
+                               f"- **{feature_label(f)}**: {help_of[f]}" for f in numeric))
+    st.caption(escape_markdown(feature_help(feature)))
     log_y = st.toggle("Log scale counts", value=True)
     group = st.selectbox("Colour by", ["(none)", "rfm_segment", "main_device", "top_category",
-                                       "main_channel"])
+                                       "main_channel"],
+                         format_func=lambda g: g if g == "(none)" else feature_label(g))
     chart = px.histogram(profiles, x=feature, color=None if group == "(none)" else group,
-                         nbins=60, log_y=log_y, height=380)
+                         nbins=60, log_y=log_y, height=380, labels=column_labels(profiles.columns))
     st.plotly_chart(chart, width="stretch")
-    st.dataframe(feature_summary(profiles), hide_index=True, width="stretch",
+    summary = feature_summary(profiles)
+    if "feature" in summary.columns:
+        summary = summary.assign(feature=summary["feature"].map(feature_label))
+    st.dataframe(summary, hide_index=True, width="stretch",
                  column_config={"filled": st.column_config.ProgressColumn(
                      "filled", help="Share of shoppers with a value", min_value=0, max_value=1)})
 
 with tab_corr:
-    chosen = st.multiselect("Features", numeric, default=numeric[:16])
+    chosen = st.multiselect("Features", numeric, default=numeric[:16], format_func=feature_label)
     if len(chosen) >= 2:
-        corr = correlations(profiles, chosen)
+        corr = correlations(profiles, chosen).rename(index=feature_label, columns=feature_label)
         heat = px.imshow(corr, color_continuous_scale="RdBu", zmin=-1, zmax=1, aspect="auto",
                          height=600)
         st.plotly_chart(heat, width="stretch")
@@ -102,7 +120,9 @@ with tab_lookup:
         else:
             groups: dict[str, list[tuple[str, object]]] = {}
             for f in FEATURES:
-                groups.setdefault(f.group, []).append((f.name, found.get(f.name)))
+                value = found.get(f.name)
+                shown = "" if value is None or (isinstance(value, float) and pd.isna(value)) else value
+                groups.setdefault(f.group, []).append((feature_label(f.name), shown))
             for columns, (name, items) in zip(st.columns(3) * 4, groups.items(), strict=False):
                 with columns.container(border=True):
                     st.markdown(f"**{name.upper()}**")
@@ -110,7 +130,8 @@ with tab_lookup:
                                  hide_index=True, width="stretch")
 
 with tab_table:
-    st.dataframe(profiles.head(1_000), hide_index=True, width="stretch")
+    st.dataframe(profiles.head(1_000).rename(columns=column_labels(profiles.columns)),
+                 hide_index=True, width="stretch")
     st.caption(f"First 1,000 of {len(profiles):,} shoppers.")
     st.download_button("Download all profiles (CSV)", to_csv_bytes(profiles), "profiles.csv",
                        "text/csv", icon=":material/download:")

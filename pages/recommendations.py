@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from analytics import staleness
 from analytics.errors import NotFoundError
 from analytics.export import to_csv_bytes
+from analytics.labels import column_labels, duration, metric_label
 from analytics.recommend import (
     MODELS,
     TrainedModels,
@@ -21,7 +24,14 @@ from analytics.recommend.base import EXCLUSION_LABELS, EXCLUSIONS
 from analytics.recommend.catalogue import MODEL_CATALOGUE, model_label
 from analytics.recommend.engine import item_choices
 from analytics.recommend.evaluate import EvaluationSummary, Split, evaluate, latest_summary
-from pages._shared import cached_overview, escape_markdown, run, workspace
+from pages._shared import (
+    cached_overview,
+    escape_markdown,
+    run,
+    segment_run_picker,
+    stale_notice,
+    workspace,
+)
 
 DEFAULT_CHOICE = ["popularity", "segment_popularity", "item_knn", "als", "content", "sequential",
                   "hybrid", "buy_again"]
@@ -36,37 +46,63 @@ def trained_models(path: str, models: tuple[str, ...], options: TrainingOptions,
     return train(workspace(), models, options)
 
 
+METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage", "novelty")
+
+
+def labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    """Model labels, formatted training times and human column names from the catalogue."""
+    out = frame.copy()
+    if "model" in out:
+        out["model"] = out["model"].map(model_label)
+    if "fit_seconds" in out:
+        out["fit_seconds"] = out["fit_seconds"].map(duration)
+    return out.rename(columns=column_labels(out.columns))
+
+
+def number_columns(frame: pd.DataFrame) -> dict[str, object]:
+    return {metric_label(m): st.column_config.NumberColumn(format="%.3f")
+            for m in (*METRICS, "ndcg_ci_low", "ndcg_ci_high") if m in frame}
+
+
 def show_evaluation(summary: EvaluationSummary) -> None:
     """Known-shopper headline with CIs, the tie verdict, the chosen exclusion, cold start."""
     k = summary.k
     choice = summary.choice
+    if summary.evaluation_id:
+        stale_notice(staleness.RECOMMEND_EVALUATION, summary.evaluation_id,
+                     hint="Press **Train and evaluate** to measure the models on the data now loaded.")
     st.caption(f"Metrics @{k} on {choice.get('known_users', 0):,} **known** shoppers (history "
                f"before the test period); test period: {summary.split}. Relevant = everything "
                "they bought in the test period, repeats included.")
     if choice.get("verdict"):
         st.info(choice["verdict"], icon=":material/balance:")
-    table = summary.table()
-    st.dataframe(table[["label", "model", "users", "precision", "recall", "ndcg", "ndcg_ci_low",
-                        "ndcg_ci_high", "tied_with_best", "chosen", "map", "hit_rate",
-                        "coverage", "novelty", "fit_seconds"]],
-                 hide_index=True, width="stretch")
-    long = table.melt(id_vars="label", value_vars=["precision", "recall", "ndcg", "map",
+    table = summary.table()[["model", "users", "precision", "recall", "ndcg", "ndcg_ci_low",
+                             "ndcg_ci_high", "tied_with_best", "chosen", "map", "hit_rate",
+                             "coverage", "novelty", "fit_seconds"]]
+    st.dataframe(labelled(table), hide_index=True, width="stretch",
+                 column_config=number_columns(table))
+    long = table.melt(id_vars="model", value_vars=["precision", "recall", "ndcg", "map",
                                                    "hit_rate"], var_name="metric")
-    fig = px.bar(long, x="label", y="value", color="metric", barmode="group",
+    long["model"] = long["model"].map(model_label)
+    long["metric"] = long["metric"].map(metric_label)
+    fig = px.bar(long, x="model", y="value", color="metric", barmode="group",
+                 labels={"model": metric_label("model"), "value": "", "metric": ""},
                  title=f"Ranking quality per model (@{k}, known shoppers)")
     fig.update_layout(height=380, margin={"t": 40, "b": 0}, legend_title_text="", xaxis_title="")
     st.plotly_chart(fig, width="stretch")
     st.markdown("**What lists leave out** — each rule evaluated, the best used by default:")
-    st.dataframe(summary.exclusion_table(), hide_index=True, width="stretch")
+    st.dataframe(labelled(summary.exclusion_table()), hide_index=True, width="stretch")
     with st.expander(f"Cold start: {choice.get('new_users', 0):,} new shoppers"):
         st.caption("Shoppers with no history before the test period. Every model gives them "
                    "the same fallback (popular in their segment or device, else trending), so "
                    "these numbers are reported apart and never pick the best model.")
-        st.dataframe(summary.cold_start[["model", "users", "precision", "recall", "ndcg",
-                                         "hit_rate"]], hide_index=True, width="stretch")
+        cold = summary.cold_start[["model", "users", "precision", "recall", "ndcg", "hit_rate"]]
+        st.dataframe(labelled(cold), hide_index=True, width="stretch",
+                     column_config=number_columns(cold))
     with st.expander("Per segment (known shoppers)"):
         st.caption(summary.note)
-        st.dataframe(summary.per_segment, hide_index=True, width="stretch")
+        st.dataframe(labelled(summary.per_segment), hide_index=True, width="stretch",
+                     column_config=number_columns(summary.per_segment))
 
 
 st.title("Recommendations")
@@ -105,6 +141,7 @@ with st.form("rec_params"):
         "Leave out of lists", [AUTO, *EXCLUSIONS],
         format_func=lambda m: "as the evaluation chose" if m == AUTO else EXCLUSION_LABELS[m],
         help="The evaluation tries each rule and picks the one that ranks best for this data.")
+    segment_run = segment_run_picker("rec:segment_run", "Segmentation used by segment popularity")
     submitted = st.form_submit_button("Train and evaluate", type="primary", icon=":material/model_training:")
 
 if not models:
@@ -118,7 +155,8 @@ if submitted:
         report = run(lambda: evaluate(ws, models, k=int(k), split=split,
                                       options=TrainingOptions(weights=weights,
                                                               half_life_days=float(half_life),
-                                                              max_per_category=int(cap) or None),
+                                                              max_per_category=int(cap) or None,
+                                                              segment_run=segment_run),
                                       progress=lambda f, m: bar.progress(f, m)))
         stored = report.summary()
         chosen = report.exclusion
@@ -134,7 +172,8 @@ else:
 
 mode = (chosen or EXCLUSIONS[0]) if exclude == AUTO else exclude
 options = TrainingOptions(weights=weights, half_life_days=float(half_life),
-                          exclude_purchased=mode, max_per_category=int(cap) or None)
+                          exclude_purchased=mode, max_per_category=int(cap) or None,
+                          segment_run=segment_run)
 st.caption(f"Lists below: **{EXCLUSION_LABELS[mode]}**"
            + (" (the evaluation's choice)" if exclude == AUTO and chosen else
               " (no evaluation yet: the default)" if exclude == AUTO else "") + ".")
@@ -156,8 +195,10 @@ with preview_tab:
     for column, result in zip(st.columns(max(len(lists), 1)), lists, strict=False):
         with column:
             st.markdown(f"**{result.label}**" + (" · cold start" if result.cold_start else ""))
-            st.dataframe(result.frame()[["title", "score", "reason"]], hide_index=True,
-                         width="stretch", height=390)
+            # The reason is the point of the preview: listed so it wraps instead of being cut off.
+            for row in result.frame().itertuples():
+                st.markdown(f"**{row.rank}. {escape_markdown(row.title)}** · {row.score:.2f}  \n"
+                            f":gray[{escape_markdown(row.reason)}]")
 
 with similar_tab:
     choices = run(lambda: item_choices(trained))

@@ -5,12 +5,22 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from analytics import staleness
 from analytics.errors import NotFoundError
 from analytics.profiles import load_profiles
 from analytics.segments import SegmentRun, get_run, list_runs
+from analytics.segments.primary import set_primary
 from pages._living_view import changes_tab
 from pages._segments_view import execute, export_panel, overview, shopper_map, spec_form, stability_tab
-from pages._shared import workspace
+from pages._shared import (
+    cached_run_choices,
+    data_changed,
+    escape_markdown,
+    rebuilt_message,
+    run,
+    stale_notice,
+    workspace,
+)
 
 ws = workspace()
 st.title("Segments")
@@ -47,12 +57,28 @@ if runs.empty:
     st.info("No segmentation yet: choose a method above and press **Run**.", icon=":material/info:")
     st.stop()
 
-labels = {r.run_id: f"{r.name} · {r.method} · {r.created_at:%Y-%m-%d %H:%M}" for r in runs.itertuples()}
-ids = list(labels)
+choices = {c.run_id: c for c in cached_run_choices(str(ws.path))}  # the primary run first
+ids = list(choices)
 current = st.session_state.get("run_id")
-run_id = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0,
-                      format_func=labels.__getitem__)
+pick, make = st.columns([4, 1], vertical_alignment="bottom")
+run_id = pick.selectbox("Run", ids, index=ids.index(current) if current in ids else 0,
+                        format_func=lambda r: choices[r].label,
+                        help="Map selections are runs of their own kind; saving one never changes "
+                        "the primary segmentation.")
+primary = next(iter(choices.values()))
+if not choices[run_id].primary and make.button("Make primary", icon=":material/star:", key="make_primary",
+                 help="Use this run on every page that shows segments."):
+    run(lambda: set_primary(ws, run_id))
+    data_changed()
+    st.session_state["run_id"] = run_id
+    st.rerun()
+if primary.primary:
+    st.caption(f":material/star: Primary segmentation: **{escape_markdown(primary.name)}** — Journeys, "
+               "Recommendations, Experiments, Shopper 360 and exports use it unless you pick another "
+               "there.")
 result = cached_run(str(ws.path), run_id)
+rebuilt_message()
+stale_notice(staleness.SEGMENT_RUN, run_id, run_id=run_id)
 
 # Lazy tabs: only the open one runs, so the map is drawn only when someone looks at it.
 SECTIONS = {"Segment profiles": overview, "Map": shopper_map, "Stability": stability_tab,

@@ -5,11 +5,21 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
+from analytics import staleness
 from analytics.errors import ShopperLensError
 from analytics.recommend import MODELS, TrainedModels, UserRecommendations, preview, train
 from analytics.shopper import ShopperView, data_version, key_metrics, resolve_user, search_users, shopper_view
 from analytics.workspace import Workspace
-from pages._shared import cached_overview, escape_markdown, run, workspace
+from pages._shared import (
+    blank_missing,
+    cached_overview,
+    escape_markdown,
+    rebuilt_message,
+    run,
+    segment_run_picker,
+    stale_notice,
+    workspace,
+)
 
 DEFAULT_MODELS = ["hybrid", "item_knn", "popularity"]
 RECENT_CHOICES = [25, 50, 100, 250]
@@ -81,6 +91,8 @@ if view.profile is None:
     st.info(f"{why} Build them on the **Profiles** page to see RFM, engagement and intent.",
             icon=":material/badge:")
 else:
+    rebuilt_message()
+    stale_notice(staleness.PROFILES, key="s360")
     metrics = key_metrics(view.profile)
     for group in dict.fromkeys(m.group for m in metrics):
         row = [m for m in metrics if m.group == group]
@@ -98,25 +110,30 @@ if view.crm:
 
 # -- segments ------------------------------------------------------------------------------
 st.subheader("Segments")
-current = view.current_segment
-if current is None:
+picked_run = segment_run_picker("s360:segment_run")
+current = view.segment_of(picked_run) if picked_run else view.current_segment
+if current is None and picked_run and view.segments:
+    st.info("This shopper is not in the chosen segmentation run (they may have no profile in it); "
+            "the table below lists the runs that hold them.", icon=":material/bubble_chart:")
+elif current is None:
     st.info("This shopper is in no segmentation run yet. Run one on the **Segments** page (or "
             "`shopper-lens segment`) and their segment and its history show here.",
             icon=":material/bubble_chart:")
-else:
+if view.segments:
     left, right = st.columns([1, 2])
-    left.caption("Current segment")
-    left.markdown(f"#### {escape_markdown(current.segment_name)}")
-    sure = f" · probability {current.probability:.0%}" if current.probability is not None else ""
-    left.caption(escape_markdown(f"From {current.run_name} ({current.method}, "
-                                 f"{current.created_at:%Y-%m-%d %H:%M}){sure}"))
+    if current is not None:
+        left.caption("Current segment")
+        left.markdown(f"#### {escape_markdown(current.segment_name)}")
+        sure = f" · probability {current.probability:.0%}" if current.probability is not None else ""
+        left.caption(escape_markdown(f"From {current.run_name} ({current.method}, "
+                                     f"{current.created_at:%Y-%m-%d %H:%M}){sure}"))
     right.caption(f"Segment history: {len(view.segments)} run(s), newest first")
     right.dataframe(view.history_frame(), hide_index=True, width="stretch", height=200,
                     column_config={"probability": st.column_config.NumberColumn(format="%.2f")})
     if view.spells:
         st.caption("Moves between segments recorded by refreshes (living segments); an empty "
                    "valid_to means the shopper is still there.")
-        st.dataframe(view.spells_frame(), hide_index=True, width="stretch", height=180)
+        st.dataframe(blank_missing(view.spells_frame()), hide_index=True, width="stretch", height=180)
 
 # -- recent events -------------------------------------------------------------------------
 st.subheader("Recent events")
@@ -135,7 +152,7 @@ else:
     fig.update_layout(height=300, margin={"t": 10, "b": 0}, showlegend=False)
     st.plotly_chart(fig, width="stretch")
     with st.expander("Event table"):
-        st.dataframe(events, hide_index=True, width="stretch")
+        st.dataframe(blank_missing(events), hide_index=True, width="stretch")
 
 # -- recommendations -----------------------------------------------------------------------
 st.subheader("Recommendations")

@@ -236,8 +236,7 @@ def test_selection_export_and_definition(demo_ws):
     frame = export_frame(demo_ws, run.run_id, ["monetary"])
     assert sorted(frame["user_id"]) == sorted(chosen)
     assert set(frame["segment_name"]) == {"Hand picked"}
-    assert list(frame.columns) == ["run_id", "user_id", "segment_id", "segment_name", "probability",
-                                   "monetary"]
+    assert list(frame.columns) == ["run_id", "user_id", "segment_id", "segment_name", "monetary"]
     spec = definition(demo_ws, run.run_id)
     assert spec["method"] == "selection" and spec["segments"] == [{"segment_id": 0, "name": "Hand picked"}]
     with pytest.raises(ConfigError, match="no profiled shopper"):

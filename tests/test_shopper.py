@@ -82,7 +82,7 @@ def test_the_view_of_a_shopper_by_hand(shop: Workspace):
     view = shopper_view(shop, "alice")
     assert view.profiles_built and view.profile is not None
     card = {m.name: m.value for m in key_metrics(view.profile)}
-    assert (card["frequency"], card["monetary"], card["top_category"]) == ("1", "20.00", "home")
+    assert (card["frequency"], card["monetary"], card["top_category"]) == ("1", "20.00 USD", "home")
     assert card["offline_share"] == "100%" and card["recency_days"] == "1"  # the day before the last event
     assert shopper_view(shop, "bob_1").shopping_channel == "online only"
 

@@ -1,8 +1,8 @@
 """Which user -> segment labellings the per-segment breakdown can use.
 
-In order of preference: the latest segmentation run (``segment_members``), the RFM segment of
-``profiles``, and in file mode any categorical column of the results file. For a workspace
-experiment, :func:`segments_at_assignment` gives each shopper's segment as of their assignment.
+In order of preference: the primary segmentation run, then every other run (``segment_members``),
+the RFM segment of ``profiles``, and in file mode any categorical column of the results file.
+For a workspace experiment, :func:`segments_at_assignment` gives each shopper's segment as of their assignment.
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ from analytics.experiments.data import MAX_ARMS, ExperimentData
 from analytics.profiles import profiles_as_of
 from analytics.refresh import assignments
 from analytics.segments.runs import SegmentRun, get_run
+from analytics.segments.primary import run_choices
 from analytics.workspace import Workspace
 
-LATEST_RUN_SQL = """
-SELECT run_id, name, method FROM segment_runs ORDER BY created_at DESC LIMIT 1
-"""
 RUN_MEMBERS_SQL = "SELECT user_id, segment_name FROM segment_members WHERE run_id = ?"
 RFM_SQL = "SELECT user_id, rfm_segment FROM profiles"
 RFM_SOURCE = "RFM segment (profiles)"
@@ -38,14 +36,18 @@ def _table_exists(cur: duckdb.DuckDBPyConnection, name: str) -> bool:
 def segment_sources(ws: Workspace | None, data: ExperimentData | None = None) -> dict[str, str]:
     """Offered breakdowns: label -> source key (``run:ID``, ``rfm`` or ``column:NAME``)."""
     sources: dict[str, str] = {}
+    has_runs = rfm = False
     if ws is not None:
         with ws.cursor() as cur:
             if _table_exists(cur, "segment_runs"):
-                run = cur.execute(LATEST_RUN_SQL).fetchall()
-                if run:
-                    sources[f"Latest segmentation: {run[0][1]} ({run[0][2]})"] = f"run:{run[0][0]}"
+                has_runs = True
             if _table_exists(cur, "profiles"):
-                sources[RFM_SOURCE] = "rfm"
+                rfm = True
+        # The primary run first (it is what the marketer chose), then the other runs.
+        for choice in run_choices(ws) if has_runs else []:
+            sources[f"Segmentation: {choice.label}"] = f"run:{choice.run_id}"
+        if rfm:
+            sources[RFM_SOURCE] = "rfm"
     if data is not None:
         # Text columns first (channel, region), then 0/1 flags, then small integer codes.
         def rank(name: str) -> int:

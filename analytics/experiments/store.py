@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from analytics import staleness
 from analytics.experiments.ab import _clean, clean_dict
 from analytics.experiments.data import ExperimentData
 from analytics.experiments.uplift import UpliftResult
@@ -92,6 +93,7 @@ def save_scores(ws: Workspace, data: ExperimentData, result: UpliftResult) -> st
         cur.execute("INSERT INTO uplift_scores SELECT run_id, user_id, uplift, percentile "
                     "FROM new_scores")
         cur.unregister("new_scores")
+        staleness.record(cur, staleness.UPLIFT_RUN, run_id)
     return run_id
 
 

@@ -44,6 +44,7 @@ class TrainingOptions:
     max_per_category: int | None = None
     random_state: int = 0
     model_params: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    segment_run: str | None = None  # whose segments the segment-popularity fallback uses; None = primary
 
     def params_for(self, name: str) -> dict[str, Any]:
         return dict(dict(self.model_params).get(name, ()))
@@ -139,7 +140,8 @@ def train(ws: Workspace, models: Sequence[str] = (DEFAULT_MODEL,),
     say = progress or (lambda fraction, message: None)
     say(0.0, "Building shopper × item interactions")
     inter, items = interactions_module.build(ws, scope, weights=dict(options.weights),
-                                             half_life_days=options.half_life_days)
+                                             half_life_days=options.half_life_days,
+                                             segment_run=options.segment_run)
     seconds = {}
     for i, (name, model) in enumerate(instances.items()):
         say((i + 1) / (len(instances) + 1), f"Training {model.label}")

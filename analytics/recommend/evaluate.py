@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics import staleness
 from analytics.errors import ConfigError, NotFoundError
 from analytics.recommend import metrics
 from analytics.recommend.base import EXCLUDE_PURCHASED, EXCLUSION_LABELS, EXCLUSIONS, exclusion_mode
@@ -199,7 +200,7 @@ class EvaluationReport:
         return EvaluationSummary(k=self.k, split=self.split, headline=frame(self.overall),
                                  cold_start=frame(self.cold_start),
                                  per_segment=frame(self.per_segment), choice=self.choice_json(),
-                                 note=self.note)
+                                 note=self.note, evaluation_id=self.evaluation_id)
 
     def cli_json(self) -> dict[str, Any]:
         """``evaluate --json``: headline on known shoppers, cold start apart, the choice."""
@@ -230,6 +231,7 @@ class EvaluationSummary:
     per_segment: pd.DataFrame
     choice: dict[str, Any]
     note: str = ""
+    evaluation_id: str = ""
 
     def table(self) -> pd.DataFrame:
         """Headline rows with a human label and a tie flag, best NDCG first."""
@@ -554,6 +556,7 @@ def _store(ws: Workspace, report: EvaluationReport, options: TrainingOptions) ->
     with ws.transaction() as cur:
         cur.execute(EVALUATIONS_DDL)
         cur.executemany(_INSERT, rows)
+        staleness.record(cur, staleness.RECOMMEND_EVALUATION, report.evaluation_id)
 
 
 def latest_evaluation(ws: Workspace) -> pd.DataFrame:
@@ -593,7 +596,7 @@ def latest_summary(ws: Workspace) -> EvaluationSummary | None:
         headline=rows[segment == headline].reset_index(drop=True),
         cold_start=rows[segment == NEW_SHOPPERS].reset_index(drop=True),
         per_segment=rows[~segment.isin([headline, NEW_SHOPPERS])].reset_index(drop=True),
-        choice=choice)
+        choice=choice, evaluation_id=str(latest["evaluation_id"].iloc[0]))
 
 
 def best_model(ws: Workspace) -> str:

@@ -23,6 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from analytics.errors import ConfigError, NotFoundError, ShopperLensError
+from analytics.segments.primary import resolve_run_id_of, run_name_of
 from analytics.workspace import Workspace
 
 FloatArray = npt.NDArray[np.float64]
@@ -136,7 +137,6 @@ ORDER BY item_id
 """
 
 _TABLE_EXISTS_SQL = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?"
-_LATEST_RUN_SQL = "SELECT run_id, name FROM segment_runs ORDER BY created_at DESC LIMIT 1"
 _RUN_MEMBERS_SQL = "SELECT user_id, segment_name FROM segment_members WHERE run_id = ?"
 _RFM_SQL = "SELECT user_id, rfm_segment FROM profiles"
 
@@ -283,7 +283,8 @@ def replace_entries(inter: Interactions, keep: npt.NDArray[np.bool_]) -> Interac
 def build(ws: Workspace, scope: Scope = SCOPE_ALL, *,
           weights: Mapping[str, float] | None = None,
           half_life_days: float = DEFAULT_HALF_LIFE_DAYS,
-          sequence_gap_hours: float = SEQUENCE_GAP_HOURS) -> tuple[Interactions, ItemCatalog]:
+          sequence_gap_hours: float = SEQUENCE_GAP_HOURS,
+          segment_run: str | None = None) -> tuple[Interactions, ItemCatalog]:
     """Aggregate the events in ``scope`` into :class:`Interactions` and the item catalogue.
 
     Parameters
@@ -298,6 +299,8 @@ def build(ws: Workspace, scope: Scope = SCOPE_ALL, *,
         Days after which an event counts half as much in ``matrix``.
     sequence_gap_hours : float
         Longest gap between two items that still counts as "next item".
+    segment_run : str, optional
+        The segmentation run whose segments the cold-start fallback uses (default: the primary).
 
     Raises
     ------
@@ -322,7 +325,7 @@ def build(ws: Workspace, scope: Scope = SCOPE_ALL, *,
         catalogue = _fetch(cur, CATALOGUE_SQL, scope, {})
         steps = _fetch(cur, TRANSITIONS_SQL, scope,
                        {"types": values["types"], "gap": sequence_gap_hours * 3600})
-        segments, source = _segments(cur)
+        segments, source = _segments(cur, segment_run)
     _check_items(pairs, catalogue, weights, scope)
     return _assemble(users, pairs, catalogue, steps, segments, source, scope), _catalog(catalogue)
 
@@ -368,16 +371,17 @@ def _check_items(pairs: pd.DataFrame, catalogue: pd.DataFrame, weights: Mapping[
             hint="Give a weight to the event types you have, e.g. --weight purchase=5.")
 
 
-def _segments(cur: duckdb.DuckDBPyConnection) -> tuple[dict[str, str], str]:
-    """Latest segmentation run's labels, else RFM segments from profiles, else none."""
+def _segments(cur: duckdb.DuckDBPyConnection,
+              segment_run: str | None = None) -> tuple[dict[str, str], str]:
+    """``segment_run``'s labels (default: the primary run's), else RFM segments, else none."""
     def exists(name: str) -> bool:
         return bool(cur.execute(_TABLE_EXISTS_SQL, [name]).fetchall()[0][0])
 
     if exists("segment_runs"):
-        run = cur.execute(_LATEST_RUN_SQL).fetchall()
-        if run:
-            members = cur.execute(_RUN_MEMBERS_SQL, [run[0][0]]).fetchall()
-            return {str(u): str(s) for u, s in members}, f"segmentation run '{run[0][1]}'"
+        run_id = resolve_run_id_of(cur, segment_run)
+        if run_id is not None:
+            members = cur.execute(_RUN_MEMBERS_SQL, [run_id]).fetchall()
+            return {str(u): str(s) for u, s in members}, f"segmentation run '{run_name_of(cur, run_id)}'"
     if exists("profiles"):
         rows = cur.execute(_RFM_SQL).fetchall()
         return {str(u): str(s) for u, s in rows if s is not None}, "RFM segments (profiles)"

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFIDFRecommender
 
 from analytics.errors import ConfigError
+from analytics.labels import duration
 from analytics.recommend.base import Recommender, best_contributor
 from analytics.recommend.catalogue import MODEL_CATALOGUE
 from analytics.recommend.interactions import FloatArray, IntArray, Interactions, ItemCatalog
@@ -78,6 +79,11 @@ class ItemKNN(Recommender):
         inter = self.interactions_
         start, end = inter.matrix.indptr[row], inter.matrix.indptr[row + 1]
         mine = inter.matrix.indices[start:end]
+        seen = np.flatnonzero(mine == item)
+        if seen.size and not inter.purchased[row, item] > 0:
+            # h15: an item the shopper looked at moments ago is a reminder, and says so.
+            ago = duration(float(inter.last_age_days[start + seen[0]]) * 86_400)
+            return f"because you viewed this item {ago} ago and have not bought it yet"
         column = self._column(item)
         source = best_contributor(inter.matrix.data[start:end] * column[mine], mine)
         if source is None:

@@ -20,6 +20,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from analytics import staleness
 from analytics.errors import ConfigError, NotFoundError
 from analytics.profiles import load_profiles
 from analytics.segments import drift
@@ -315,6 +316,7 @@ def _store(ws: Workspace, run: SegmentRun, frame: pd.DataFrame, fitted: dict[str
         cur.register("members_frame", frame)
         cur.execute(_INSERT_MEMBERS, {"run_id": run.run_id})
         cur.unregister("members_frame")
+        staleness.record(cur, staleness.SEGMENT_RUN, run.run_id, based_on_profiles=True)
 
 
 def list_runs(ws: Workspace) -> pd.DataFrame:
@@ -381,6 +383,7 @@ def delete_run(ws: Workspace, run_id: str) -> None:
     with ws.transaction() as cur:
         for statement in _DELETE_RUN:
             cur.execute(statement, [run_id])
+        staleness.forget(cur, staleness.SEGMENT_RUN, run_id)
 
 
 def save_selection(ws: Workspace, user_ids: Sequence[str], name: str,
@@ -405,10 +408,20 @@ def save_selection(ws: Workspace, user_ids: Sequence[str], name: str,
 
 def export_frame(ws: Workspace, run_id: str, features: Sequence[str] = (),
                  segment_ids: Sequence[int] | None = None) -> pd.DataFrame:
-    """Members of a run with their segment, probability and the chosen profile features."""
+    """Members of a run (all, or of ``segment_ids``) with their segment and the chosen features.
+
+    The probability column is there only for methods that give one (Gaussian mixtures), so a
+    K-Means export has no column of empty values.
+    """
     frame = members(ws, run_id)
     if segment_ids is not None:
+        absent = ", ".join(str(i) for i in sorted(set(segment_ids) - set(frame["segment_id"].tolist())))
+        if absent:
+            raise NotFoundError(f"Run {run_id} has no segment {absent}.",
+                                hint="Pick segments of this run (see its segment profiles).")
         frame = frame[frame["segment_id"].isin(list(segment_ids))]
+    if frame["probability"].isna().all():
+        frame = frame.drop(columns="probability")
     if features:
         profiles = load_profiles(ws)
         unknown = [f for f in features if f not in profiles.columns]

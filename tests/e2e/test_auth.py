@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def test_no_page_shows_data_before_login(browser, locked_server):
     _locked(page)
 
     _log_in(page, PASSWORD)
-    page.get_by_text("Events per day by type").wait_for()
+    page.get_by_text(re.compile(r"Events per (day|week|month) by type")).wait_for()
     assert "3 events · 2 shoppers" in page.locator('[data-testid="stSidebar"]').inner_text()
     page.get_by_role("link", name="Data").first.click()
     wait_idle(page)
