@@ -2,7 +2,8 @@
 
 In order of preference: the primary segmentation run, then every other run (``segment_members``),
 the RFM segment of ``profiles``, and in file mode any categorical column of the results file.
-For a workspace experiment, :func:`segments_at_assignment` gives each shopper's segment as of their assignment.
+For a workspace experiment, :func:`segments_at_assignment` gives each shopper's segment as of
+their assignment.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from analytics.errors import NotFoundError
 from analytics.experiments.data import MAX_ARMS, ExperimentData
 from analytics.profiles import profiles_as_of
 from analytics.refresh import assignments
-from analytics.segments.runs import SegmentRun, get_run
 from analytics.segments.primary import run_choices
+from analytics.segments.runs import SegmentRun, get_run
 from analytics.workspace import Workspace
 
 RUN_MEMBERS_SQL = "SELECT user_id, segment_name FROM segment_members WHERE run_id = ?"
