@@ -12,7 +12,6 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFIDFRecommender
 
 from analytics.errors import ConfigError
-from analytics.labels import duration
 from analytics.recommend.base import Recommender, best_contributor
 from analytics.recommend.catalogue import MODEL_CATALOGUE
 from analytics.recommend.interactions import FloatArray, IntArray, Interactions, ItemCatalog
@@ -82,6 +81,8 @@ class ItemKNN(Recommender):
         seen = np.flatnonzero(mine == item)
         if seen.size and not inter.purchased[row, item] > 0:
             # h15: an item the shopper looked at moments ago is a reminder, and says so.
+            from analytics.labels import duration  # labels imports the recommend catalogue
+
             ago = duration(float(inter.last_age_days[start + seen[0]]) * 86_400)
             return f"because you viewed this item {ago} ago and have not bought it yet"
         column = self._column(item)
