@@ -21,6 +21,9 @@ class DuckDBEngine(Engine):
         "days_between": lambda a, b: f"date_diff('day', {a}, {b})",
         # Exact quantile with linear interpolation.
         "quantile_cont": lambda x, q: f"quantile_cont({x}, {q})",
+        # The share n / total rounded to `digits` decimals: the binary double rounded exactly,
+        # halves away from zero (DuckDB's round; Spark's round reads the decimal text instead).
+        "round_share": lambda n, total, digits: f"round({n} / {total}, {digits})",
         # JSON object text {key: value} with keys in ascending `order`.
         "json_object_by": lambda key, value, order: (
             f"CAST(to_json(map_from_entries(list(({key}, {value}) ORDER BY {order}))) AS VARCHAR)"),

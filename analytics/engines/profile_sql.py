@@ -37,11 +37,16 @@ _MOVED_WINDOW_FEED = [
 ]
 
 
+def row_parts() -> list[tuple[str, str]]:
+    """The named steps of profile_rows in dependency order (an engine may run them as CTEs of
+    one statement, or as views it can cache)."""
+    return [*units(GROUP, ROW_UNITS), *_FULL_WINDOW_FEED, *units(GROUP, ("windows", "crm"))]
+
+
 def rows_sql() -> str:
     """Every feature but the scores, one row per shopper in scope. Params: $as_of,
     $high_value_quantile, $all_users."""
-    parts = [*units(GROUP, ROW_UNITS), *_FULL_WINDOW_FEED, *units(GROUP, ("windows", "crm"))]
-    return compose(parts, unit(GROUP, "profile_rows"))
+    return compose(row_parts(), unit(GROUP, "profile_rows"))
 
 
 def assembly_sql(features: Sequence[str], scored: bool = True) -> str:
