@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 
 import tests.test_profiles as hand
-from analytics.engines.base import Engine
-from analytics.engines.duckdb import DuckDBEngine
 from analytics.errors import ConfigError
 from analytics.ingest import ingest_file
 from analytics.profiles import build_profiles, load_profiles
@@ -90,12 +88,3 @@ def test_events_from_csv_files_with_missing_columns_are_refused_or_read(ws, writ
     row = load_profiles(ws).iloc[0]
     assert (summary.users, row["frequency"], row["monetary"], row["events"]) == (1, 1, 12.5, 2)
     assert row["days_since_last_event"] == 0 and row["recency_days"] == 1
-
-
-def test_macros_expand_nested_arguments_and_refuse_unknown_ones():
-    engine: Engine = DuckDBEngine()
-    sql = engine.render("SELECT @days_between(CAST(a AS DATE), coalesce(b, c)) FROM t")
-    assert sql == "SELECT date_diff('day', CAST(a AS DATE), coalesce(b, c)) FROM t"
-    assert engine.render("@weekday(t) || ','") == "strftime(t, '%a') || ','"
-    with pytest.raises(Exception, match="no DuckDB spelling"):
-        engine.render("SELECT @nope(x)")
