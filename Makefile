@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SPARK  := $(VENV)/.installed-spark
 PORT   ?= 8501
 SAMPLE := sample_data/demo
 
-.PHONY: run test lint typecheck unit e2e chromium sample clean
+.PHONY: run test lint typecheck unit e2e chromium java sample clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +16,11 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# The Spark engine's tests need the spark extra (PySpark, ~490 MB) and Java; `make run` does not.
+$(SPARK): pyproject.toml | $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,spark]'
+	touch $(SPARK)
 
 run: $(STAMP)
 	$(BIN)/shopper-lens load-sample --if-empty $(SAMPLE)
@@ -26,13 +32,18 @@ chromium:
 	  echo "Installing Debian chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+java:
+	@command -v java >/dev/null || { \
+	  echo "Installing a Java runtime for the Spark tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; }
+
 lint: $(STAMP)
 	$(BIN)/ruff check analytics pages app.py tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy analytics
 
-test: $(STAMP) chromium lint typecheck
+test: $(STAMP) $(SPARK) chromium java lint typecheck
 	$(BIN)/pytest
 
 sample: $(STAMP)

@@ -145,7 +145,16 @@ def _profiles(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.profiles import build_profiles, load_profiles
 
     with _open(args) as ws:
-        summary = build_profiles(ws)
+        if args.engine == "spark":  # h13: the same features computed on Apache Spark
+            from analytics.engines.spark import build_profiles_spark
+
+            summary = build_profiles_spark(ws, master=args.master, events=args.events)
+        elif args.events:
+            raise ShopperLensError("--events is read by the Spark engine only.",
+                                   hint="Add --engine spark, or ingest the file first.",
+                                   title="Invalid argument")
+        else:
+            summary = build_profiles(ws)
         if args.out:
             Path(args.out).write_bytes(to_csv_bytes(load_profiles(ws)))
     _say(args, f"Built {len(summary.features)} features for {summary.users:,} shoppers "
@@ -668,6 +677,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("profiles", parents=[common], help="build per-shopper features")
     p.add_argument("--out", help="also write the profiles as CSV")
+    p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                   help="compute on DuckDB (default) or Apache Spark (extra shopper-lens[spark])")
+    p.add_argument("--master", default="local[2]",
+                   help="Spark master: local[N], spark://HOST:PORT or sc://HOST:PORT (Spark Connect)")
+    p.add_argument("--events", help="Spark only: Parquet/CSV events (file, folder, glob or URL such "
+                   "as s3a://…) instead of the workspace's")
 
     p = sub.add_parser("segment", parents=[common], help="segment shoppers; write a CSV")
     p.add_argument("--method", default="kmeans",

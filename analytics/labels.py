@@ -38,7 +38,8 @@ FEATURE_LABELS: dict[str, str] = {
     "omnichannel": "Buys online and in store", "events_7d": "Events, last 7 days",
     "events_30d": "Events, last 30 days", "purchases_30d": "Purchases, last 30 days",
     "revenue_30d": "Spend, last 30 days", "views_7d": "Product views, last 7 days",
-    "crm_attributes": "CRM attributes",
+    "crm_attributes": "CRM attributes", "ratings_given": "Ratings given",
+    "mean_rating": "Mean rating", "high_rating_share": "Share of high ratings",
 }
 
 # Features that are amounts of money (shown with the currency).

@@ -1,7 +1,8 @@
 """Shopper profiles: one row per shopper with RFM, engagement, intent and affinity features.
 
-Everything is computed in DuckDB (:data:`PROFILE_ROWS_SQL`, then :data:`SCORES_SQL` for the
-population quintiles) over the events up to an ``as_of`` moment and stored as the table
+Everything is computed in SQL (the units in ``analytics/sql/profiles``: the feature rows, then
+``scores.sql`` for the population quintiles) over the events up to an ``as_of`` moment, on
+DuckDB here or on Apache Spark (:mod:`analytics.engines.spark`), and stored as the table
 ``profiles``, which segmentation, the profile page and exports read. :func:`refresh_profiles`
 recomputes only the shoppers whose profile can have changed. Each feature group is its own
 CTE that aggregates per user before the groups are joined, so a shopper with millions of
@@ -36,6 +37,8 @@ import duckdb
 import pandas as pd
 
 from analytics import staleness
+from analytics.engines import profile_sql
+from analytics.engines.duckdb import DuckDBEngine
 from analytics.errors import ConfigError, NotFoundError, ShopperLensError
 from analytics.workspace import Workspace
 
@@ -145,293 +148,10 @@ RFM_GRID: tuple[tuple[str, ...], ...] = (
     ("Lost", "Hibernating", "At risk", "At risk", "Can't lose them"),
 )
 NEVER_PURCHASED = "Never purchased"
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 
-# One row per shopper. Parameters: $as_of (TIMESTAMP, UTC), $high_value_quantile (0-1),
-# $all_users (false: only the shoppers in the temp table profile_refresh_users). The population
-# scores (RFM quintiles) are left empty here and filled by SCORES_SQL over the whole table.
-PROFILE_ROWS_SQL = """
-WITH
--- The events that count, with the keys and flags every group below uses.
-scoped AS (
-    SELECT user_id, event_time, event_type, category, brand, price, revenue, device, channel,
-           country, rating,
-           coalesce(session_id, 'day:' || strftime(event_time, '%Y-%m-%d')) AS session_key,
-           coalesce('order:' || order_id, 'session:' || session_id,
-                    'day:' || strftime(event_time, '%Y-%m-%d')) AS order_key,
-           CASE WHEN event_type = 'purchase'
-                THEN CASE WHEN source = 'offline' THEN 'offline' ELSE 'online' END
-           END AS purchase_channel,
-           CASE WHEN hour(event_time) < 6 THEN 'night' WHEN hour(event_time) < 12 THEN 'morning'
-                WHEN hour(event_time) < 18 THEN 'afternoon' ELSE 'evening' END AS hour_band,
-           strftime(event_time, '%a') AS weekday,
-           event_time > $as_of - INTERVAL 7 DAY AS in_7d,
-           event_time > $as_of - INTERVAL 30 DAY AS in_30d
-    FROM events
-    WHERE event_time <= $as_of
-      AND ($all_users OR user_id IN (SELECT user_id FROM profile_refresh_users))
-),
--- One row per visit: its length and whether it carted and bought.
-visits AS (
-    SELECT user_id, session_key,
-           (epoch(max(event_time)) - epoch(min(event_time))) / 60 AS minutes,
-           bool_or(event_type = 'cart') AS carted,
-           bool_or(event_type = 'purchase') AS bought
-    FROM scoped
-    GROUP BY user_id, session_key
-),
-visit_stats AS (
-    SELECT user_id, count(*) AS sessions, avg(minutes) AS avg_session_minutes,
-           count(*) FILTER (carted AND NOT bought)
-               / nullif(count(*) FILTER (carted), 0) AS cart_abandonment_rate
-    FROM visits
-    GROUP BY user_id
-),
--- How often each shopper shows each value of the labelled columns (unknown values skipped).
-tallies AS (
-    SELECT user_id, 'device' AS attribute, device AS value, count(*) AS n
-    FROM scoped WHERE device IS NOT NULL GROUP BY user_id, device
-    UNION ALL SELECT user_id, 'channel', channel, count(*)
-    FROM scoped WHERE channel IS NOT NULL GROUP BY user_id, channel
-    UNION ALL SELECT user_id, 'country', country, count(*)
-    FROM scoped WHERE country IS NOT NULL GROUP BY user_id, country
-    UNION ALL SELECT user_id, 'hour_band', hour_band, count(*)
-    FROM scoped GROUP BY user_id, hour_band
-    UNION ALL SELECT user_id, 'weekday', weekday, count(*)
-    FROM scoped GROUP BY user_id, weekday
-    UNION ALL SELECT user_id, 'category', category, count(*)
-    FROM scoped WHERE category IS NOT NULL GROUP BY user_id, category
-    UNION ALL SELECT user_id, 'brand', brand, count(*)
-    FROM scoped WHERE brand IS NOT NULL GROUP BY user_id, brand
-),
--- Per shopper and column: the most frequent value (ties: alphabetically first), its share,
--- the Herfindahl index of the value shares and the share of 'mobile' (read for device only).
-modes AS (
-    SELECT user_id, attribute,
-           first(value ORDER BY n DESC, value) AS top,
-           max(n) / sum(n) AS top_share,
-           sum(n * n) / (sum(n) * sum(n)) AS concentration,
-           count(*) AS distinct_values,
-           coalesce(sum(n) FILTER (lower(value) = 'mobile'), 0) / sum(n) AS mobile_share
-    FROM tallies
-    GROUP BY user_id, attribute
-),
--- Each shopper's mix of categories as {category: share of their events with a category}.
-category_mix AS (
-    SELECT user_id,
-           CAST(to_json(map_from_entries(list((value, round(n / total, 4)) ORDER BY n DESC, value)))
-                AS VARCHAR) AS category_shares
-    FROM (SELECT user_id, value, n, sum(n) OVER (PARTITION BY user_id) AS total
-          FROM tallies WHERE attribute = 'category')
-    GROUP BY user_id
-),
--- Categories whose mean viewed price reaches the chosen quantile of category means.
-category_prices AS (
-    SELECT category, avg(price) AS avg_price
-    FROM events
-    WHERE event_time <= $as_of AND event_type = 'view' AND category IS NOT NULL AND price IS NOT NULL
-    GROUP BY category
-),
-premium_categories AS (
-    SELECT category
-    FROM category_prices
-    WHERE avg_price >= (SELECT quantile_cont(avg_price, $high_value_quantile) FROM category_prices)
-),
--- RFM --------------------------------------------------------------------------------------
-orders AS (
-    SELECT user_id,
-           count(DISTINCT order_key) FILTER (event_type = 'purchase') AS frequency,
-           -- h11a: purchases without any price or amount give an unknown (NULL) monetary, not 0
-           CASE WHEN count(revenue) FILTER (event_type IN ('purchase', 'refund')) = 0
-                     AND count(*) FILTER (event_type = 'purchase') > 0 THEN NULL
-                ELSE coalesce(sum(revenue) FILTER (event_type IN ('purchase', 'refund')), 0)
-           END AS monetary,
-           max(event_time) FILTER (event_type = 'purchase') AS last_purchase_at
-    FROM scoped
-    GROUP BY user_id
-),
-rfm AS (
-    SELECT o.user_id,
-           date_diff('day', CAST(o.last_purchase_at AS DATE), CAST($as_of AS DATE)) AS recency_days,
-           o.frequency, o.monetary,
-           o.monetary / nullif(o.frequency, 0) AS avg_order_value,
-           CAST(NULL AS BIGINT) AS r_score, CAST(NULL AS BIGINT) AS f_score,
-           CAST(NULL AS BIGINT) AS m_score, CAST(NULL AS VARCHAR) AS rfm_segment,
-           o.last_purchase_at
-    FROM orders o
-),
--- Engagement -------------------------------------------------------------------------------
-engagement AS (
-    SELECT e.user_id, e.events, v.sessions, e.active_days,
-           e.events / v.sessions AS events_per_session,
-           e.views / v.sessions AS views_per_session,
-           v.avg_session_minutes, e.days_since_last_event
-    FROM (SELECT user_id, count(*) AS events,
-                 count(*) FILTER (event_type = 'view') AS views,
-                 count(DISTINCT CAST(event_time AS DATE)) AS active_days,
-                 date_diff('day', CAST(max(event_time) AS DATE), CAST($as_of AS DATE))
-                     AS days_since_last_event
-          FROM scoped GROUP BY user_id) e
-    JOIN visit_stats v USING (user_id)
-),
--- Intent -----------------------------------------------------------------------------------
-intent AS (
-    SELECT i.user_id, i.cart_adds, v.cart_abandonment_rate, i.wishlist_adds, i.searches,
-           CASE WHEN i.last_cart_7d IS NULL THEN 0
-                WHEN i.last_purchase_at >= i.last_cart_7d THEN 0
-                ELSE 1 END AS cart_no_purchase_7d,
-           i.high_value_category_visits
-    FROM (SELECT user_id,
-                 count(*) FILTER (event_type = 'cart') AS cart_adds,
-                 count(*) FILTER (event_type = 'wishlist') AS wishlist_adds,
-                 count(*) FILTER (event_type = 'search') AS searches,
-                 max(event_time) FILTER (event_type = 'cart' AND in_7d) AS last_cart_7d,
-                 max(event_time) FILTER (event_type = 'purchase') AS last_purchase_at,
-                 count(*) FILTER (event_type = 'view'
-                                  AND category IN (SELECT category FROM premium_categories))
-                     AS high_value_category_visits
-          FROM scoped GROUP BY user_id) i
-    JOIN visit_stats v USING (user_id)
-),
--- Context ----------------------------------------------------------------------------------
-context AS (
-    SELECT user_id,
-           any_value(top) FILTER (attribute = 'device') AS main_device,
-           any_value(mobile_share) FILTER (attribute = 'device') AS mobile_share,
-           any_value(top) FILTER (attribute = 'hour_band') AS preferred_hour_band,
-           any_value(top) FILTER (attribute = 'weekday') AS preferred_weekday,
-           any_value(top) FILTER (attribute = 'channel') AS main_channel,
-           any_value(top) FILTER (attribute = 'country') AS country
-    FROM modes
-    GROUP BY user_id
-),
--- Affinity ---------------------------------------------------------------------------------
-affinity AS (
-    SELECT p.user_id, m.top_category, m.top_category_share,
-           coalesce(m.category_count, 0) AS category_count, c.category_shares,
-           m.brand_concentration,
-           p.avg_price_viewed, p.avg_price_bought,
-           p.avg_price_viewed / nullif(p.avg_price_bought, 0) - 1 AS price_sensitivity
-    FROM (SELECT user_id,
-                 avg(price) FILTER (event_type = 'view') AS avg_price_viewed,
-                 avg(price) FILTER (event_type = 'purchase') AS avg_price_bought
-          FROM scoped GROUP BY user_id) p
-    LEFT JOIN (SELECT user_id,
-                      any_value(top) FILTER (attribute = 'category') AS top_category,
-                      any_value(top_share) FILTER (attribute = 'category') AS top_category_share,
-                      any_value(distinct_values) FILTER (attribute = 'category') AS category_count,
-                      any_value(concentration) FILTER (attribute = 'brand') AS brand_concentration
-               FROM modes WHERE attribute IN ('category', 'brand') GROUP BY user_id) m
-        USING (user_id)
-    LEFT JOIN category_mix c USING (user_id)
-),
--- Channel ----------------------------------------------------------------------------------
-channel AS (
-    SELECT user_id,
-           count(*) FILTER (purchase_channel = 'offline') AS offline_purchases,
-           coalesce(sum(revenue) FILTER (purchase_channel = 'offline'), 0)
-               / nullif(sum(revenue) FILTER (purchase_channel IS NOT NULL), 0) AS offline_share,
-           CASE WHEN count(DISTINCT purchase_channel) = 2 THEN 1 ELSE 0 END AS omnichannel
-    FROM scoped
-    GROUP BY user_id
-),
--- Dynamic ----------------------------------------------------------------------------------
-dynamic AS (
-    SELECT user_id,
-           count(*) FILTER (in_7d) AS events_7d,
-           count(*) FILTER (in_30d) AS events_30d,
-           count(*) FILTER (in_30d AND event_type = 'purchase') AS purchases_30d,
-           coalesce(sum(revenue) FILTER (in_30d AND event_type IN ('purchase', 'refund')), 0)
-               AS revenue_30d,
-           count(*) FILTER (in_7d AND event_type = 'view') AS views_7d
-    FROM scoped
-    GROUP BY user_id
-),
--- h11a: explicit feedback: ratings given, their mean, the share of high ones ----------------
-feedback AS (
-    SELECT user_id, count(rating) FILTER (event_type = 'rate') AS ratings_given,
-           avg(rating) FILTER (event_type = 'rate') AS mean_rating,
-           avg(CASE WHEN rating >= (SELECT CASE WHEN max(rating) > 5 THEN 0.8 * max(rating) ELSE 4 END
-                                    FROM events WHERE event_type = 'rate')
-                    THEN 1.0 ELSE 0.0 END) FILTER (event_type = 'rate' AND rating IS NOT NULL)
-               AS high_rating_share
-    FROM scoped
-    GROUP BY user_id
-),
--- CRM: the latest CRM file's attributes, CRM ids resolved through the identity map ----------
-crm AS (
-    SELECT coalesce(m.user_id, u.user_id) AS user_id,
-           CAST(arg_max(u.attributes, d.loaded_at) AS VARCHAR) AS crm_attributes
-    FROM users u
-    JOIN datasets d USING (dataset_id)
-    LEFT JOIN identity_map m ON m.alias = u.user_id
-    GROUP BY 1
-)
-SELECT rfm.user_id,
-       rfm.* EXCLUDE (user_id), engagement.* EXCLUDE (user_id), intent.* EXCLUDE (user_id),
-       context.* EXCLUDE (user_id), affinity.* EXCLUDE (user_id), channel.* EXCLUDE (user_id),
-       dynamic.* EXCLUDE (user_id), feedback.* EXCLUDE (user_id), crm.crm_attributes,
-       CAST($as_of AS TIMESTAMP) AS as_of
-FROM rfm
-JOIN engagement USING (user_id)
-JOIN intent USING (user_id)
-LEFT JOIN context USING (user_id)
-JOIN affinity USING (user_id)
-JOIN channel USING (user_id)
-JOIN dynamic USING (user_id)
-JOIN feedback USING (user_id)
-LEFT JOIN crm USING (user_id)
-ORDER BY rfm.user_id
-"""
-
-# Quintiles among purchasers over the whole table; ties go by the finer measure, then user
-# id, so rebuilds agree. Parameters: $rfm_grid (25 names, r_score 1..5 major, f_score 1..5
-# minor), $never_purchased.
-SCORES_SQL = """
-UPDATE profiles SET r_score = s.r_score, f_score = s.f_score, m_score = s.m_score,
-       rfm_segment = coalesce($rfm_grid[(s.r_score - 1) * 5 + s.f_score], $never_purchased)
-FROM (SELECT p.user_id, q.r_score, q.f_score, q.m_score
-      FROM profiles p
-      LEFT JOIN (SELECT user_id,
-                        ntile(5) OVER (ORDER BY last_purchase_at, user_id) AS r_score,
-                        ntile(5) OVER (ORDER BY frequency, monetary, user_id) AS f_score,
-                        -- h11a: no M score from unknown spend (purchases with no amounts)
-                        CASE WHEN monetary IS NOT NULL THEN ntile(5) OVER (
-                            PARTITION BY monetary IS NULL ORDER BY monetary, user_id) END AS m_score
-                 FROM profiles WHERE frequency > 0) q USING (user_id)) s
-WHERE profiles.user_id = s.user_id
-"""
-
-# Shoppers without new events whose window features change as as_of moves from $old to
-# $as_of (events leave the 7- or 30-day windows): recount those features from the last 30 days.
-_WINDOWS_SQL = """
-WITH moved AS (
-    SELECT DISTINCT user_id FROM events
-    WHERE ((event_time > $old - INTERVAL 30 DAY AND event_time <= $as_of - INTERVAL 30 DAY)
-        OR (event_time > $old - INTERVAL 7 DAY AND event_time <= $as_of - INTERVAL 7 DAY))
-      AND user_id NOT IN (SELECT user_id FROM profile_refresh_users)
-),
-recent AS (
-    SELECT user_id,
-           count(*) FILTER (event_time > $as_of - INTERVAL 7 DAY) AS events_7d,
-           count(*) AS events_30d,
-           count(*) FILTER (event_type = 'purchase') AS purchases_30d,
-           coalesce(sum(revenue) FILTER (event_type IN ('purchase', 'refund')), 0) AS revenue_30d,
-           count(*) FILTER (event_time > $as_of - INTERVAL 7 DAY AND event_type = 'view') AS views_7d,
-           max(event_time) FILTER (event_type = 'cart' AND event_time > $as_of - INTERVAL 7 DAY)
-               AS last_cart_7d
-    FROM events
-    WHERE event_time > $as_of - INTERVAL 30 DAY AND event_time <= $as_of
-      AND user_id IN (SELECT user_id FROM moved)
-    GROUP BY user_id
-)
-UPDATE profiles SET events_7d = coalesce(r.events_7d, 0), events_30d = coalesce(r.events_30d, 0),
-       purchases_30d = coalesce(r.purchases_30d, 0), revenue_30d = coalesce(r.revenue_30d, 0),
-       views_7d = coalesce(r.views_7d, 0),
-       cart_no_purchase_7d = CASE WHEN r.last_cart_7d IS NULL THEN 0
-                                  WHEN profiles.last_purchase_at >= r.last_cart_7d THEN 0 ELSE 1 END
-FROM (SELECT m.user_id, recent.* EXCLUDE (user_id) FROM moved m LEFT JOIN recent USING (user_id)) r
-WHERE profiles.user_id = r.user_id
-"""
+# The statements themselves are the SQL units of analytics/sql/profiles, composed by
+# analytics.engines.profile_sql and run here on DuckDB (analytics.engines.spark runs the same).
 # Everyone else only grows older by the days between the two as_of dates.
 _AGE_SQL = """
 UPDATE profiles SET recency_days = recency_days + $days,
@@ -486,13 +206,22 @@ def build_profiles(ws: Workspace, as_of: datetime | None = None,
     _check_quantile(high_value_quantile)
     with ws.transaction() as cur, _out_of_memory():
         cutoff = _resolve_as_of(cur, as_of)
-        cur.execute(_REFRESH_USERS_SQL)
-        cur.execute("CREATE OR REPLACE TABLE profiles AS " + PROFILE_ROWS_SQL,
-                    _row_params(cutoff, high_value_quantile, all_users=True))
-        cur.execute(SCORES_SQL, _SCORE_PARAMS)
+        _build_table(cur, cutoff, high_value_quantile)
         users = int(cur.execute(_COUNT_SQL).fetchall()[0][0])
         staleness.record(cur, staleness.PROFILES)
-    return ProfileSummary(users=users, features=[f.name for f in FEATURES], as_of=cutoff)
+    return ProfileSummary(users=users, features=list(FEATURE_NAMES), as_of=cutoff)
+
+
+def _build_table(cur: duckdb.DuckDBPyConnection, cutoff: datetime, quantile: float) -> None:
+    """(Re)create ``profiles`` for every shopper as of ``cutoff``, scores included."""
+    cur.execute(_REFRESH_USERS_SQL)
+    _register_grid(cur)
+    _run(cur, "CREATE OR REPLACE TEMP TABLE profile_rows AS " + profile_sql.rows_sql(),
+         _row_params(cutoff, quantile, all_users=True))
+    _run(cur, "CREATE OR REPLACE TABLE profiles AS " + profile_sql.scored_sql(FEATURE_NAMES),
+         {"as_of": cutoff, **_SCORE_PARAMS})
+    cur.execute("DROP TABLE profile_rows")
+    cur.unregister("rfm_grid")
 
 
 def refresh_profiles(ws: Workspace, users: Iterable[str], as_of: datetime | None = None,
@@ -519,12 +248,18 @@ def refresh_profiles(ws: Workspace, users: Iterable[str], as_of: datetime | None
         cur.execute(_DISTINCT_REFRESH_USERS_SQL)
         recomputed = int(cur.execute("SELECT count(*) FROM profile_refresh_users").fetchall()[0][0])
         cur.execute("DELETE FROM profiles WHERE user_id IN (SELECT user_id FROM profile_refresh_users)")
-        cur.execute("INSERT INTO profiles " + PROFILE_ROWS_SQL,
-                    _row_params(cutoff, high_value_quantile, all_users=False))
+        _run(cur, "CREATE OR REPLACE TEMP TABLE profile_rows AS " + profile_sql.rows_sql(),
+             _row_params(cutoff, high_value_quantile, all_users=False))
+        _run(cur, "INSERT INTO profiles " + profile_sql.assembly_sql(FEATURE_NAMES, scored=False),
+             {"as_of": cutoff})
+        cur.execute("DROP TABLE profile_rows")
         days = (cutoff.date() - old.date()).days
         cur.execute(_AGE_SQL, {"days": days, "as_of": cutoff})
-        cur.execute(_WINDOWS_SQL, {"old": old, "as_of": cutoff})
-        cur.execute(SCORES_SQL, _SCORE_PARAMS)
+        _run(cur, "CREATE OR REPLACE TEMP TABLE profile_windows AS " + profile_sql.moved_windows_sql(),
+             {"old": old, "as_of": cutoff})
+        cur.execute(profile_sql.update_sql("profiles", "profile_windows", profile_sql.WINDOW_COLUMNS))
+        cur.execute("DROP TABLE profile_windows")
+        _rescore(cur)
         total = int(cur.execute(_COUNT_SQL).fetchall()[0][0])
         staleness.record(cur, staleness.PROFILES)
     return RefreshSummary(users=total, recomputed=recomputed, as_of=cutoff, previous_as_of=old)
@@ -534,9 +269,32 @@ _REFRESH_USERS_SQL = "CREATE OR REPLACE TEMP TABLE profile_refresh_users (user_i
 _DISTINCT_REFRESH_USERS_SQL = ("CREATE OR REPLACE TEMP TABLE profile_refresh_users AS "
                                "SELECT DISTINCT user_id FROM profile_refresh_users")
 _AS_OF_SQL = "SELECT max(as_of) FROM profiles"
-# RFM_GRID flattened the way SCORES_SQL indexes it: r_score 1..5 major, f_score 1..5 minor.
-_SCORE_PARAMS: dict[str, Any] = {"rfm_grid": [name for row in reversed(RFM_GRID) for name in row],
-                                 "never_purchased": NEVER_PURCHASED}
+_SCORE_PARAMS: dict[str, Any] = {"never_purchased": NEVER_PURCHASED}
+_DUCKDB = DuckDBEngine()
+
+
+def rfm_grid() -> pd.DataFrame:
+    """RFM_GRID as the relation scores.sql joins: r_score, f_score (1-5), segment."""
+    return pd.DataFrame([(5 - r, f + 1, name) for r, row in enumerate(RFM_GRID)
+                         for f, name in enumerate(row)], columns=["r_score", "f_score", "segment"])
+
+
+def _register_grid(cur: duckdb.DuckDBPyConnection) -> None:
+    cur.register("rfm_grid", rfm_grid())
+
+
+def _run(cur: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]) -> None:
+    cur.execute(*_DUCKDB.prepare(sql, params))
+
+
+def _rescore(cur: duckdb.DuckDBPyConnection) -> None:
+    """Re-rank the RFM quintiles over the whole stored table (after an incremental change)."""
+    _register_grid(cur)
+    _run(cur, "CREATE OR REPLACE TEMP TABLE profile_scores AS " + profile_sql.scores_sql(),
+         _SCORE_PARAMS)
+    cur.execute(profile_sql.update_sql("profiles", "profile_scores", profile_sql.SCORE_COLUMNS))
+    cur.execute("DROP TABLE profile_scores")
+    cur.unregister("rfm_grid")
 
 
 def _row_params(as_of: datetime, quantile: float, all_users: bool) -> dict[str, Any]:
@@ -587,11 +345,7 @@ def profiles_as_of(ws: Workspace, as_of: datetime,
     """
     _check_quantile(high_value_quantile)
     with ws.transaction(commit=False) as cur, _out_of_memory():
-        cutoff = _resolve_as_of(cur, as_of)
-        cur.execute(_REFRESH_USERS_SQL)
-        cur.execute("CREATE OR REPLACE TABLE profiles AS " + PROFILE_ROWS_SQL,
-                    _row_params(cutoff, high_value_quantile, all_users=True))
-        cur.execute(SCORES_SQL, _SCORE_PARAMS)
+        _build_table(cur, _resolve_as_of(cur, as_of), high_value_quantile)
         return cur.execute(_LOAD_SQL).df()
 
 

@@ -1,0 +1,96 @@
+"""The profile statements, composed from the units in ``analytics/sql/profiles``.
+
+Both engines run exactly these statements; only the macro spellings and the parameter style
+differ (see :mod:`analytics.engines.base`). New features: add the aggregate to the unit that
+owns its group (one pass over the events: ``user_stats``), select it in ``profile_rows`` and
+declare it in :data:`analytics.profiles.FEATURES`; the assembly below follows FEATURES.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from analytics.engines.base import compose, identifier, unit, units
+
+GROUP = "profiles"
+#: The units behind profile_rows, in dependency order (each may read the ones before it).
+ROW_UNITS = ("scoped", "visits", "visit_stats", "tallies", "tally_ranks", "modes", "labels",
+             "category_mix", "category_prices", "premium_categories", "rating_scale", "user_stats")
+#: The window features (windows.sql), recounted alone by an incremental refresh.
+WINDOW_COLUMNS = ("events_7d", "events_30d", "purchases_30d", "revenue_30d", "views_7d",
+                  "cart_no_purchase_7d")
+#: The population columns (scores.sql), re-ranked over everyone after any change.
+SCORE_COLUMNS = ("r_score", "f_score", "m_score", "rfm_segment")
+_SCORE_NULLS = {"r_score": "CAST(NULL AS BIGINT)", "f_score": "CAST(NULL AS BIGINT)",
+                "m_score": "CAST(NULL AS BIGINT)", "rfm_segment": "CAST(NULL AS STRING)"}
+# What the full build feeds windows.sql: every scoped shopper and their scoped events.
+_FULL_WINDOW_FEED = [
+    ("window_events", "SELECT user_id, event_time, event_type, revenue FROM scoped"),
+    ("window_users", "SELECT user_id, last_purchase_at FROM user_stats"),
+]
+# What an incremental refresh feeds it: only the shoppers whose windows moved.
+_MOVED_WINDOW_FEED = [
+    ("window_events", "SELECT user_id, event_time, event_type, revenue FROM events "
+                      "WHERE user_id IN (SELECT user_id FROM moved)"),
+    ("window_users", "SELECT user_id, last_purchase_at FROM profiles "
+                     "WHERE user_id IN (SELECT user_id FROM moved)"),
+]
+
+
+def row_parts() -> list[tuple[str, str]]:
+    """The named steps of profile_rows in dependency order (an engine may run them as CTEs of
+    one statement, or as views it can cache)."""
+    return [*units(GROUP, ROW_UNITS), *_FULL_WINDOW_FEED, *units(GROUP, ("windows", "crm"))]
+
+
+def rows_sql() -> str:
+    """Every feature but the scores, one row per shopper in scope. Params: $as_of,
+    $high_value_quantile, $all_users."""
+    return compose(row_parts(), unit(GROUP, "profile_rows"))
+
+
+def assembly_sql(features: Sequence[str], scored: bool = True) -> str:
+    """``profiles`` in column order from profile_rows (+ profile_scores, or NULL scores)."""
+    columns = []
+    for name in map(identifier, features):
+        if name in SCORE_COLUMNS:
+            columns.append(f"s.{name}" if scored else f"{_SCORE_NULLS[name]} AS {name}")
+        else:
+            columns.append(f"r.{name}")
+    join = "JOIN profile_scores s ON s.user_id = r.user_id " if scored else ""
+    # Column names pass identifier() (plain names from FEATURES); values are parameters.
+    return (f"SELECT r.user_id, {', '.join(columns)}, CAST($as_of AS TIMESTAMP) AS as_of "  # noqa: S608
+            f"FROM profile_rows r {join}ORDER BY r.user_id")
+
+
+def profiles_sql(features: Sequence[str]) -> str:
+    """The whole profiles table as ONE statement (profile_rows inlined), e.g. to read its
+    column types without running it. Params: those of rows_sql and scores_sql."""
+    parts = [("profile_rows", rows_sql()), ("profile_scores", unit(GROUP, "scores"))]
+    return compose(parts, assembly_sql(features))
+
+
+def scored_sql(features: Sequence[str]) -> str:
+    """profiles from a materialised profile_rows relation. Params: $as_of, $never_purchased."""
+    return compose([("profile_scores", unit(GROUP, "scores"))], assembly_sql(features))
+
+
+def scores_sql(source: str = "profiles") -> str:
+    """user_id and SCORE_COLUMNS over every row of ``source`` (a table name)."""
+    parts = [("profile_rows", f"SELECT * FROM {identifier(source)}"),  # noqa: S608
+             ("profile_scores", unit(GROUP, "scores"))]
+    return compose(parts, "SELECT * FROM profile_scores")
+
+
+def moved_windows_sql() -> str:
+    """The window features of the shoppers whose windows moved from $old to $as_of."""
+    parts = [("moved", unit(GROUP, "window_moves")), *_MOVED_WINDOW_FEED,
+             ("windows", unit(GROUP, "windows"))]
+    return compose(parts, "SELECT * FROM windows")
+
+
+def update_sql(table: str, source: str, columns: Sequence[str]) -> str:
+    """``UPDATE table SET c = source.c, … FROM source`` matched on user_id (DuckDB only)."""
+    sets = ", ".join(f"{c} = u.{c}" for c in map(identifier, columns))
+    return (f"UPDATE {identifier(table)} SET {sets} FROM {identifier(source)} u "  # noqa: S608
+            f"WHERE {identifier(table)}.user_id = u.user_id")
