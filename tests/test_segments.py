@@ -28,7 +28,7 @@ from analytics.segments import (
     run_segmentation,
     save_selection,
 )
-from analytics.segments.clustering import NOISE
+from analytics.segments.clustering import CRITERION, NOISE
 from analytics.segments.rules import RuleError, assign
 from analytics.segments.runs import NOISE_NAME
 from analytics.segments.stability import bootstrap_stability, match_labels
@@ -47,7 +47,7 @@ def test_kmeans_with_automatic_k_recovers_the_planted_segments(demo_ws):
     run = run_segmentation(demo_ws, SegmentSpec(method="kmeans", ks=tuple(range(2, 10))))
     found = members(demo_ws, run.run_id)
     truth = planted(found["user_id"])
-    assert run.sweep is not None and run.sweep.criterion == "silhouette"
+    assert run.sweep is not None and run.sweep.criterion == CRITERION
     assert abs(run.k - truth.nunique()) <= 1, run.sweep.rows
     assert adjusted_rand_score(truth, found["segment_id"]) >= 0.8
     online = truth != STORE_ONLY

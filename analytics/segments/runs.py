@@ -23,9 +23,11 @@ import pandas as pd
 from analytics.errors import ConfigError, NotFoundError
 from analytics.profiles import load_profiles
 from analytics.segments import drift
+from analytics.segments.autok import DEFAULT_KS, size_problem
 from analytics.segments.clustering import METHODS, NOISE, Clusterer, Sweep, check_k, score, sweep_k
 from analytics.segments.describe import SegmentSummary, naming_matrix, summarise
-from analytics.segments.features import DEFAULT_FEATURES, ProfileEncoder, preprocessor
+from analytics.segments.features import CATEGORY_SHARES, DEFAULT_FEATURES, preprocessor
+from analytics.segments.labels import category_labels
 from analytics.segments.rules import RuleSet, assign
 from analytics.segments.stability import match_labels
 from analytics.workspace import Workspace
@@ -76,7 +78,7 @@ class SegmentSpec:
     k_broad: int | None = None
     min_cluster_size: int | None = None
     rules: dict[str, Any] | str | None = None
-    ks: tuple[int, ...] = tuple(range(2, 13))
+    ks: tuple[int, ...] = DEFAULT_KS
     sample_size: int = 5_000
     random_state: int = 0
     name: str | None = None
@@ -142,8 +144,9 @@ def run_segmentation(ws: Workspace, spec: SegmentSpec, progress: Progress | None
         sweep = sweep_k(X, spec.method, spec.ks, spec.sample_size, spec.random_state, progress)
         spec = replace(spec, k=sweep.best_k)
         on = f" (sweep fitted on a sample of {sweep.fitted_on:,})" if sweep.fitted_on < len(X) else ""
-        notes.append(f"k = {sweep.best_k} chosen by {sweep.criterion} among k = "
-                     f"{min(spec.ks)}..{max(spec.ks)}{on}.")
+        notes.append(f"k = {sweep.best_k} chosen among k = {min(spec.ks)}..{max(spec.ks)}{on}: "
+                     f"{sweep.reason}")
+        notes.append(sweep.structure_note)
     elif spec.k is not None:
         check_k(spec.k, len(profiles))
     if progress:
@@ -152,6 +155,12 @@ def run_segmentation(ws: Workspace, spec: SegmentSpec, progress: Progress | None
                       spec.random_state).fit(X)
     quality = asdict(score(X, model, spec.sample_size, spec.random_state))
     quality["silhouette_sample"] = min(spec.sample_size, len(X))
+    problem = size_problem(model.labels_)
+    if problem:
+        notes.append(f"Lopsided segments: {problem}. Try another k, method or scaling "
+                     "(a segment under 1% or over 80% of shoppers is hard to act on).")
+    if sweep is not None:
+        quality["structure"] = sweep.structure
     labels, probability = model.labels_, _probability(model)
     fitted = {"pipeline": pipeline, "model": model}
     return _record(ws, spec, profiles, labels, probability, X, fitted, quality, notes, sweep)
@@ -162,19 +171,31 @@ def usable_features(profiles: pd.DataFrame, features: Sequence[str],
     """Drop uninformative default features (with a note); explicit choices must all be usable."""
     if explicit:
         return list(features), []
-    kept, dropped = [], []
+    kept: list[str] = []
+    dropped: list[str] = []
     for feature in features:
-        try:
-            ProfileEncoder([feature]).fit(profiles)
-            kept.append(feature)
-        except ConfigError:
-            dropped.append(feature)
+        (kept if _informative(profiles, feature) else dropped).append(feature)
     if not kept:
         raise ConfigError("None of the default features varies in this data, so shoppers cannot be "
                           "told apart.", hint="Load richer events (views, carts, purchases over "
                           "time) or choose features yourself.", title="Uninformative features")
     notes = [f"Left out {', '.join(dropped)}: no variation in this data."] if dropped else []
     return kept, notes
+
+
+def _informative(profiles: pd.DataFrame, feature: str) -> bool:
+    """Whether one feature can tell shoppers apart (what ProfileEncoder.fit would accept).
+
+    Checked on the raw columns: fitting an encoder per feature decoded the JSON category mix
+    each time, the slowest step of a re-cluster at 240,000 shoppers.
+    """
+    if feature not in profiles:
+        return False
+    if feature == CATEGORY_SHARES:  # some shoppers have a mix, and not everyone the same one
+        cells = profiles[feature].fillna("").astype(str).str.strip().replace("{}", "")
+        return bool((cells != "").any() and cells.nunique() > 1)
+    values = pd.to_numeric(profiles[feature], errors="coerce")
+    return bool(values.notna().any() and values.nunique(dropna=False) > 1)
 
 
 def _probability(model: Clusterer) -> np.ndarray[Any, Any] | None:
@@ -214,8 +235,9 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
     fitted["id_map"] = {int(a): int(b) for a, b in set(zip(raw.tolist(), labels.tolist(), strict=True))}
     fitted["baseline"] = drift.baseline(X, labels, columns)
     keep = labels != NOISE if spec.method in ("rules", "selection") else np.ones(len(labels), dtype=bool)
+    fitted["category_labels"] = readable = category_labels(ws, _categories(profiles, fitted))
     summaries = summarise(labels[keep], X[keep], columns, profiles[keep].reset_index(drop=True),
-                          names, naming_matrix(profiles)[keep])
+                          names, naming_matrix(profiles)[keep], readable)
     if spec.method == "hdbscan":
         summaries = [replace(s, name=NOISE_NAME) if s.segment_id == NOISE else s for s in summaries]
     quality["notes"] = list(notes)
@@ -235,6 +257,12 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
                      _clean(quality), tuple(summaries), tuple(notes), sweep)
     _store(ws, run, members, fitted, spec)
     return run
+
+
+def _categories(profiles: pd.DataFrame, fitted: dict[str, Any]) -> set[object]:
+    """Categories a summary can show: top categories and the category-mix columns."""
+    encoder = fitted["pipeline"].named_steps["encode"]
+    return set(profiles["top_category"].dropna().unique()) | set(getattr(encoder, "categories_", []))
 
 
 def _segment_name(name: str) -> str:

@@ -13,6 +13,7 @@ from analytics.profiles import load_profiles
 from analytics.segments.clustering import Clusterer
 from analytics.segments.describe import zscores
 from analytics.segments.features import preprocessor
+from analytics.segments.labels import relabel
 from analytics.segments.runs import feature_columns, get_run, load_model, members
 from analytics.segments.stability import Stability, bootstrap_stability
 from analytics.workspace import Workspace
@@ -35,7 +36,8 @@ def heatmap(ws: Workspace, run_id: str) -> pd.DataFrame:
     labels = members(ws, run_id).set_index("user_id")
     inside = profiles["user_id"].isin(labels.index).to_numpy()
     X = fitted["pipeline"].transform(profiles)
-    columns = feature_columns(fitted, X)
+    readable = fitted.get("category_labels", {})
+    columns = [relabel(c, readable) for c in feature_columns(fitted, X)]
     names = labels["segment_name"].reindex(profiles["user_id"][inside]).to_numpy()
     if "model" not in fitted and "rules" not in fitted:  # a selection: compare with everyone else
         names = np.where(inside, names[0] if len(names) else "", "Everyone else")
