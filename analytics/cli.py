@@ -510,8 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k-min", type=int, help="auto k: smallest k to try (default 3)")
     p.add_argument("--k-max", type=int, help="auto k: largest k to try (default 12)")
     p.add_argument("--features", help="comma-separated profile features (default: a curated set)")
-    p.add_argument("--scaling", default="log1p",
-                   choices=["log1p", "standard", "robust", "quantile", "winsor"])
+    p.add_argument("--scaling", default="winsor",
+                   choices=["winsor", "log1p", "standard", "robust", "quantile"])
     p.add_argument("--k-broad", type=int, help="hierarchical: also cut into this many broad segments")
     p.add_argument("--min-cluster-size", type=int, help="HDBSCAN minimum cluster size")
     p.add_argument("--rules", help="rule JSON file, or a preset: high_intent, low_engagement, rfm")

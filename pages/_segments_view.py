@@ -101,7 +101,7 @@ def sweep_chart(sweep: dict[str, Any]) -> go.Figure:
     _reference_lines(fig, sweep, [c for c, _ in panels])
     fig.add_vline(sweep["best_k"], line_dash="dash", line_color="green")
     fig.update_xaxes(dtick=1, title_text="k (number of segments)", row=len(panels), col=1)
-    fig.update_layout(height=150 * len(panels) + 60, margin={"t": 50, "b": 40},
+    fig.update_layout(height=150 * len(panels) + 90, margin={"t": 90, "b": 40},
                       title=f"Why k = {sweep['best_k']} (✕ = rejected: a segment under 1% or over 80%)")
     return fig
 

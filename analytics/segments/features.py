@@ -32,13 +32,18 @@ DEFAULT_FEATURES: tuple[str, ...] = (
     "views_per_session", "searches", "mobile_share", CATEGORY_SHARES,
 )
 
+#: The first is the default. Chosen by measurement (README, "Choosing the scaling"): on the demo
+#: shop winsor keeps the planted-segment ARI (0.924 vs 0.923 for log1p) and on Complete Journey
+#: it is the only treatment where no k in 3..12 leaves a segment of a few extreme households.
 SCALINGS: dict[str, str] = {
-    "log1p": "log(1 + x), then standardise: tames long-tailed counts and spend (default)",
+    "winsor": "clip each feature to its 1st-99th percentile, then log(1 + x) and standardise "
+              "(default): heavy tails tamed, a few extreme shoppers cannot form a segment",
+    "log1p": "log(1 + x), then standardise: tames long-tailed counts and spend",
     "standard": "standardise: mean 0, standard deviation 1",
     "robust": "centre on the median, scale by the interquartile range",
     "quantile": "map each feature to a normal distribution by rank",
-    "winsor": "clip each feature to its 1st-99th percentile, then log(1 + x) and standardise",
 }
+DEFAULT_SCALING = next(iter(SCALINGS))
 
 # Empty cells mean "never did it" (fill 0) except where 0 would be a claim: a shopper who never
 # bought is the *least* recent (fill: beyond the largest value), and an unknown price level is
@@ -89,9 +94,8 @@ class ProfileEncoder(BaseEstimator, TransformerMixin):  # type: ignore[misc]
 
     def _fit(self, profiles: pd.DataFrame) -> pd.DataFrame:
         _check_features(profiles, self.features)
-        self.categories_ = (_top_categories(profiles[CATEGORY_SHARES], self.top_categories)
-                            if CATEGORY_SHARES in self.features else [])
-        frame = self._expand(profiles)
+        self.categories_: list[str] = []
+        frame = self._expand(profiles, top=self.top_categories)
         self.fill_values_ = {c: _fill_value(c, frame[c]) for c in frame.columns}
         self.feature_names_out_ = list(frame.columns)
         _check_informative(frame)
@@ -108,11 +112,15 @@ class ProfileEncoder(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         return pd.DataFrame(self.transform(profiles), columns=self.feature_names_out_,
                             index=profiles.index)
 
-    def _expand(self, profiles: pd.DataFrame) -> pd.DataFrame:
+    def _expand(self, profiles: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
+        """The plain features plus one share column per category (``top``: choose them now)."""
         plain = [f for f in self.features if f != CATEGORY_SHARES]
         frame = profiles[plain].astype("float64")
         if CATEGORY_SHARES in self.features:
-            shares = _shares(profiles[CATEGORY_SHARES], getattr(self, "categories_", []))
+            categories, shares = _category_mix(profiles[CATEGORY_SHARES], top,
+                                               getattr(self, "categories_", []))
+            if top is not None:
+                self.categories_ = categories
             frame = pd.concat([frame, shares.set_axis(profiles.index)], axis=1)
         return frame
 
@@ -140,7 +148,7 @@ def scaler(scaling: str, random_state: int = 0) -> Pipeline:
     return Pipeline(steps)
 
 
-def preprocessor(features: Sequence[str], scaling: str = "log1p", pca_components: int | None = None,
+def preprocessor(features: Sequence[str], scaling: str = DEFAULT_SCALING, pca_components: int | None = None,
                  top_categories: int = 8, random_state: int = 0) -> Pipeline:
     """Encoder -> scaling -> optional PCA, unfitted."""
     steps: list[tuple[str, Any]] = [("encode", ProfileEncoder(list(features), top_categories)),
@@ -169,7 +177,7 @@ class Winsorizer(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         return self
 
     def transform(self, X: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        return np.clip(np.asarray(X, dtype=float), self.bounds_[0], self.bounds_[1])
+        return np.asarray(np.clip(np.asarray(X, dtype=float), self.bounds_[0], self.bounds_[1]))
 
     def get_feature_names_out(self, input_features: object = None) -> object:
         return input_features
@@ -217,40 +225,39 @@ def _fill_value(column: str, values: pd.Series) -> float:
 
 
 # The category mix is a JSON object per shopper; decoding 240,000 of them with json.loads took
-# seconds per pass, so DuckDB decodes them (vectorised) into a MAP and looks categories up.
+# seconds per pass, so DuckDB decodes them (vectorised) into a MAP, once per fit, and looks the
+# chosen categories up.
+_MAPS = """
+CREATE TEMP TABLE maps AS
+SELECT i, json_transform(nullif(trim(j), ''), '"MAP(VARCHAR, DOUBLE)"') AS m FROM cells"""
 _TOP = """
-SELECT e.key
-FROM (SELECT unnest(map_entries(json_transform(nullif(trim(j), ''), '"MAP(VARCHAR, DOUBLE)"'))) AS e
-      FROM cells)
+SELECT e.key FROM (SELECT unnest(map_entries(m)) AS e FROM maps)
 WHERE e.key IS NOT NULL GROUP BY e.key ORDER BY sum(coalesce(e.value, 0)) DESC, e.key LIMIT $n"""
 _SHARES = """
-SELECT [coalesce(m[c], 0)::DOUBLE FOR c IN $categories::VARCHAR[]] AS shares
-FROM (SELECT i, json_transform(nullif(trim(j), ''), '"MAP(VARCHAR, DOUBLE)"') AS m FROM cells)
-ORDER BY i"""
+SELECT unnest([coalesce(m[c], 0)::DOUBLE FOR c IN $categories::VARCHAR[]]) AS share
+FROM (SELECT m FROM maps ORDER BY i)"""
 
 
-def _decode(cells: pd.Series, sql: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Run ``sql`` over the cells (columns i, j) on a private in-memory DuckDB; numpy columns."""
+def _category_mix(cells: pd.Series, top: int | None,
+                  categories: Sequence[str] = ()) -> tuple[list[str], pd.DataFrame]:
+    """(categories, one share column per category) from the JSON cells, in one decoding.
+
+    With ``top`` the categories are the ``top`` largest by total share; else ``categories``.
+    """
     frame = pd.DataFrame({"i": np.arange(len(cells)), "j": cells.to_numpy()})
     with duckdb.connect() as con:
         con.register("cells", frame)
         try:
-            return dict(con.execute(sql, params).fetchnumpy())
+            con.execute(_MAPS)
+            if top is not None:
+                keys: Any = con.execute(_TOP, {"n": top}).fetchnumpy()["key"] if top > 0 else []
+                categories = [str(k) for k in keys]
+            values = (con.execute(_SHARES, {"categories": list(categories)}).fetchnumpy()["share"]
+                      if categories and len(cells) else np.zeros(0))
         except duckdb.Error as e:
             raise ConfigError("The category mix (category_shares) of some profiles is not a JSON "
                               f"object of shares: {e}", hint="Rebuild the profiles.",
                               title="Unreadable category mix") from e
-
-
-def _top_categories(cells: pd.Series, n: int) -> list[str]:
-    if n <= 0 or len(cells) == 0:
-        return []
-    return [str(key) for key in _decode(cells, _TOP, {"n": n})["key"]]
-
-
-def _shares(cells: pd.Series, categories: Sequence[str]) -> pd.DataFrame:
+    matrix = np.asarray(values, dtype=float).reshape(len(cells), len(categories))
     names = [f"{SHARE_PREFIX}{c}" for c in categories]
-    if not categories or len(cells) == 0:
-        return pd.DataFrame({name: np.zeros(len(cells)) for name in names}, index=range(len(cells)))
-    rows = _decode(cells, _SHARES, {"categories": list(categories)})["shares"]
-    return pd.DataFrame(np.vstack(rows).astype(float), columns=names, index=range(len(cells)))
+    return list(categories), pd.DataFrame(matrix, columns=names, index=range(len(cells)))

@@ -26,7 +26,7 @@ from analytics.segments import drift
 from analytics.segments.autok import DEFAULT_KS, size_problem
 from analytics.segments.clustering import METHODS, NOISE, Clusterer, Sweep, check_k, score, sweep_k
 from analytics.segments.describe import SegmentSummary, naming_matrix, summarise
-from analytics.segments.features import CATEGORY_SHARES, DEFAULT_FEATURES, preprocessor
+from analytics.segments.features import CATEGORY_SHARES, DEFAULT_FEATURES, DEFAULT_SCALING, preprocessor
 from analytics.segments.labels import category_labels
 from analytics.segments.rules import RuleSet, assign
 from analytics.segments.stability import match_labels
@@ -73,7 +73,7 @@ class SegmentSpec:
     method: str = "kmeans"
     k: int | None = None
     features: tuple[str, ...] = DEFAULT_FEATURES
-    scaling: str = "log1p"
+    scaling: str = DEFAULT_SCALING
     pca_components: int | None = None
     k_broad: int | None = None
     min_cluster_size: int | None = None
@@ -248,7 +248,7 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
     name_of = {s.segment_id: s.name for s in summaries}
     members = pd.DataFrame({
         "user_id": profiles["user_id"].to_numpy()[keep], "segment_id": labels[keep].astype(int),
-        "segment_name": [name_of[int(v)] for v in labels[keep]],
+        "segment_name": pd.Series(labels[keep].astype(int)).map(name_of).to_numpy(),
         "probability": probability[keep] if probability is not None else np.nan})
     as_of = profiles["as_of"].iloc[0] if len(profiles) else None
     k = len([s for s in summaries if s.segment_id != NOISE])
@@ -305,7 +305,8 @@ def _stable_ids(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels
     # Names a marketer typed are kept; automatic names are made afresh from the new fit.
     edited = {s.segment_id: s.name for s in get_run(ws, row[0][0]).segments if s.name != s.auto_name}
     renamed = {new: edited[new] for new in set(mapping.values()) if new in edited}
-    return np.array([mapping[int(v)] for v in labels]), {**renamed, **(names or {})}
+    relabelled = pd.Series(labels.astype(int)).map(mapping).to_numpy(dtype=int)
+    return relabelled, {**renamed, **(names or {})}
 
 
 def _default_name(spec: SegmentSpec, k: int) -> str:
