@@ -171,10 +171,11 @@ def _segment(args: argparse.Namespace) -> dict[str, Any]:
     rules = _rules_arg(args.rules, rules_path, PRESETS) if args.method == "rules" else None
     features = tuple(f.strip() for f in args.features.split(",") if f.strip()) if args.features \
         else DEFAULT_FEATURES
-    spec = SegmentSpec(method=args.method, k=None if args.k == "auto" else _int(args.k, "--k"),
-                       features=features, scaling=args.scaling, k_broad=args.k_broad,
-                       min_cluster_size=args.min_cluster_size, rules=rules, name=args.name,
-                       random_state=args.seed)
+    from analytics.segments.autok import parse_k
+    k, ks = parse_k(args.k, args.k_min, args.k_max)
+    spec = SegmentSpec(method=args.method, k=k, ks=ks, features=features, scaling=args.scaling,
+                       k_broad=args.k_broad, min_cluster_size=args.min_cluster_size, rules=rules,
+                       name=args.name, random_state=args.seed)
     with _open(args) as ws:
         run = run_segmentation(ws, spec)
         if args.out:
@@ -189,7 +190,16 @@ def _segment(args: argparse.Namespace) -> dict[str, Any]:
         _say(args, f"Wrote {args.out}.")
     return {"method": run.method, "k": run.k, "silhouette": run.quality.get("silhouette"),
             "sizes": run.sizes, "run_id": run.run_id, "segments": [s.as_json() for s in run.segments],
-            "notes": list(run.notes)}
+            "notes": list(run.notes), **_auto_k(run)}
+
+
+def _auto_k(run: Any) -> dict[str, Any]:
+    """h12seg: why k was chosen and whether the data has cluster structure at all."""
+    sweep = run.quality.get("sweep")
+    if not sweep:
+        return {}
+    return {"k_reason": sweep["reason"], "structure": sweep["structure"],
+            "structure_note": sweep["structure_note"], "sweep": sweep}
 
 
 def _rules_arg(value: str | None, path: Path | None, presets: dict[str, Any]) -> dict[str, Any] | str:
@@ -687,9 +697,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("segment", parents=[common], help="segment shoppers; write a CSV")
     p.add_argument("--method", default="kmeans",
                    choices=["rules", "kmeans", "gmm", "hierarchical", "hdbscan"])
-    p.add_argument("--k", default="auto", help="number of segments, or auto (default)")
+    p.add_argument("--k", default="auto", help="number of segments, auto (default: 3-12) or auto:LOW-HIGH")
+    p.add_argument("--k-min", type=int, help="auto k: smallest k to try (default 3)")
+    p.add_argument("--k-max", type=int, help="auto k: largest k to try (default 12)")
     p.add_argument("--features", help="comma-separated profile features (default: a curated set)")
-    p.add_argument("--scaling", default="log1p", choices=["log1p", "standard", "robust", "quantile"])
+    p.add_argument("--scaling", default="winsor",
+                   choices=["winsor", "log1p", "standard", "robust", "quantile"])
     p.add_argument("--k-broad", type=int, help="hierarchical: also cut into this many broad segments")
     p.add_argument("--min-cluster-size", type=int, help="HDBSCAN minimum cluster size")
     p.add_argument("--rules", help="rule JSON file, or a preset: high_intent, low_engagement, rfm")

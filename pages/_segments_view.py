@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
+from plotly.subplots import make_subplots
 
 from analytics.embedding import METRICS, PROJECTIONS, embed
 from analytics.export import to_csv_bytes, to_parquet_bytes
@@ -29,6 +31,7 @@ from analytics.segments import (
     run_segmentation,
     save_selection,
 )
+from analytics.segments.autok import DEFAULT_KS
 from analytics.segments.features import CATEGORY_SHARES
 from analytics.segments.views import HOVER_FEATURES, heatmap, map_frame, scaled_matrix, stability
 from pages._shared import data_changed, escape_markdown, run, workspace
@@ -62,18 +65,59 @@ def spec_form() -> SegmentSpec | None:
     pca = c2.number_input("PCA components (0 = off)", 0, 20, 0)
     name = c3.text_input("Run name (optional)")
     k: int | None = None
+    ks = DEFAULT_KS
     k_broad = min_size = None
     if method == "hdbscan":
         min_size = st.number_input("Minimum cluster size", 5, 100_000, 30)
-    elif not st.toggle("Choose k automatically (silhouette over k = 2..12)", value=True):
+    elif st.toggle("Choose k automatically", value=True,
+                   help="Best silhouette among stable k with no segment under 1% or over 80%."):
+        low, high = st.slider("Search k between", 2, 20, (DEFAULT_KS[0], DEFAULT_KS[-1]))
+        ks = tuple(range(low, high + 1))
+    else:
         k = st.slider("Number of segments (k)", 2, 20, 6)
     if method == "hierarchical":
         k_broad = st.slider("Broad segments (upper level)", 2, 10, 3)
     if st.button("Run segmentation", type="primary", icon=":material/play_arrow:"):
-        return SegmentSpec(method=method, k=k, features=tuple(features), scaling=scaling,
+        return SegmentSpec(method=method, k=k, ks=ks, features=tuple(features), scaling=scaling,
                            pca_components=int(pca) or None, k_broad=k_broad,
                            min_cluster_size=int(min_size) if min_size else None, name=name or None)
     return None
+
+
+def sweep_chart(sweep: dict[str, Any]) -> go.Figure:
+    """One small panel per criterion over k (no twin axes), rejected k marked, chosen k dashed."""
+    rows = pd.DataFrame(sweep["rows"])
+    panels = [("silhouette", "Silhouette ↑"), ("stability", "Stability (bootstrap ARI) ↑"),
+              ("min_share", "Smallest segment share"), ("max_share", "Largest segment share"),
+              ("davies_bouldin", "Davies-Bouldin ↓")]
+    if "bic" in rows and rows["bic"].notna().any():
+        panels.append(("bic", "BIC ↓"))
+    panels = [(c, t) for c, t in panels if c in rows and rows[c].notna().any()]
+    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.04,
+                        subplot_titles=[t for _, t in panels])
+    bad = rows["rejected"].notna() if "rejected" in rows else pd.Series(False, index=rows.index)
+    for i, (column, title) in enumerate(panels, start=1):
+        fig.add_scatter(x=rows["k"], y=rows[column], mode="lines+markers", name=title, row=i, col=1,
+                        marker={"symbol": np.where(bad, "x", "circle"), "size": 8},
+                        hovertext=rows.get("rejected"), showlegend=False)
+    _reference_lines(fig, sweep, [c for c, _ in panels])
+    fig.add_vline(sweep["best_k"], line_dash="dash", line_color="green")
+    fig.update_xaxes(dtick=1, title_text="k (number of segments)", row=len(panels), col=1)
+    fig.update_layout(height=150 * len(panels) + 90, margin={"t": 90, "b": 40},
+                      title=f"Why k = {sweep['best_k']} (✕ = rejected: a segment under 1% or over 80%)")
+    return fig
+
+
+def _reference_lines(fig: go.Figure, sweep: dict[str, Any], columns: list[str]) -> None:
+    lines = {"min_share": (0.01, "1% floor"), "max_share": (0.8, "80% ceiling"),
+             "stability": (0.8, "stable")}
+    if sweep.get("null_silhouette") is not None:
+        lines["silhouette"] = (sweep["null_silhouette"], "shuffled data")
+    for row, column in enumerate(columns, start=1):
+        if column in lines:
+            value, text = lines[column]
+            fig.add_hline(value, line_dash="dot", line_color="grey", annotation_text=text,
+                          annotation_position="top left", row=row, col=1)
 
 
 def _rules_form() -> SegmentSpec | None:
@@ -110,15 +154,12 @@ def overview(result: SegmentRun) -> None:
         st.caption(f"Silhouette computed on {q['silhouette_sample']:,} shoppers.")
     if q.get("mixed_share") is not None:
         st.caption(f"{q['mixed_share']:.1%} of shoppers are *mixed*: no segment above 80% membership.")
+    if q.get("structure") == "none":
+        st.warning("No cluster structure in these features: the segments are arbitrary cuts. "
+                   "Rules (the RFM preset) or quantile segments will be easier to explain.",
+                   icon=":material/scatter_plot:")
     if q.get("sweep"):
-        rows = pd.DataFrame(q["sweep"]["rows"])
-        long = rows.melt("k", [c for c in ("silhouette", "davies_bouldin", "bic") if rows[c].notna().any()])
-        fig = px.line(long, x="k", y="value", facet_row="variable", markers=True, height=360,
-                      title="Quality by number of segments (silhouette ↑, Davies-Bouldin ↓, BIC ↓)")
-        fig.update_yaxes(matches=None, title_text="")
-        fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
-        fig.add_vline(q["sweep"]["best_k"], line_dash="dash", annotation_text=f"k = {q['sweep']['best_k']}")
-        st.plotly_chart(fig, width="stretch")
+        st.plotly_chart(sweep_chart(q["sweep"]), width="stretch")
     table = pd.DataFrame([{"id": s.segment_id, "name": s.name, "shoppers": s.size, "share": s.share,
                            "revenue share": s.revenue_share,
                            "top categories": ", ".join(c for c, _ in s.top_categories),

@@ -99,3 +99,19 @@ def test_segment_writes_the_csv_and_the_json_contract(tmp_path, _demo_db):
     (tmp_path / "bad.json").write_text('{"segments": [')
     bad = cli("segment", "--method", "rules", "--rules", str(tmp_path / "bad.json"), db=db)
     assert bad.returncode == 2 and "not valid JSON" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_segment_auto_k_range_says_why_and_whether_there_is_structure(tmp_path, _demo_db):
+    import shutil
+
+    db = tmp_path / "w.duckdb"
+    shutil.copyfile(_demo_db, db)
+    out = cli("segment", "--k", "auto:4-7", "--json", db=db)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert 4 <= result["k"] <= 7 and [r["k"] for r in result["sweep"]["rows"]] == [4, 5, 6, 7]
+    assert result["structure"] == "clear" and f"k = {result['k']}" in result["k_reason"]
+    assert all({"silhouette", "stability", "min_share", "max_share", "rejected"} <= set(r)
+               for r in result["sweep"]["rows"])
+    bad = cli("segment", "--k", "auto:9-3", db=db)
+    assert bad.returncode == 2 and "k range" in bad.stderr and "Traceback" not in bad.stderr

@@ -28,7 +28,8 @@ from analytics.segments import (
     run_segmentation,
     save_selection,
 )
-from analytics.segments.clustering import NOISE
+from analytics.segments.autok import size_problem
+from analytics.segments.clustering import CRITERION, NOISE
 from analytics.segments.rules import RuleError, assign
 from analytics.segments.runs import NOISE_NAME
 from analytics.segments.stability import bootstrap_stability, match_labels
@@ -44,12 +45,15 @@ def planted(users: pd.Series) -> pd.Series:
 
 
 def test_kmeans_with_automatic_k_recovers_the_planted_segments(demo_ws):
-    run = run_segmentation(demo_ws, SegmentSpec(method="kmeans", ks=tuple(range(2, 10))))
+    run = run_segmentation(demo_ws, SegmentSpec(method="kmeans"))  # default: k in 3..12, winsor
     found = members(demo_ws, run.run_id)
     truth = planted(found["user_id"])
-    assert run.sweep is not None and run.sweep.criterion == "silhouette"
-    assert abs(run.k - truth.nunique()) <= 1, run.sweep.rows
-    assert adjusted_rand_score(truth, found["segment_id"]) >= 0.8
+    assert run.sweep is not None and run.sweep.criterion == CRITERION
+    assert 3 <= run.k <= 12 and abs(run.k - truth.nunique()) <= 1, run.sweep.rows
+    assert size_problem(found["segment_id"].to_numpy()) is None
+    assert run.sweep.structure == "clear" and run.quality["structure"] == "clear"
+    assert f"k = {run.k}" in run.sweep.reason and any(run.sweep.reason in n for n in run.notes)
+    assert adjusted_rand_score(truth, found["segment_id"]) >= 0.9
     online = truth != STORE_ONLY
     assert adjusted_rand_score(truth[online], found["segment_id"][online]) >= 0.8
     # Automatic names describe the planted behaviour of the segment's majority.
@@ -248,8 +252,15 @@ def test_selection_export_and_definition(demo_ws):
 def test_complete_journey_profiles_and_segments_end_to_end(ws):
     ingest_file(ws, COMPLETEJOURNEY / "transactions_sample.csv", source="offline")
     summary = build_profiles(ws)
-    run = run_segmentation(ws, SegmentSpec(ks=(2, 3, 4, 5, 6)))
+    run = run_segmentation(ws, SegmentSpec())
     assert summary.users == 2_377
-    assert 2 <= run.k <= 6 and sum(run.sizes.values()) == summary.users
+    assert 3 <= run.k <= 12 and sum(run.sizes.values()) == summary.users
+    # Usable sizes: no segment of a handful of extreme households, none that is "everyone".
+    assert size_problem(members(ws, run.run_id)["segment_id"].to_numpy()) is None, run.sizes
+    assert run.sweep is not None and run.sweep.structure in ("weak", "clear")
+    # The mixture that once put 95% of these shoppers in one segment now gives usable sizes.
+    gmm = run_segmentation(ws, SegmentSpec(method="gmm"))
+    assert 3 <= gmm.k <= 12
+    assert size_problem(members(ws, gmm.run_id)["segment_id"].to_numpy()) is None, gmm.sizes
     # Offline-only data has no sessions, searches or devices: those features are left out.
     assert "searches" not in run.features and run.notes

@@ -9,7 +9,7 @@ every method alike: ``fit`` then ``predict`` on new shoppers without refitting.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Self
 
 import numpy as np
@@ -19,9 +19,11 @@ from sklearn.cluster import HDBSCAN, KMeans, MiniBatchKMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KNeighborsClassifier
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from analytics.errors import ConfigError
+from analytics.segments import autok
+from analytics.segments.autok import DEFAULT_KS
 
 Array = np.ndarray[Any, Any]
 
@@ -46,11 +48,15 @@ class SweepRow:
     davies_bouldin: float
     calinski_harabasz: float
     bic: float | None
+    min_share: float = float("nan")
+    max_share: float = float("nan")
+    stability: float | None = None  # mean bootstrap ARI of refits on subsamples
+    rejected: str | None = None  # why the sizes are unusable (a segment < 1% or > 80%)
 
 
 @dataclass(frozen=True)
 class Sweep:
-    """Quality of each k; ``best_k`` has the highest silhouette.
+    """Quality of each k and the k chosen (see :mod:`analytics.segments.autok`).
 
     BIC is reported for mixtures but not used to choose: on long-tailed behavioural data it
     keeps falling as k grows, splitting real segments into near-copies.
@@ -62,6 +68,10 @@ class Sweep:
     criterion: str
     sample_size: int
     fitted_on: int = 0
+    reason: str = ""
+    structure: str = ""  # "none" | "weak" | "clear"
+    structure_note: str = ""
+    null_silhouette: float | None = None  # best k refitted on column-shuffled data
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "rows": [asdict(r) for r in self.rows]}
@@ -113,15 +123,13 @@ class Clusterer(BaseEstimator, ClusterMixin):  # type: ignore[misc]
         self.broad_of_: dict[int, int] = {}
         fit = {"kmeans": self._fit_kmeans, "gmm": self._fit_gmm,
                "hierarchical": self._fit_ward, "hdbscan": self._fit_hdbscan}[self.method]
-        # Multi-threaded BLAS on these small matrices is up to 40x slower on a busy 2-core
-        # machine (threads fight over cores); one BLAS thread is fastest.
-        with threadpool_limits(1, user_api="blas"):
+        with single_thread():
             fit(X)
         self.n_clusters_ = int(len(set(self.labels_.tolist()) - {NOISE}))
         return self
 
     def predict(self, X: Array) -> Array:
-        with threadpool_limits(1, user_api="blas"):
+        with single_thread():
             return np.asarray(self.model_.predict(X))
 
     def predict_proba(self, X: Array) -> Array | None:
@@ -167,6 +175,23 @@ class Clusterer(BaseEstimator, ClusterMixin):  # type: ignore[misc]
         self.labels_[rows] = labels
 
 
+def single_thread() -> Any:
+    """One BLAS and one OpenMP thread for fitting and scoring.
+
+    Multi-threaded BLAS on these small matrices is up to 40x slower on a busy 2-core machine
+    (threads fight over cores), and so is scikit-learn's OpenMP Lloyd loop: measured here with
+    other work running, K-Means (k = 5, 1,500 x 6) took 3.0 s with BLAS alone limited and
+    0.09 s with both limited.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:  # finding the libraries costs ~12 ms; do it once per process
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1)
+
+
+_CONTROLLER: ThreadpoolController | None = None
+
+
 class _NearestCentre:
     """Assign new rows like their nearest fitted neighbours (Ward, HDBSCAN have no predict)."""
 
@@ -201,13 +226,20 @@ def check_k(k: int, n: int) -> None:
 
 
 SWEEP_FIT_MAX = 10_000
+STABILITY_RESAMPLES = 2
+STABILITY_FRACTION = 0.7
+STABILITY_MAX = 4_000  # refits for stability use at most this many shoppers
+# Silhouette is O(n^2): the sweep compares k on 2,000 shoppers (standard error of the mean
+# silhouette about 0.005 there); the final run is scored on ``sample_size``.
+SWEEP_SILHOUETTE_MAX = 2_000
+CRITERION = "silhouette among non-degenerate, stable k"
 
 
-def sweep_k(X: Array, method: str = "kmeans", ks: Iterable[int] = range(2, 13),
+def sweep_k(X: Array, method: str = "kmeans", ks: Iterable[int] = DEFAULT_KS,
             sample_size: int = 5_000, random_state: int = 0,
             progress: Callable[[float, str], None] | None = None,
             fit_max: int = SWEEP_FIT_MAX) -> Sweep:
-    """Fit each k and score it; choose the k with the highest silhouette.
+    """Fit and score each k, reject degenerate sizes, measure stability, and choose.
 
     Silhouette is O(n^2), so it is computed on ``sample_size`` shoppers (stated in the result).
     Above ``fit_max`` shoppers the sweep fits on a random sample of that size: the choice of k
@@ -225,11 +257,45 @@ def sweep_k(X: Array, method: str = "kmeans", ks: Iterable[int] = range(2, 13),
     rows = []
     for i, k in enumerate(ks):
         if progress:
-            progress(i / len(ks), f"Fitting k = {k}")
-        model = Clusterer(method, n_clusters=k, random_state=random_state).fit(X)
-        rows.append(score(X, model, sample_size, random_state))
-    best = max(rows, key=lambda r: r.silhouette)
-    return Sweep(method, tuple(rows), best.k, "silhouette", min(sample_size, len(X)), len(X))
+            progress(0.9 * i / len(ks), f"Fitting k = {k}")
+        rows.append(_sweep_row(X, method, k, min(sample_size, SWEEP_SILHOUETTE_MAX), random_state))
+    choice = autok.choose(rows)
+    reference = _shuffled_silhouette(X, method, choice.k, min(sample_size, SWEEP_SILHOUETTE_MAX),
+                                     random_state)
+    chosen = next(r for r in rows if r.k == choice.k)
+    verdict, note = autok.structure(chosen.silhouette, reference)
+    return Sweep(method, tuple(rows), choice.k, CRITERION,
+                 min(sample_size, SWEEP_SILHOUETTE_MAX, len(X)), len(X),
+                 choice.reason, verdict, note, reference)
+
+
+def _sweep_row(X: Array, method: str, k: int, sample_size: int, random_state: int) -> SweepRow:
+    model = Clusterer(method, n_clusters=k, random_state=random_state).fit(X)
+    row = score(X, model, sample_size, random_state)
+    low, high = autok.shares(model.labels_)
+    return replace(row, k=k, min_share=low, max_share=high, rejected=autok.size_problem(model.labels_),
+                   stability=_stability(X, method, k, random_state))
+
+
+def _stability(X: Array, method: str, k: int, random_state: int) -> float:
+    """Mean ARI between the fit on a sample and refits on subsamples of it (all predicting it)."""
+    rows = _sample_rows(len(X), STABILITY_MAX, random_state + 1)
+    sample = X[rows]
+    base = Clusterer(method, n_clusters=k, random_state=random_state).fit(sample).labels_
+    rng = np.random.default_rng(random_state)
+    size = max(k + 1, int(len(sample) * STABILITY_FRACTION))
+    scores = []
+    for i in range(STABILITY_RESAMPLES):
+        part = rng.choice(len(sample), size=size, replace=False)
+        refit = Clusterer(method, n_clusters=k, random_state=random_state + i + 1).fit(sample[part])
+        scores.append(autok.agreement(base, refit.predict(sample)))
+    return round(float(np.mean(scores)), 4)
+
+
+def _shuffled_silhouette(X: Array, method: str, k: int, sample_size: int, random_state: int) -> float:
+    shuffled = autok.column_shuffled(X, random_state)
+    model = Clusterer(method, n_clusters=k, random_state=random_state).fit(shuffled)
+    return score(shuffled, model, sample_size, random_state).silhouette
 
 
 def score(X: Array, model: Clusterer, sample_size: int = 5_000, random_state: int = 0) -> SweepRow:
@@ -240,7 +306,7 @@ def score(X: Array, model: Clusterer, sample_size: int = 5_000, random_state: in
     if len(set(lk.tolist())) < 2:
         return SweepRow(model.n_clusters_, float("nan"), float("nan"), float("nan"), None)
     sample = min(sample_size, len(Xk))
-    with threadpool_limits(1, user_api="blas"):
+    with single_thread():
         return _score(X, Xk, lk, model, sample, random_state)
 
 

@@ -7,11 +7,14 @@ everyone". Names are built from the strongest of those differences ("Mobile cart
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from analytics.segments.labels import relabel
 
 # (feature, direction, words, weight): the adjective and the noun that describe a strong
 # difference. Weights let a telling trait (device, store) win over a generic one (activity).
@@ -72,16 +75,20 @@ def naming_matrix(profiles: pd.DataFrame) -> pd.DataFrame:
 
 def summarise(labels: np.ndarray[Any, Any], Z: np.ndarray[Any, Any], columns: list[str],
               profiles: pd.DataFrame, names: dict[int, str] | None = None,
-              naming: pd.DataFrame | None = None) -> list[SegmentSummary]:
+              naming: pd.DataFrame | None = None,
+              category_labels: Mapping[str, str] | None = None) -> list[SegmentSummary]:
     """One summary per segment id; ``names`` overrides the automatic names.
 
     ``Z`` holds the model's scaled features (the distinguishing list comes from them);
-    ``naming`` the traits automatic names are built from (default: :func:`naming_matrix`).
+    ``naming`` the traits automatic names are built from (default: :func:`naming_matrix`);
+    ``category_labels`` readable labels for numeric category ids (see :mod:`.labels`).
     """
+    readable = dict(category_labels or {})
+    columns = [relabel(c, readable) for c in columns]
     z = zscores(Z, labels, columns)
     traits = (naming_matrix(profiles) if naming is None else naming).reset_index(drop=True)
     traits = traits.groupby(labels).mean()
-    auto = auto_names(traits, profiles, labels)
+    auto = auto_names(traits, profiles, labels, readable)
     revenue = profiles["monetary"].clip(lower=0).fillna(0).to_numpy() if "monetary" in profiles else None
     total_revenue = float(revenue.sum()) if revenue is not None else 0.0
     out = []
@@ -93,21 +100,27 @@ def summarise(labels: np.ndarray[Any, Any], Z: np.ndarray[Any, Any], columns: li
             segment_id=int(segment_id), name=(names or {}).get(int(segment_id), auto[segment_id]),
             size=int(members.sum()), share=float(members.mean()),
             revenue_share=seg_revenue / total_revenue if total_revenue else 0.0,
-            top_categories=_mix(profiles.loc[members, "top_category"]),
+            top_categories=_mix(profiles.loc[members, "top_category"], labels=readable),
             device_mix=_mix(profiles.loc[members, "main_device"]),
             distinguishing=tuple((str(f), round(float(v), 3)) for f, v in row.head(6).items()),
             auto_name=auto[segment_id]))
     return out
 
 
-def auto_names(z: pd.DataFrame, profiles: pd.DataFrame, labels: np.ndarray[Any, Any]) -> dict[Any, str]:
-    """A distinct readable name per segment from its strongest differences."""
+def auto_names(z: pd.DataFrame, profiles: pd.DataFrame, labels: np.ndarray[Any, Any],
+               category_labels: Mapping[str, str] | None = None) -> dict[Any, str]:
+    """A distinct readable name per segment from its strongest differences.
+
+    Two segments with the same traits are told apart by their top category, in its readable
+    label (never a numeric id).
+    """
     names: dict[Any, str] = {}
     for segment_id in z.index:
         names[segment_id] = _name(z.loc[segment_id])
     for name in {n for n in names.values() if list(names.values()).count(n) > 1}:
         for segment_id in [s for s, n in names.items() if n == name]:
-            category = _mix(profiles.loc[labels == segment_id, "top_category"])
+            category = _mix(profiles.loc[labels == segment_id, "top_category"],
+                            labels=category_labels or {})
             names[segment_id] = f"{name} ({category[0][0]})" if category else name
     seen: dict[str, int] = {}
     for segment_id, name in names.items():
@@ -134,6 +147,7 @@ def _name(z: pd.Series) -> str:
     return adjective + " shoppers" if adjective else noun.capitalize()
 
 
-def _mix(values: pd.Series, top: int = 3) -> tuple[tuple[str, float], ...]:
+def _mix(values: pd.Series, top: int = 3,
+         labels: Mapping[str, str] | None = None) -> tuple[tuple[str, float], ...]:
     shares = values.dropna().astype(str).value_counts(normalize=True).head(top)
-    return tuple((str(k), round(float(v), 3)) for k, v in shares.items())
+    return tuple((relabel(str(k), labels or {}), round(float(v), 3)) for k, v in shares.items())

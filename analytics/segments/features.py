@@ -7,10 +7,10 @@ refresh encodes new profiles exactly as the run that defined the segments did.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, Self
 
+import duckdb
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -32,12 +32,18 @@ DEFAULT_FEATURES: tuple[str, ...] = (
     "views_per_session", "searches", "mobile_share", CATEGORY_SHARES,
 )
 
+#: The first is the default. Chosen by measurement (README, "Choosing the scaling"): on the demo
+#: shop winsor keeps the planted-segment ARI (0.924 vs 0.923 for log1p) and on Complete Journey
+#: it is the only treatment where no k in 3..12 leaves a segment of a few extreme households.
 SCALINGS: dict[str, str] = {
-    "log1p": "log(1 + x), then standardise: tames long-tailed counts and spend (default)",
+    "winsor": "clip each feature to its 1st-99th percentile, then log(1 + x) and standardise "
+              "(default): heavy tails tamed, a few extreme shoppers cannot form a segment",
+    "log1p": "log(1 + x), then standardise: tames long-tailed counts and spend",
     "standard": "standardise: mean 0, standard deviation 1",
     "robust": "centre on the median, scale by the interquartile range",
     "quantile": "map each feature to a normal distribution by rank",
 }
+DEFAULT_SCALING = next(iter(SCALINGS))
 
 # Empty cells mean "never did it" (fill 0) except where 0 would be a claim: a shopper who never
 # bought is the *least* recent (fill: beyond the largest value), and an unknown price level is
@@ -75,18 +81,28 @@ class ProfileEncoder(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         self.top_categories = top_categories
 
     def fit(self, profiles: pd.DataFrame, y: object = None) -> Self:
+        self._fit(profiles)
+        return self
+
+    def fit_transform(self, profiles: pd.DataFrame, y: object = None,
+                      **fit_params: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """Fit and encode in one pass over the category mix (decoding it is the slow part)."""
+        return self._fill(self._fit(profiles))
+
+    def transform(self, profiles: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
+        return self._fill(self._expand(profiles))
+
+    def _fit(self, profiles: pd.DataFrame) -> pd.DataFrame:
         _check_features(profiles, self.features)
-        self.categories_ = (_top_categories(profiles[CATEGORY_SHARES], self.top_categories)
-                            if CATEGORY_SHARES in self.features else [])
-        frame = self._expand(profiles)
+        self.categories_: list[str] = []
+        frame = self._expand(profiles, top=self.top_categories)
         self.fill_values_ = {c: _fill_value(c, frame[c]) for c in frame.columns}
         self.feature_names_out_ = list(frame.columns)
         _check_informative(frame)
-        return self
+        return frame
 
-    def transform(self, profiles: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
-        frame = self._expand(profiles).fillna(self.fill_values_)
-        return frame.to_numpy(dtype=float)
+    def _fill(self, frame: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
+        return frame.fillna(self.fill_values_).to_numpy(dtype=float)
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray[Any, Any]:
         return np.asarray(self.feature_names_out_, dtype=object)
@@ -96,11 +112,15 @@ class ProfileEncoder(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         return pd.DataFrame(self.transform(profiles), columns=self.feature_names_out_,
                             index=profiles.index)
 
-    def _expand(self, profiles: pd.DataFrame) -> pd.DataFrame:
+    def _expand(self, profiles: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
+        """The plain features plus one share column per category (``top``: choose them now)."""
         plain = [f for f in self.features if f != CATEGORY_SHARES]
         frame = profiles[plain].astype("float64")
         if CATEGORY_SHARES in self.features:
-            shares = _shares(profiles[CATEGORY_SHARES], getattr(self, "categories_", []))
+            categories, shares = _category_mix(profiles[CATEGORY_SHARES], top,
+                                               getattr(self, "categories_", []))
+            if top is not None:
+                self.categories_ = categories
             frame = pd.concat([frame, shares.set_axis(profiles.index)], axis=1)
         return frame
 
@@ -114,6 +134,10 @@ def scaler(scaling: str, random_state: int = 0) -> Pipeline:
     if scaling == "log1p":
         steps += [("log1p", FunctionTransformer(_signed_log1p, feature_names_out="one-to-one")),
                   ("standard", StandardScaler())]
+    elif scaling == "winsor":
+        steps += [("winsor", Winsorizer()),
+                  ("log1p", FunctionTransformer(_signed_log1p, feature_names_out="one-to-one")),
+                  ("standard", StandardScaler())]
     elif scaling == "standard":
         steps.append(("standard", StandardScaler()))
     elif scaling == "robust":
@@ -124,7 +148,7 @@ def scaler(scaling: str, random_state: int = 0) -> Pipeline:
     return Pipeline(steps)
 
 
-def preprocessor(features: Sequence[str], scaling: str = "log1p", pca_components: int | None = None,
+def preprocessor(features: Sequence[str], scaling: str = DEFAULT_SCALING, pca_components: int | None = None,
                  top_categories: int = 8, random_state: int = 0) -> Pipeline:
     """Encoder -> scaling -> optional PCA, unfitted."""
     steps: list[tuple[str, Any]] = [("encode", ProfileEncoder(list(features), top_categories)),
@@ -132,6 +156,31 @@ def preprocessor(features: Sequence[str], scaling: str = "log1p", pca_components
     if pca_components:
         steps.append(("pca", PCA(n_components=pca_components, random_state=random_state)))
     return Pipeline(steps)
+
+
+class Winsorizer(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+    """Clip each column to its fitted ``low``-``high`` quantiles, so a few extreme shoppers
+    (one household with 50x the median spend) cannot become a segment of their own.
+
+    Examples
+    --------
+    >>> Winsorizer(0.0, 0.5).fit(np.array([[1.0], [2.0], [9.0]])).transform(np.array([[9.0]])).tolist()
+    [[2.0]]
+    """
+
+    def __init__(self, low: float = 0.01, high: float = 0.99) -> None:
+        self.low = low
+        self.high = high
+
+    def fit(self, X: np.ndarray[Any, Any], y: object = None) -> Self:
+        self.bounds_ = np.nanquantile(np.asarray(X, dtype=float), [self.low, self.high], axis=0)
+        return self
+
+    def transform(self, X: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        return np.asarray(np.clip(np.asarray(X, dtype=float), self.bounds_[0], self.bounds_[1]))
+
+    def get_feature_names_out(self, input_features: object = None) -> object:
+        return input_features
 
 
 def _signed_log1p(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -175,22 +224,40 @@ def _fill_value(column: str, values: pd.Series) -> float:
     return 0.0
 
 
-def _parse(cell: object) -> dict[str, float]:
-    if not isinstance(cell, str) or not cell:
-        return {}
-    parsed = json.loads(cell)
-    return parsed if isinstance(parsed, dict) else {}
+# The category mix is a JSON object per shopper; decoding 240,000 of them with json.loads took
+# seconds per pass, so DuckDB decodes them (vectorised) into a MAP, once per fit, and looks the
+# chosen categories up.
+_MAPS = """
+CREATE TEMP TABLE maps AS
+SELECT i, json_transform(nullif(trim(j), ''), '"MAP(VARCHAR, DOUBLE)"') AS m FROM cells"""
+_TOP = """
+SELECT e.key FROM (SELECT unnest(map_entries(m)) AS e FROM maps)
+WHERE e.key IS NOT NULL GROUP BY e.key ORDER BY sum(coalesce(e.value, 0)) DESC, e.key LIMIT $n"""
+_SHARES = """
+SELECT unnest([coalesce(m[c], 0)::DOUBLE FOR c IN $categories::VARCHAR[]]) AS share
+FROM (SELECT m FROM maps ORDER BY i)"""
 
 
-def _top_categories(cells: pd.Series, n: int) -> list[str]:
-    totals: dict[str, float] = {}
-    for cell in cells:
-        for category, share in _parse(cell).items():
-            totals[category] = totals.get(category, 0.0) + float(share)
-    return sorted(totals, key=lambda c: (-totals[c], c))[:n]
+def _category_mix(cells: pd.Series, top: int | None,
+                  categories: Sequence[str] = ()) -> tuple[list[str], pd.DataFrame]:
+    """(categories, one share column per category) from the JSON cells, in one decoding.
 
-
-def _shares(cells: pd.Series, categories: Sequence[str]) -> pd.DataFrame:
-    rows = [_parse(cell) for cell in cells]
-    data = {f"{SHARE_PREFIX}{c}": [float(r.get(c, 0.0)) for r in rows] for c in categories}
-    return pd.DataFrame(data, index=range(len(rows)))
+    With ``top`` the categories are the ``top`` largest by total share; else ``categories``.
+    """
+    frame = pd.DataFrame({"i": np.arange(len(cells)), "j": cells.to_numpy()})
+    with duckdb.connect() as con:
+        con.register("cells", frame)
+        try:
+            con.execute(_MAPS)
+            if top is not None:
+                keys: Any = con.execute(_TOP, {"n": top}).fetchnumpy()["key"] if top > 0 else []
+                categories = [str(k) for k in keys]
+            values = (con.execute(_SHARES, {"categories": list(categories)}).fetchnumpy()["share"]
+                      if categories and len(cells) else np.zeros(0))
+        except duckdb.Error as e:
+            raise ConfigError("The category mix (category_shares) of some profiles is not a JSON "
+                              f"object of shares: {e}", hint="Rebuild the profiles.",
+                              title="Unreadable category mix") from e
+    matrix = np.asarray(values, dtype=float).reshape(len(cells), len(categories))
+    names = [f"{SHARE_PREFIX}{c}" for c in categories]
+    return list(categories), pd.DataFrame(matrix, columns=names, index=range(len(cells)))

@@ -24,9 +24,11 @@ from analytics import staleness
 from analytics.errors import ConfigError, NotFoundError
 from analytics.profiles import load_profiles
 from analytics.segments import drift
+from analytics.segments.autok import DEFAULT_KS, size_problem
 from analytics.segments.clustering import METHODS, NOISE, Clusterer, Sweep, check_k, score, sweep_k
 from analytics.segments.describe import SegmentSummary, naming_matrix, summarise
-from analytics.segments.features import DEFAULT_FEATURES, ProfileEncoder, preprocessor
+from analytics.segments.features import CATEGORY_SHARES, DEFAULT_FEATURES, DEFAULT_SCALING, preprocessor
+from analytics.segments.labels import category_labels
 from analytics.segments.rules import RuleSet, assign
 from analytics.segments.stability import match_labels
 from analytics.workspace import Workspace
@@ -72,12 +74,12 @@ class SegmentSpec:
     method: str = "kmeans"
     k: int | None = None
     features: tuple[str, ...] = DEFAULT_FEATURES
-    scaling: str = "log1p"
+    scaling: str = DEFAULT_SCALING
     pca_components: int | None = None
     k_broad: int | None = None
     min_cluster_size: int | None = None
     rules: dict[str, Any] | str | None = None
-    ks: tuple[int, ...] = tuple(range(2, 13))
+    ks: tuple[int, ...] = DEFAULT_KS
     sample_size: int = 5_000
     random_state: int = 0
     name: str | None = None
@@ -143,8 +145,9 @@ def run_segmentation(ws: Workspace, spec: SegmentSpec, progress: Progress | None
         sweep = sweep_k(X, spec.method, spec.ks, spec.sample_size, spec.random_state, progress)
         spec = replace(spec, k=sweep.best_k)
         on = f" (sweep fitted on a sample of {sweep.fitted_on:,})" if sweep.fitted_on < len(X) else ""
-        notes.append(f"k = {sweep.best_k} chosen by {sweep.criterion} among k = "
-                     f"{min(spec.ks)}..{max(spec.ks)}{on}.")
+        notes.append(f"k = {sweep.best_k} chosen among k = {min(spec.ks)}..{max(spec.ks)}{on}: "
+                     f"{sweep.reason}")
+        notes.append(sweep.structure_note)
     elif spec.k is not None:
         check_k(spec.k, len(profiles))
     if progress:
@@ -153,6 +156,12 @@ def run_segmentation(ws: Workspace, spec: SegmentSpec, progress: Progress | None
                       spec.random_state).fit(X)
     quality = asdict(score(X, model, spec.sample_size, spec.random_state))
     quality["silhouette_sample"] = min(spec.sample_size, len(X))
+    problem = size_problem(model.labels_)
+    if problem:
+        notes.append(f"Lopsided segments: {problem}. Try another k, method or scaling "
+                     "(a segment under 1% or over 80% of shoppers is hard to act on).")
+    if sweep is not None:
+        quality["structure"] = sweep.structure
     labels, probability = model.labels_, _probability(model)
     fitted = {"pipeline": pipeline, "model": model}
     return _record(ws, spec, profiles, labels, probability, X, fitted, quality, notes, sweep)
@@ -163,19 +172,31 @@ def usable_features(profiles: pd.DataFrame, features: Sequence[str],
     """Drop uninformative default features (with a note); explicit choices must all be usable."""
     if explicit:
         return list(features), []
-    kept, dropped = [], []
+    kept: list[str] = []
+    dropped: list[str] = []
     for feature in features:
-        try:
-            ProfileEncoder([feature]).fit(profiles)
-            kept.append(feature)
-        except ConfigError:
-            dropped.append(feature)
+        (kept if _informative(profiles, feature) else dropped).append(feature)
     if not kept:
         raise ConfigError("None of the default features varies in this data, so shoppers cannot be "
                           "told apart.", hint="Load richer events (views, carts, purchases over "
                           "time) or choose features yourself.", title="Uninformative features")
     notes = [f"Left out {', '.join(dropped)}: no variation in this data."] if dropped else []
     return kept, notes
+
+
+def _informative(profiles: pd.DataFrame, feature: str) -> bool:
+    """Whether one feature can tell shoppers apart (what ProfileEncoder.fit would accept).
+
+    Checked on the raw columns: fitting an encoder per feature decoded the JSON category mix
+    each time, the slowest step of a re-cluster at 240,000 shoppers.
+    """
+    if feature not in profiles:
+        return False
+    if feature == CATEGORY_SHARES:  # some shoppers have a mix, and not everyone the same one
+        cells = profiles[feature].fillna("").astype(str).str.strip().replace("{}", "")
+        return bool((cells != "").any() and cells.nunique() > 1)
+    values = pd.to_numeric(profiles[feature], errors="coerce")
+    return bool(values.notna().any() and values.nunique(dropna=False) > 1)
 
 
 def _probability(model: Clusterer) -> np.ndarray[Any, Any] | None:
@@ -215,8 +236,9 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
     fitted["id_map"] = {int(a): int(b) for a, b in set(zip(raw.tolist(), labels.tolist(), strict=True))}
     fitted["baseline"] = drift.baseline(X, labels, columns)
     keep = labels != NOISE if spec.method in ("rules", "selection") else np.ones(len(labels), dtype=bool)
+    fitted["category_labels"] = readable = category_labels(ws, _categories(profiles, fitted))
     summaries = summarise(labels[keep], X[keep], columns, profiles[keep].reset_index(drop=True),
-                          names, naming_matrix(profiles)[keep])
+                          names, naming_matrix(profiles)[keep], readable)
     if spec.method == "hdbscan":
         summaries = [replace(s, name=NOISE_NAME) if s.segment_id == NOISE else s for s in summaries]
     quality["notes"] = list(notes)
@@ -227,7 +249,7 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
     name_of = {s.segment_id: s.name for s in summaries}
     members = pd.DataFrame({
         "user_id": profiles["user_id"].to_numpy()[keep], "segment_id": labels[keep].astype(int),
-        "segment_name": [name_of[int(v)] for v in labels[keep]],
+        "segment_name": pd.Series(labels[keep].astype(int)).map(name_of).to_numpy(),
         "probability": probability[keep] if probability is not None else np.nan})
     as_of = profiles["as_of"].iloc[0] if len(profiles) else None
     k = len([s for s in summaries if s.segment_id != NOISE])
@@ -236,6 +258,12 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
                      _clean(quality), tuple(summaries), tuple(notes), sweep)
     _store(ws, run, members, fitted, spec)
     return run
+
+
+def _categories(profiles: pd.DataFrame, fitted: dict[str, Any]) -> set[object]:
+    """Categories a summary can show: top categories and the category-mix columns."""
+    encoder = fitted["pipeline"].named_steps["encode"]
+    return set(profiles["top_category"].dropna().unique()) | set(getattr(encoder, "categories_", []))
 
 
 def _segment_name(name: str) -> str:
@@ -278,7 +306,8 @@ def _stable_ids(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels
     # Names a marketer typed are kept; automatic names are made afresh from the new fit.
     edited = {s.segment_id: s.name for s in get_run(ws, row[0][0]).segments if s.name != s.auto_name}
     renamed = {new: edited[new] for new in set(mapping.values()) if new in edited}
-    return np.array([mapping[int(v)] for v in labels]), {**renamed, **(names or {})}
+    relabelled = pd.Series(labels.astype(int)).map(mapping).to_numpy(dtype=int)
+    return relabelled, {**renamed, **(names or {})}
 
 
 def _default_name(spec: SegmentSpec, k: int) -> str:

@@ -67,6 +67,15 @@ def _verdict(mean: float) -> tuple[str, str]:
                         "other features, or a different method.")
 
 
+def _overlap(current: np.ndarray[Any, Any], previous: np.ndarray[Any, Any], cur_ids: list[int],
+             prev_ids: list[int]) -> np.ndarray[Any, Any]:
+    """Shoppers in each (current, previous) pair of segments; numpy, as crosstab took 0.4 s at 240k."""
+    rows = np.searchsorted(cur_ids, current)
+    cols = np.searchsorted(prev_ids, previous)
+    flat = np.bincount(rows * len(prev_ids) + cols, minlength=len(cur_ids) * len(prev_ids))
+    return flat.reshape(len(cur_ids), len(prev_ids))
+
+
 def match_labels(previous: pd.Series, current: pd.Series) -> dict[int, int]:
     """Map each current segment id to the previous id it overlaps most (one-to-one).
 
@@ -76,10 +85,9 @@ def match_labels(previous: pd.Series, current: pd.Series) -> dict[int, int]:
     common = previous.index.intersection(current.index)
     prev_ids = sorted(int(v) for v in previous.unique())
     cur_ids = sorted(int(v) for v in current.unique())
-    overlap = pd.crosstab(current.loc[common], previous.loc[common]).reindex(
-        index=cur_ids, columns=prev_ids, fill_value=0)
-    rows, cols = linear_sum_assignment(-overlap.to_numpy())
-    counts = overlap.to_numpy()
+    counts = _overlap(current.loc[common].to_numpy(dtype=int), previous.loc[common].to_numpy(dtype=int),
+                      cur_ids, prev_ids)
+    rows, cols = linear_sum_assignment(-counts)
     mapping = {cur_ids[r]: prev_ids[c] for r, c in zip(rows, cols, strict=True) if counts[r, c] > 0}
     used = set(prev_ids)
     for cur in cur_ids:

@@ -12,7 +12,8 @@ from analytics.errors import ConfigError
 from analytics.profiles import load_profiles
 from analytics.segments.clustering import Clusterer
 from analytics.segments.describe import zscores
-from analytics.segments.features import preprocessor
+from analytics.segments.features import DEFAULT_SCALING, preprocessor
+from analytics.segments.labels import relabel
 from analytics.segments.runs import feature_columns, get_run, load_model, members
 from analytics.segments.stability import Stability, bootstrap_stability
 from analytics.workspace import Workspace
@@ -22,7 +23,7 @@ HOVER_FEATURES = ("frequency", "monetary", "days_since_last_event", "top_categor
 
 
 def scaled_matrix(ws: Workspace, features: Sequence[str],
-                  scaling: str = "log1p") -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+                  scaling: str = DEFAULT_SCALING) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """(user ids, scaled features) of every profiled shopper, as clustering sees them."""
     profiles = load_profiles(ws)
     return profiles["user_id"].to_numpy(), preprocessor(features, scaling).fit_transform(profiles)
@@ -35,7 +36,8 @@ def heatmap(ws: Workspace, run_id: str) -> pd.DataFrame:
     labels = members(ws, run_id).set_index("user_id")
     inside = profiles["user_id"].isin(labels.index).to_numpy()
     X = fitted["pipeline"].transform(profiles)
-    columns = feature_columns(fitted, X)
+    readable = fitted.get("category_labels", {})
+    columns = [relabel(c, readable) for c in feature_columns(fitted, X)]
     names = labels["segment_name"].reindex(profiles["user_id"][inside]).to_numpy()
     if "model" not in fitted and "rules" not in fitted:  # a selection: compare with everyone else
         names = np.where(inside, names[0] if len(names) else "", "Everyone else")

@@ -40,7 +40,8 @@ def test_cluster_lasso_save_and_download_the_selection(browser, demo_server):
     wait_idle(page)
     page.get_by_role("button", name="Run segmentation").click()
     wait_idle(page)
-    page.get_by_text("chosen by silhouette").first.wait_for()
+    page.get_by_text("has the highest silhouette").first.wait_for()  # why k was chosen
+    page.get_by_text("Why k = 6").first.wait_for()  # the sweep chart's title
     # The segment table is a canvas grid; the names are readable text in the heatmap's axis.
     page.locator(".js-plotly-plot").get_by_text("Mobile cart abandoners").first.wait_for()
     screenshot(page, "segments")
