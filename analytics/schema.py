@@ -191,6 +191,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             as_of TIMESTAMP, previous_as_of TIMESTAMP, files JSON, recomputed BIGINT,
             moved BIGINT, sizes JSON, drift JSON, suggestion VARCHAR)""",
     ),
+    (
+        # h14: results that are expensive to build and read on every page open (fitted
+        # recommenders, the default funnel) stored once per data version (analytics/stored.py).
+        """CREATE TABLE stored_results (
+            kind VARCHAR NOT NULL, settings_key VARCHAR NOT NULL, data_version VARCHAR NOT NULL,
+            settings JSON, seconds DOUBLE, payload BLOB NOT NULL,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            PRIMARY KEY (kind, settings_key))""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,6 +8,7 @@ import streamlit as st
 from analytics.bundle import DEMO_DIR, load_bundle
 from analytics.overview import daily_events
 from analytics.profiles import build_profiles
+from analytics.recommend.store import PREVIEW_MODELS, ensure_models
 from pages._shared import cached_overview, data_changed, run, workspace
 
 st.title("Shopper Lens")
@@ -26,6 +27,8 @@ if info.empty:
         run(lambda: load_bundle(ws, DEMO_DIR, progress=lambda f, m: bar.progress(0.9 * f, m)))
         bar.progress(0.95, "Building shopper profiles")
         run(lambda: build_profiles(ws))
+        bar.progress(0.97, "Training the recommenders Shopper 360 shows")
+        run(lambda: ensure_models(ws, PREVIEW_MODELS))
         data_changed()
         st.rerun()
     st.stop()

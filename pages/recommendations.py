@@ -15,22 +15,51 @@ from analytics.recommend import (
     preview,
     recommendations_table,
     similar_items,
-    train,
 )
 from analytics.recommend.engine import item_choices
 from analytics.recommend.evaluate import ALL_SEGMENTS, Split, evaluate, latest_evaluation
-from pages._shared import cached_overview, escape_markdown, run, workspace
+from analytics.recommend.store import ensure_models, stored_models
+from analytics.versions import model_inputs_version
+from pages._jobs import background, current, forget, progress
+from pages._shared import cached_overview, escape_markdown, run, user_errors, workspace
 
 DEFAULT_CHOICE = ["popularity", "segment_popularity", "item_knn", "als", "content", "sequential",
                   "hybrid"]
 SIMILARITY_MODELS = ["item_knn", "content", "als", "sequential", "hybrid"]
 
 
-@st.cache_resource(show_spinner=False, max_entries=2, ttl=3600)
+@st.cache_resource(show_spinner="Reading the stored models…", max_entries=2, ttl=3600)
 def trained_models(path: str, models: tuple[str, ...], options: TrainingOptions,
-                   events: int) -> TrainedModels:
-    """Models fitted on all events (shared by sessions; never mutated)."""
-    return train(workspace(), models, options)
+                   version: str) -> TrainedModels | None:
+    """The models stored for this data version and these options (None: not trained yet).
+
+    Shared by sessions and never mutated; opening the page never trains."""
+    return stored_models(workspace(), models, options, version)
+
+
+def stored_or_training(models: list[str], options: TrainingOptions, version: str) -> TrainedModels:
+    """The stored models; otherwise offer to train them in the background (and stop the page)."""
+    trained = run(lambda: trained_models(str(ws.path), tuple(models), options, version))
+    if trained is not None:
+        return trained
+    trained_models.clear()  # "not trained" must not outlive the training
+    key = f"recommenders|{ws.path}|{version}|{options}|{','.join(sorted(models))}"
+    st.subheader("Shopper preview")
+    st.info("These models are not trained on the current data yet. Training takes a while on a "
+            "large shop; the fitted models are stored in the workspace, so every later preview, "
+            "Shopper 360 and `shopper-lens recommend` reuse them.", icon=":material/model_training:")
+    if st.button("Train models for the preview", icon=":material/model_training:"):
+        background(key, "Training recommenders",
+                   lambda say: ensure_models(ws, models, options, progress=say))
+    job = current(key)
+    if job is not None and job.error is not None:
+        forget(key)
+        with user_errors():
+            raise job.error
+    if job is not None:
+        progress(key)
+    st.stop()
+    raise AssertionError("unreachable")
 
 
 st.title("Recommendations")
@@ -78,6 +107,9 @@ if submitted:
         report = run(lambda: evaluate(ws, models, k=int(k), split=Split(test_days=float(test_days)),
                                       options=options, progress=lambda f, m: bar.progress(f, m)))
         st.session_state["rec_report"] = report
+        run(lambda: ensure_models(ws, models, options, progress=lambda f, m: bar.progress(
+            f, f"Preview: {m}")))
+        trained_models.clear()
         status.update(label=f"Evaluated {len(models)} models on {report.test_users:,} shoppers "
                       f"({report.split})", state="complete", expanded=False)
 
@@ -106,7 +138,8 @@ else:
             st.caption(report.note)
             st.dataframe(report.frame(per_segment=True), hide_index=True, width="stretch")
 
-trained = run(lambda: trained_models(str(ws.path), tuple(models), options, info.events))
+version = run(lambda: model_inputs_version(ws))
+trained = stored_or_training(models, options, version)
 preview_tab, similar_tab, export_tab = st.tabs(["Shopper preview", "Similar items", "Batch export"])
 
 with preview_tab:
@@ -135,8 +168,8 @@ with similar_tab:
     usable = [m for m in SIMILARITY_MODELS if m in models] or ["item_knn"]
     similar_model = st.selectbox("Similar by", usable, format_func=lambda n: MODELS[n].label)
     if similar_model not in trained.models:
-        trained = run(lambda: trained_models(str(ws.path), (*models, similar_model), options,
-                                             info.events))
+        with st.spinner(f"Training {MODELS[similar_model].label} (stored for next time)…"):
+            trained = run(lambda: ensure_models(ws, [*models, similar_model], options))
     st.dataframe(run(lambda: similar_items(trained, similar_model, item, n=10)),
                  hide_index=True, width="stretch")
 
