@@ -12,12 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from analytics.workspace import Workspace
 
+T = TypeVar("T")
 _GET_SQL = """SELECT data_version, seconds, created_at, payload FROM stored_results
 WHERE kind = ? AND settings_key = ?"""
 _PUT_SQL = """INSERT OR REPLACE INTO stored_results
@@ -66,6 +69,24 @@ def save(ws: Workspace, kind: str, settings: Any, version: str, result: Any,
     with ws.cursor() as cur:
         cur.execute(_PUT_SQL, [kind, settings_key(settings), version,
                                json.dumps(settings, sort_keys=True, default=str), seconds, payload])
+
+
+def load_or_build(ws: Workspace, kind: str, settings: Any, version: str,
+                  build: Callable[[], T]) -> T:
+    """The stored result for ``settings`` and ``version``, else ``build()`` stored for next time.
+
+    Examples
+    --------
+    >>> load_or_build(ws, "journeys.funnel", {"steps": ["view", "purchase"]},
+    ...               data_version(ws), lambda: funnel(ws))       # doctest: +SKIP
+    """
+    found = load(ws, kind, settings, version)
+    if found is not None:
+        return cast(T, found)
+    started = time.perf_counter()
+    result = build()
+    save(ws, kind, settings, version, result, seconds=round(time.perf_counter() - started, 3))
+    return result
 
 
 def forget_all(ws: Workspace) -> int:
