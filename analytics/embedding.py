@@ -100,6 +100,36 @@ def _umap(X: np.ndarray[Any, Any], rows: np.ndarray[Any, Any], params: dict[str,
     return Embedding(rows, xy, "umap", params, int(fit.sum()), len(X))
 
 
+def warm_up(metrics: tuple[str, ...] = ("euclidean",), rows: int = 300,
+            random_state: int = 0) -> dict[str, float]:
+    """Compile umap-learn's numba kernels with a tiny fit and transform per metric.
+
+    The first UMAP in a process otherwise spends most of its time compiling (about 45 s on a
+    2-core machine); the dashboard runs this in a background thread when it starts, so the first
+    map a user asks for only pays for the fit. The approximate-neighbour path is forced because
+    real maps (thousands of shoppers) use it, while a tiny fit would take the exact one. Only the
+    default metric is compiled by default (each metric compiles its own kernels). Returns the
+    seconds per metric.
+    """
+    import time
+
+    import umap
+
+    rng = np.random.default_rng(random_state)
+    X = rng.normal(size=(rows, 4))
+    seconds = {}
+    with threadpool_limits(1, user_api="blas"):
+        for metric in metrics:
+            started = time.perf_counter()
+            reducer = umap.UMAP(n_components=2, n_neighbors=10, metric=metric, n_epochs=20,
+                                random_state=random_state, n_jobs=1,
+                                force_approximation_algorithm=True)
+            reducer.fit(X)
+            reducer.transform(X[:20] + 0.01)
+            seconds[metric] = time.perf_counter() - started
+    return seconds
+
+
 def quality(X: np.ndarray[Any, Any], embedding: Embedding, sample: int = 2_000,
             n_neighbors: int = 10, random_state: int = 0) -> float:
     """Trustworthiness (0-1) of the map on a sample: are map neighbours real neighbours?"""

@@ -50,3 +50,21 @@ def progress(key: str) -> None:
     if job is None or job.done:
         st.rerun()
     st.progress(job.fraction, f"{job.name}: {job.message}… ({job.elapsed:.0f} s)")
+
+
+_WARM: list[Job] = []  # the process's one warm-up (a cleared cache must not compile again)
+
+
+@st.cache_resource(show_spinner=False)
+def map_warm_up() -> Job:
+    """Compile UMAP's kernels in the background, once per server process (app.py calls this on
+    every run; the cache makes every later call return at once, the list guards against a
+    cleared cache starting a second compile)."""
+    from analytics import embedding
+
+    _, lock = _registry()
+    with lock:
+        if not _WARM:
+            _WARM.append(Job("Preparing the UMAP map (compiling, once per server start)",
+                             lambda say: embedding.warm_up()))
+        return _WARM[0]

@@ -1,0 +1,51 @@
+"""Heavy work in the background: UMAP compiled once per server, recommenders trained off the page."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analytics import embedding
+from analytics.workspace import Workspace
+from tests.app.conftest import no_exceptions
+
+
+def test_the_map_warm_up_starts_once_per_process(app: AppTest, monkeypatch: pytest.MonkeyPatch):
+    from pages import _jobs
+    from pages._jobs import map_warm_up
+
+    monkeypatch.setattr(_jobs, "_WARM", [])  # as in a fresh server process
+    calls: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> dict[str, float]:
+        calls.append(1)
+        return {}
+
+    monkeypatch.setattr(embedding, "warm_up", counted)
+    app.run()
+    no_exceptions(app)
+    app.run()  # a second run (and a second session, below) must not start another
+    AppTest.from_file(str(Path(app._script_path)), default_timeout=60).run()
+    assert map_warm_up().wait(30)
+    assert calls == [1]
+
+
+def test_shopper_360_trains_missing_recommenders_in_the_background(demo_app: AppTest):
+    with Workspace(Path(os.environ["SHOPPER_LENS_DB"])) as ws, ws.cursor() as cur:
+        cur.execute("DELETE FROM stored_results")  # as after new data: nothing stored
+    at = demo_app.run()
+    at.switch_page("pages/shopper_360.py").run()
+    no_exceptions(at)
+    assert any("learn once per data version" in c.value for c in at.caption)
+    assert not at.table, "the page must not wait for training"
+    from pages._jobs import _registry
+
+    jobs = list(_registry()[0].values())
+    assert len(jobs) == 1 and jobs[0].wait(120) and jobs[0].error is None
+    at.run()
+    no_exceptions(at)
+    assert len(at.table) == 3  # hybrid, item-kNN, popularity from the models just stored
