@@ -11,10 +11,11 @@ from typing import TypeVar
 import duckdb
 import streamlit as st
 
-from analytics import settings
+from analytics import settings, stored
 from analytics.bundle import DEMO_DIR
 from analytics.errors import ShopperLensError
 from analytics.overview import Overview, overview
+from analytics.versions import data_version
 from analytics.workspace import Workspace, default_path
 
 T = TypeVar("T")
@@ -83,7 +84,9 @@ def data_changed() -> None:
 
 @st.cache_data(ttl=60, max_entries=4, show_spinner=False)
 def cached_overview(path: str) -> Overview:
-    return overview(workspace())
+    # h14: counted over all events once per data version, then read back from the workspace
+    ws = workspace()
+    return stored.load_or_build(ws, "overview", {}, data_version(ws), lambda: overview(ws))
 
 
 def sidebar() -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
+from analytics import stored
 from analytics.bundle import DEMO_DIR, load_bundle
 from analytics.overview import daily_events
 from analytics.profiles import build_profiles
 from analytics.recommend.store import PREVIEW_MODELS, ensure_models
+from analytics.versions import data_version
 from pages._shared import cached_overview, data_changed, run, workspace
 
 st.title("Shopper Lens")
@@ -43,7 +45,8 @@ if info.first and info.last:
     st.caption(f"From {info.first:%d %b %Y} to {info.last:%d %b %Y} · "
                f"{info.offline_events:,} in-store events · {info.crm_users:,} CRM profiles")
 
-daily = run(lambda: daily_events(ws))
+daily = run(lambda: stored.load_or_build(ws, "overview.daily", {}, data_version(ws),
+                                         lambda: daily_events(ws)))
 if not daily.empty:
     fig = px.area(daily, x="day", y="events", color="event_type",
                   title="Events per day by type", labels={"day": "", "events": "events"})

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analytics.errors import NotFoundError
-from analytics.profiles import load_profiles
+from analytics.profile_views import profiles_built
 from analytics.segments import SegmentRun, get_run, list_runs
 from pages._living_view import changes_tab
 from pages._segments_view import execute, export_panel, overview, shopper_map, spec_form, stability_tab
@@ -28,9 +27,7 @@ def cached_run(path: str, run_id: str) -> SegmentRun:
     return get_run(workspace(), run_id)
 
 
-try:
-    load_profiles(ws).head(0)
-except NotFoundError:
+if not profiles_built(ws):  # a catalogue lookup: the page never loads every profile
     st.info("Segments are built from shopper profiles, which have not been built yet. Open the "
             "**Profiles** page and build them first.", icon=":material/info:")
     st.page_link("pages/profiles.py", label="Go to Profiles", icon=":material/badge:")

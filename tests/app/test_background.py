@@ -49,3 +49,24 @@ def test_shopper_360_trains_missing_recommenders_in_the_background(demo_app: App
     at.run()
     no_exceptions(at)
     assert len(at.table) == 3  # hybrid, item-kNN, popularity from the models just stored
+
+
+def test_the_map_shows_pca_at_once_and_swaps_in_umap_when_it_is_ready(demo_app: AppTest):
+    from analytics.segments.runs import SegmentSpec, run_segmentation
+    from pages._jobs import _registry
+    from tests.app.test_profiles_segments import open_tab
+
+    with Workspace(Path(os.environ["SHOPPER_LENS_DB"])) as ws:
+        run_segmentation(ws, SegmentSpec(k=5))
+    at = demo_app.run()
+    at.switch_page("pages/segments.py").run()
+    open_tab(at, "Map")
+    no_exceptions(at)
+    assert any("PCA map shown while the UMAP map is computed" in c.value for c in at.caption)
+    assert len(at.get("plotly_chart")) == 1  # the stand-in map can already be lassoed
+    jobs = [job for key, job in _registry()[0].items() if key.startswith("map|")]
+    assert len(jobs) == 1 and jobs[0].wait(600) and jobs[0].error is None
+    at.run()
+    no_exceptions(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert "PCA map shown" not in captions and "fitted together" in captions
