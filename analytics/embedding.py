@@ -27,6 +27,11 @@ METRICS = ("euclidean", "manhattan", "cosine", "correlation")
 FIT_SAMPLE = 10_000  # UMAP fits on at most this many shoppers and transforms the rest
 MAX_POINTS = 50_000  # more points than this make the WebGL map sluggish: map a sample
 TSNE_MAX = 10_000
+# umap-learn runs 500 layout epochs for up to 10,000 points and 200 above; our fit sample is
+# exactly 10,000, so the default paid 500. 200 epochs fitted 2.6x faster here (151 s -> 58 s on a
+# loaded machine) with the same trustworthiness (0.961 vs 0.960), the layout being most of a
+# parameter change's time once numba has compiled.
+FIT_EPOCHS = 200
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,7 @@ def _umap(X: np.ndarray[Any, Any], rows: np.ndarray[Any, Any], params: dict[str,
     fit[_sample(rng, len(rows), fit_sample)] = True
     reducer = umap.UMAP(n_components=2, n_neighbors=min(params["n_neighbors"], int(fit.sum()) - 1),
                         min_dist=params["min_dist"], metric=params["metric"],
-                        random_state=random_state, n_jobs=1)
+                        n_epochs=FIT_EPOCHS, random_state=random_state, n_jobs=1)
     xy = np.empty((len(rows), 2))
     xy[fit] = reducer.fit_transform(X[rows[fit]])
     if (~fit).any():

@@ -113,15 +113,22 @@ def open_page(page: Any, label: str, timeout_ms: float) -> float:
     return time.perf_counter() - started
 
 
-def time_map(page: Any, timeout_ms: float) -> tuple[float, float]:
-    """Seconds from opening the Map tab to the first map drawn, and to the UMAP map shown."""
+def time_map(page: Any, timeout_ms: float) -> tuple[float, float | None]:
+    """Seconds from opening the Map tab to the first map drawn, and to the UMAP map shown
+    (None: not within the timeout)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     started = time.perf_counter()
     page.get_by_role("tab", name="Map").click()
     page.locator(".js-plotly-plot").first.wait_for(timeout=timeout_ms)
     first = time.perf_counter() - started
-    page.get_by_text("shown while the UMAP map is computed").first.wait_for(
-        state="hidden", timeout=timeout_ms)
-    page.wait_for_selector(SETTLED, timeout=timeout_ms)
+    try:
+        page.get_by_text("shown while the UMAP map is computed").first.wait_for(
+            state="hidden", timeout=timeout_ms)
+        page.wait_for_selector(SETTLED, timeout=timeout_ms)
+    except PlaywrightTimeout:
+        print(f"map          UMAP not shown within {timeout_ms / 1000:.0f} s", flush=True)
+        return first, None
     return first, time.perf_counter() - started
 
 
@@ -146,8 +153,9 @@ def walk(url: str, timeout_ms: float, with_map: bool) -> dict[str, Any]:
         if with_map:
             open_page(page, "Segments", timeout_ms)
             first, umap = time_map(page, timeout_ms)
-            out["map_first_s"], out["map_umap_s"] = round(first, 2), round(umap, 2)
-            print(f"map          first map {first:6.2f} s | UMAP shown {umap:6.2f} s", flush=True)
+            out["map_first_s"] = round(first, 2)
+            out["map_umap_s"] = None if umap is None else round(umap, 2)
+            print(f"map          first map {first:6.2f} s | UMAP shown {umap} s", flush=True)
         browser.close()
     return out
 

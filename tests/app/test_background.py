@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +52,28 @@ def test_shopper_360_trains_missing_recommenders_in_the_background(demo_app: App
     assert len(at.table) == 3  # hybrid, item-kNN, popularity from the models just stored
 
 
-def test_the_map_shows_pca_at_once_and_swaps_in_umap_when_it_is_ready(demo_app: AppTest):
+def test_the_map_shows_pca_at_once_and_swaps_in_umap_when_it_is_ready(
+        demo_app: AppTest, monkeypatch: pytest.MonkeyPatch):
+    """The swap itself; UMAP's own quality is tested in tests/test_segments.py. UMAP is replaced
+    by a stand-in that needs no numba compile (minutes on a busy 2-core machine)."""
+    from analytics.jobs import Job
     from analytics.segments.runs import SegmentSpec, run_segmentation
+    from pages import _jobs, _segments_view
     from pages._jobs import _registry
     from tests.app.test_profiles_segments import open_tab
+
+    real_embed = _segments_view.embed
+    release = threading.Event()  # UMAP "finishes" only when the test has seen the stand-in
+
+    def quick_umap(X: Any, method: str, *args: Any) -> Any:
+        found = real_embed(X, "pca")
+        if method != "umap":
+            return found
+        release.wait(60)
+        return embedding.Embedding(found.rows, found.xy[:, ::-1], method, {}, len(X), len(X))
+
+    monkeypatch.setattr(_segments_view, "embed", quick_umap)
+    monkeypatch.setattr(_jobs, "_WARM", [Job("warm", lambda say: None)])
 
     with Workspace(Path(os.environ["SHOPPER_LENS_DB"])) as ws:
         run_segmentation(ws, SegmentSpec(k=5))
@@ -65,7 +84,8 @@ def test_the_map_shows_pca_at_once_and_swaps_in_umap_when_it_is_ready(demo_app: 
     assert any("PCA map shown while the UMAP map is computed" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 1  # the stand-in map can already be lassoed
     jobs = [job for key, job in _registry()[0].items() if key.startswith("map|")]
-    assert len(jobs) == 1 and jobs[0].wait(600) and jobs[0].error is None
+    release.set()
+    assert len(jobs) == 1 and jobs[0].wait(60) and jobs[0].error is None
     at.run()
     no_exceptions(at)
     captions = " ".join(c.value for c in at.caption)
