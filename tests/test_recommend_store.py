@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -124,3 +125,17 @@ def test_a_job_runs_its_function_once_and_reports_progress_and_errors():
     assert (job.fraction, job.message) == (0.5, "Halfway") and calls == [1]
     failing = Job("broken", lambda say: 1 / 0)
     assert failing.wait(10) and isinstance(failing.error, ZeroDivisionError)
+
+
+def test_cli_recommend_reuses_the_stored_model(shop: Workspace, fits: dict[str, int],
+                                               capsys: pytest.CaptureFixture[str]):
+    from analytics.cli import main
+
+    path = str(shop.path)
+    shop.close()  # the CLI opens the workspace file itself
+    for _ in range(2):
+        assert main(["recommend", "--db", path, "--model", "popularity", "--user", "cat",
+                     "--json"]) == 0
+    assert fits == {"popularity": 1}, "the second call must reuse the model the first stored"
+    out = capsys.readouterr().out.strip().splitlines()
+    assert [i["item_id"] for i in json.loads(out[-1])["items"]] == ["i1", "i2"]
