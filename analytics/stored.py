@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
+import duckdb
+
 from analytics.workspace import Workspace
 
 T = TypeVar("T")
@@ -66,9 +68,13 @@ def save(ws: Workspace, kind: str, settings: Any, version: str, result: Any,
          seconds: float | None = None) -> None:
     """Store ``result`` for ``settings`` as built from ``version`` (replacing what was there)."""
     payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-    with ws.cursor() as cur:
-        cur.execute(_PUT_SQL, [kind, settings_key(settings), version,
-                               json.dumps(settings, sort_keys=True, default=str), seconds, payload])
+    try:
+        with ws.cursor() as cur:
+            cur.execute(_PUT_SQL, [kind, settings_key(settings), version,
+                                   json.dumps(settings, sort_keys=True, default=str), seconds,
+                                   payload])
+    except (duckdb.TransactionException, duckdb.ConstraintException):
+        pass  # another session stored the same result at the same moment: theirs is kept
 
 
 def load_or_build(ws: Workspace, kind: str, settings: Any, version: str,
