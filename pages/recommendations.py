@@ -52,10 +52,12 @@ def stored_or_training(models: list[str], options: TrainingOptions, version: str
         background(key, "Training recommenders",
                    lambda say: ensure_models(ws, models, options, progress=say))
     job = current(key)
-    if job is not None and job.error is not None:
+    if job is not None and job.done:
         forget(key)
-        with user_errors():
-            raise job.error
+        if job.error is not None:
+            with user_errors():
+                raise job.error
+        st.rerun()  # stored now: the next run reads them
     if job is not None:
         progress(key)
     st.stop()

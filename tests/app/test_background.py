@@ -90,3 +90,21 @@ def test_the_map_shows_pca_at_once_and_swaps_in_umap_when_it_is_ready(
     no_exceptions(at)
     captions = " ".join(c.value for c in at.caption)
     assert "PCA map shown" not in captions and "fitted together" in captions
+
+
+def test_recommendations_page_opens_without_training_and_trains_on_the_button(demo_app: AppTest):
+    from pages._jobs import _registry
+
+    at = demo_app.run()
+    at.switch_page("pages/recommendations.py").run()
+    no_exceptions(at)
+    # the default seven models; loading the demo stored only hybrid, item-kNN and popularity
+    assert any("not trained on the current data yet" in i.value for i in at.info)
+    assert not at.tabs, "no preview before the models are trained"
+    next(b for b in at.button if b.label == "Train models for the preview").click().run()
+    jobs = [job for key, job in _registry()[0].items() if key.startswith("recommenders|")]
+    assert len(jobs) == 1 and jobs[0].wait(280) and jobs[0].error is None
+    at.run()
+    no_exceptions(at)
+    assert [t.label for t in at.tabs] == ["Shopper preview", "Similar items", "Batch export"]
+    assert any(len(d.value) == 10 and "reason" in d.value for d in at.dataframe)  # a shopper's list
