@@ -30,6 +30,7 @@ from analytics.segments import (
 )
 from analytics.segments.features import CATEGORY_SHARES
 from analytics.segments.views import HOVER_FEATURES, heatmap, map_frame, scaled_matrix, stability
+from analytics.versions import model_inputs_version
 from pages._jobs import background, forget, map_warm_up, progress
 from pages._shared import data_changed, escape_markdown, run, user_errors, workspace
 
@@ -55,6 +56,12 @@ def cached_embedding(path: str, as_of: str, features: tuple[str, ...], scaling: 
     users, X = cached_matrix(path, as_of, features, scaling)
     result = embed(X, method, n_neighbors, min_dist, metric)
     return users[result.rows], result.xy, result.note
+
+
+@st.cache_data(ttl=600, max_entries=8, show_spinner="Comparing the segments' features…")
+def cached_heatmap(path: str, run_id: str, version: str, names: tuple[str, ...]) -> pd.DataFrame:
+    """Per run, data version and segment names (a rename redraws it): not on every open."""
+    return heatmap(workspace(), run_id)
 
 
 @st.cache_resource(show_spinner=False)
@@ -186,7 +193,9 @@ def overview(result: SegmentRun) -> None:
             run(lambda row=row: rename_segment(workspace(), result.run_id, int(row["id"]), str(row["name"])))
         data_changed()
         st.rerun()
-    z = run(lambda: heatmap(workspace(), result.run_id))
+    names = tuple(s.name for s in result.segments)
+    z = run(lambda: cached_heatmap(str(workspace().path), result.run_id,
+                                   model_inputs_version(workspace()), names))
     fig = px.imshow(z, color_continuous_scale="RdBu_r", zmin=-2, zmax=2, aspect="auto",
                     height=120 + 40 * len(z), labels={"color": "z-score"})
     st.plotly_chart(fig, width="stretch")
