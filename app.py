@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages._auth import gate
+from pages._jobs import map_warm_up
 from pages._shared import sidebar
 
 st.set_page_config(page_title="Shopper Lens", page_icon=":material/shopping_bag:", layout="wide")
@@ -20,6 +21,7 @@ PAGES = [
     st.Page("pages/shopper_360.py", title="Shopper 360", icon=":material/person_search:"),
 ]
 
+map_warm_up()  # h14: UMAP's numba kernels compile in a thread, so the first map is quick
 gate()  # stops here until the visitor signs in, when a login is configured
 navigation = st.navigation(PAGES)
 sidebar()

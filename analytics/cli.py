@@ -125,6 +125,7 @@ def _totals(ws: Workspace) -> dict[str, int]:
 def _load_sample(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.bundle import is_empty, load_bundle
     from analytics.profiles import build_profiles
+    from analytics.recommend.store import PREVIEW_MODELS, ensure_models
 
     folder = Path(args.folder).resolve()
     with _open(args, allow=[folder]) as ws:
@@ -133,6 +134,7 @@ def _load_sample(args: argparse.Namespace) -> dict[str, Any]:
             return {"loaded": False, **_totals(ws)}
         reports = load_bundle(ws, folder)
         profiled = build_profiles(ws)
+        ensure_models(ws, PREVIEW_MODELS)  # h14: Shopper 360's lists ready at once
         _say(args, f"Loaded the sample shop from {folder} into {ws.path} and built "
                    f"{profiled.users:,} shopper profiles.")
         return {"loaded": True, "files": [r.as_json() for r in reports], **_totals(ws),
@@ -466,8 +468,9 @@ def _app(args: argparse.Namespace) -> dict[str, Any]:
 @command("recommend")
 def _recommend(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.export import to_csv_bytes
-    from analytics.recommend import check_user, preview, recommendations_table, train
+    from analytics.recommend import check_user, preview, recommendations_table
     from analytics.recommend.evaluate import best_model
+    from analytics.recommend.store import ensure_models
 
     if bool(args.user) == bool(args.out):
         raise ShopperLensError("Give exactly one of --user ID or --out FILE.",
@@ -476,7 +479,7 @@ def _recommend(args: argparse.Namespace) -> dict[str, Any]:
     with _open(args) as ws:
         model = args.model or best_model(ws)
         options, exclusion = _recommend_exclusion(ws, args)
-        trained = train(ws, [model], options)
+        trained = ensure_models(ws, [model], options)  # stored: reused next time
         if args.user:
             if not args.allow_unknown:
                 check_user(trained, args.user)

@@ -26,6 +26,8 @@ from analytics.workspace import Workspace
 ID_COLUMNS = ("user_id", "source_user_id", "alias")
 #: Tables whose rows name users in free text rather than in an id column.
 TEXT_TABLES: dict[str, tuple[str, ...]] = {"rejects": ("raw", "reason")}
+#: Tables of stored derived results (pickled models hold every user id): emptied, rebuilt on demand.
+DERIVED_TABLES = ("stored_results",)
 _MAX_ROUNDS = 10
 
 _ID_TABLES_SQL = """
@@ -118,6 +120,8 @@ def _delete_rows(cur: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, in
         where = " OR ".join(f"regexp_matches(coalesce({_quote(c)}, ''), $p)" for c in text_columns)
         sql = f"DELETE FROM {_quote(table)} WHERE {where}"  # noqa: S608 - fixed names
         deleted[table] = deleted.get(table, 0) + int(cur.execute(sql, {"p": pattern}).fetchall()[0][0])
+    for table in DERIVED_TABLES if any(deleted.values()) else ():
+        deleted[table] = int(cur.execute(f"DELETE FROM {_quote(table)}").fetchall()[0][0])  # noqa: S608
     return deleted
 
 

@@ -231,6 +231,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             kind VARCHAR NOT NULL, result_id VARCHAR NOT NULL, data_version VARCHAR NOT NULL,
             built_at TIMESTAMP NOT NULL, datasets BIGINT, PRIMARY KEY (kind, result_id))""",
     ),
+    (
+        # h14: results that are expensive to build and read on every page open (fitted
+        # recommenders, the default funnel) stored once per data version (analytics/stored.py).
+        """CREATE TABLE stored_results (
+            kind VARCHAR NOT NULL, settings_key VARCHAR NOT NULL, data_version VARCHAR NOT NULL,
+            settings JSON, seconds DOUBLE, payload BLOB NOT NULL,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            PRIMARY KEY (kind, settings_key))""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

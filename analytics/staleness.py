@@ -1,20 +1,20 @@
 """Which data each derived result was built from, so a page can say when a result is stale.
 
-The *data version* is a hash of the ``datasets`` rows' ids and load times: loading or deleting
-a file changes it, nothing else does. Every writer of a derived result (profiles, segmentation
+The *data version* is :func:`analytics.versions.data_version`: loading or deleting a file, or
+forgetting a shopper, changes it; nothing else does. Every writer of a derived result (profiles, segmentation
 runs, recommender evaluations, uplift runs) records the version it read in ``result_versions``;
 a result whose recorded version differs from the current one is stale.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
 
+from analytics import versions
 from analytics.workspace import Workspace
 
 PROFILES = "profiles"
@@ -26,7 +26,6 @@ KINDS = (PROFILES, SEGMENT_RUN, RECOMMEND_EVALUATION, UPLIFT_RUN)
 WHAT = {PROFILES: ("The shopper profiles", "are"), SEGMENT_RUN: ("This segmentation", "is"),
         RECOMMEND_EVALUATION: ("This evaluation", "is"), UPLIFT_RUN: ("These uplift scores", "are")}
 
-_DATASETS_SQL = "SELECT dataset_id, CAST(loaded_at AS VARCHAR) FROM datasets ORDER BY dataset_id"
 _RECORD_SQL = "INSERT OR REPLACE INTO result_versions VALUES (?, ?, ?, ?, ?)"
 _GET_SQL = ("SELECT data_version, built_at, datasets FROM result_versions "
             "WHERE kind = ? AND result_id = ?")
@@ -35,11 +34,8 @@ _PROFILES_EXIST_SQL = "SELECT count(*) FROM duckdb_tables() WHERE table_name = '
 
 
 def data_version_of(cur: duckdb.DuckDBPyConnection) -> str:
-    """The current data version on an open cursor (16 hex digits; same data, same version)."""
-    digest = hashlib.sha256()
-    for dataset_id, loaded_at in cur.execute(_DATASETS_SQL).fetchall():
-        digest.update(f"{dataset_id}\x1f{loaded_at}\x1e".encode())
-    return digest.hexdigest()[:16]
+    """The current data version on an open cursor (one definition: :mod:`analytics.versions`)."""
+    return versions.data_version_of(cur)
 
 
 def data_version(ws: Workspace) -> str:

@@ -8,8 +8,9 @@ On a generated shop (analytics.sample) it times:
              one query  the same core features as one hand-written DuckDB GROUP BY
              (both baselines compute fewer features, so the ratios are conservative)
   sweep      the K-Means k sweep 2..12 with sampled silhouette (target <= 15 s)
-  map        UMAP fitted on 10,000 shoppers + transform of the rest (at most 50,000 mapped),
-             cold (target <= 30 s),
+  map        UMAP fitted on 10,000 shoppers + transform of the rest (at most 50,000 mapped):
+             cold in a fresh process, numba compiling (target <= 60 s), after the dashboard's
+             background warm-up (target <= 15 s), an n_neighbors change (target <= 10 s),
              and warm: reading the cached result back (target <= 1 s)
   recluster  a K-Means run with a fixed k, no embedding (target <= 2 s)
 Targets: profiles >= 10x faster than pandas and <= 1.5x the single query. Measured at 20,000
@@ -22,16 +23,19 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analytics.bundle import load_bundle
-from analytics.embedding import embed
+from analytics.embedding import embed, warm_up
 from analytics.profiles import build_profiles, load_profiles
 from analytics.sample import generate
 from analytics.segments import SegmentSpec, preprocessor, run_segmentation, sweep_k
@@ -94,19 +98,38 @@ def main() -> None:
         sweep, result = timed(lambda: sweep_k(X, "kmeans"))
         print(f"sweep      k = 3..12 on {len(X):,} shoppers: {sweep:6.2f} s (target <= 15), "
               f"best k {result.best_k}")
-        cold, embedding = timed(lambda: embed(X, "umap"))
-        blob = pickle.dumps(embedding)
-        warm, _ = timed(lambda: pickle.loads(blob))
-        print(f"map        cold {cold:6.2f} s (target <= 30; {embedding.note}) | warm {warm:6.3f} s "
-              "(target <= 1)")
+        map_keys = map_times(X, folder)
+        print(f"map        cold {map_keys['map_cold_s']:6.2f} s in a fresh process (target <= 60) | "
+              f"after the dashboard's warm-up {map_keys['map_after_warmup_s']:6.2f} s (target <= 15) | "
+              f"n_neighbors 15 -> 30 {map_keys['map_param_change_s']:6.2f} s (target <= 10) | "
+              f"warm {map_keys['map_warm_s']:6.3f} s (target <= 1)")
         recluster, _ = timed(lambda: run_segmentation(ws, SegmentSpec(k=6)))
         print(f"recluster  fixed k = 6: {recluster:6.2f} s (target <= 2)")
         ws.close()
     if args.json:
         print(json.dumps({"profiles_s": round(ours, 3), "one_query_s": round(one_query, 3),
                           "pandas_s": round(in_pandas, 3), "sweep_s": round(sweep, 3),
-                          "recluster_s": round(recluster, 3), "users": args.users,
+                          "recluster_s": round(recluster, 3), **map_keys, "users": args.users,
                           "events": int(n_events)}))
+
+
+def map_times(X: Any, folder: Path) -> dict[str, float]:
+    """The first UMAP map in a fresh process (numba compiles), then here after :func:`warm_up`
+    (what the dashboard does at start), a parameter change, and reading the cached map back."""
+    np.save(folder / "X.npy", X)
+    code = ("import sys, time, numpy as np; from analytics.embedding import embed; "
+            "X = np.load(sys.argv[1]); t = time.perf_counter(); embed(X, 'umap'); "
+            "print(time.perf_counter() - t)")
+    fresh = subprocess.run([sys.executable, "-c", code, str(folder / "X.npy")], check=True,
+                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    warm_up()
+    after, embedding = timed(lambda: embed(X, "umap"))
+    change, _ = timed(lambda: embed(X, "umap", n_neighbors=30))
+    blob = pickle.dumps(embedding)
+    warm, _ = timed(lambda: pickle.loads(blob))
+    return {"map_cold_s": round(float(fresh.stdout.split()[-1]), 2),
+            "map_after_warmup_s": round(after, 2), "map_param_change_s": round(change, 2),
+            "map_warm_s": round(warm, 4)}
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from analytics.embedding import METRICS, PROJECTIONS, embed
+from analytics.embedding import FIT_SAMPLE, METRICS, PROJECTIONS, embed
 from analytics.export import to_csv_bytes, to_parquet_bytes
 from analytics.labels import column_labels, feature_label
 from analytics.profiles import load_profiles, numeric_columns
@@ -34,20 +34,79 @@ from analytics.segments import (
 from analytics.segments.autok import DEFAULT_KS
 from analytics.segments.features import CATEGORY_SHARES
 from analytics.segments.views import HOVER_FEATURES, heatmap, map_frame, scaled_matrix, stability
-from pages._shared import data_changed, escape_markdown, run, workspace
+from analytics.versions import model_inputs_version
+from pages._jobs import background, forget, map_warm_up, progress
+from pages._shared import data_changed, escape_markdown, run, user_errors, workspace
 
 METHOD_LABELS = {"kmeans": "K-Means", "gmm": "Gaussian mixture", "hierarchical": "Hierarchical (Ward)",
                  "hdbscan": "HDBSCAN", "rules": "Rules"}
 MAP_KEY = "segment_map"
 
 
+MapPoints = tuple[Any, Any, str]
+MAX_MAPS = 6
+
+
+@st.cache_resource(ttl=600, max_entries=4, show_spinner="Reading the scaled profile features…")
+def cached_matrix(path: str, as_of: str, features: tuple[str, ...], scaling: str) -> tuple[Any, Any]:
+    """Read once per data and features: a parameter change only re-projects (never mutated)."""
+    return scaled_matrix(workspace(), features, scaling)
+
+
 @st.cache_data(ttl=600, max_entries=6, show_spinner=False)
 def cached_embedding(path: str, as_of: str, features: tuple[str, ...], scaling: str, method: str,
-                     n_neighbors: int, min_dist: float, metric: str) -> tuple[Any, Any, str]:
+                     n_neighbors: int, min_dist: float, metric: str) -> MapPoints:
     """Keyed by data, features and projection only: re-clustering never re-draws the map."""
-    users, X = scaled_matrix(workspace(), features, scaling)
+    users, X = cached_matrix(path, as_of, features, scaling)
     result = embed(X, method, n_neighbors, min_dist, metric)
     return users[result.rows], result.xy, result.note
+
+
+@st.cache_data(ttl=600, max_entries=8, show_spinner="Comparing the segments' features…")
+def cached_heatmap(path: str, run_id: str, version: str, names: tuple[str, ...]) -> pd.DataFrame:
+    """Per run, data version and segment names (a rename redraws it): not on every open."""
+    return heatmap(workspace(), run_id)
+
+
+@st.cache_resource(show_spinner=False)
+def _umap_maps() -> dict[str, MapPoints]:
+    """Finished UMAP maps by key (the newest MAX_MAPS; shared by sessions, values never mutated)."""
+    return {}
+
+
+def umap_points(args: tuple[Any, ...]) -> MapPoints:
+    """The UMAP map if it is ready; otherwise start it in the background and return a PCA map
+    (drawn in a moment) with the job's progress under it. The page reruns when UMAP is done."""
+    key = "map|" + repr(args)
+    maps = _umap_maps()
+    if key in maps:
+        return maps[key]
+    users, X = cached_matrix(*args[:4])
+    n_neighbors, min_dist, metric = args[5:]
+    warm = map_warm_up()
+
+    def compute(say: Any) -> MapPoints:
+        if not warm.done:
+            say(0.05, "Waiting for UMAP to finish compiling (once per server start)")
+            warm.wait()
+        say(0.2, f"Fitting UMAP on up to {FIT_SAMPLE:,} shoppers and placing the rest")
+        result = embed(X, "umap", n_neighbors, min_dist, metric)
+        return users[result.rows], result.xy, result.note
+
+    job = background(key, "Computing the UMAP map", compute)
+    if job.done:
+        forget(key)
+        if job.error is not None:
+            with user_errors():
+                raise job.error
+        while len(maps) >= MAX_MAPS:
+            maps.pop(next(iter(maps)))
+        maps[key] = job.result
+        return job.result
+    pca_users, xy, note = cached_embedding(*args[:4], "pca", 15, 0.1, "euclidean")
+    progress(key)
+    return pca_users, xy, ("PCA map shown while the UMAP map is computed; it replaces this one "
+                           f"when ready. {note}")
 
 
 def spec_form() -> SegmentSpec | None:
@@ -178,7 +237,9 @@ def overview(result: SegmentRun) -> None:
             run(lambda row=row: rename_segment(workspace(), result.run_id, int(row["id"]), str(row["name"])))
         data_changed()
         st.rerun()
-    z = run(lambda: heatmap(workspace(), result.run_id))
+    names = tuple(s.name for s in result.segments)
+    z = run(lambda: cached_heatmap(str(workspace().path), result.run_id,
+                                   model_inputs_version(workspace()), names))
     z = z.rename(columns=feature_label)
     fig = px.imshow(z, color_continuous_scale="RdBu_r", zmin=-2, zmax=2, aspect="auto",
                     height=120 + 40 * len(z), labels={"color": "z-score"})
@@ -197,10 +258,13 @@ def shopper_map(result: SegmentRun) -> None:
     min_dist = c[2].slider("min_dist", 0.0, 1.0, 0.1, disabled=method != "umap")
     metric = c[3].selectbox("Metric", METRICS, disabled=method == "pca")
     features = tuple(f for f in result.features) or DEFAULT_FEATURES
-    with st.spinner(f"Drawing the {method.upper()} map (the first UMAP takes about half a minute)…"):
-        users, xy, note = run(lambda: cached_embedding(str(ws.path), str(result.as_of), features,
-                                                       str(result.params.get("scaling", "log1p")),
-                                                       method, neighbours, min_dist, metric))
+    args = (str(ws.path), str(result.as_of), features, str(result.params.get("scaling", "log1p")),
+            method, neighbours, min_dist, metric)
+    if method == "umap":
+        users, xy, note = run(lambda: umap_points(args))
+    else:
+        with st.spinner(f"Drawing the {method.upper()} map…"):
+            users, xy, note = run(lambda: cached_embedding(*args))
     frame = run(lambda: map_frame(ws, result.run_id, np.asarray(users), np.asarray(xy)))
     st.caption(note)
     hover = {"user_id": True, **{f: True for f in HOVER_FEATURES}, "x": False, "y": False}

@@ -12,10 +12,11 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from analytics import settings
+from analytics import settings, stored
 from analytics.bundle import DEMO_DIR
 from analytics.errors import ShopperLensError
 from analytics.overview import Overview, overview
+from analytics.versions import data_version
 from analytics.workspace import Workspace, default_path
 
 if TYPE_CHECKING:
@@ -87,7 +88,9 @@ def data_changed() -> None:
 
 @st.cache_data(ttl=60, max_entries=4, show_spinner=False)
 def cached_overview(path: str) -> Overview:
-    return overview(workspace())
+    # h14: counted over all events once per data version, then read back from the workspace
+    ws = workspace()
+    return stored.load_or_build(ws, "overview", {}, data_version(ws), lambda: overview(ws))
 
 
 def sidebar() -> None:

@@ -6,10 +6,13 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from analytics import stored
 from analytics.bundle import DEMO_DIR, load_bundle
 from analytics.labels import currency
 from analytics.overview import daily_events
 from analytics.profiles import build_profiles
+from analytics.recommend.store import PREVIEW_MODELS, ensure_models
+from analytics.versions import data_version
 from pages._shared import cached_overview, data_changed, run, workspace
 
 st.title("Shopper Lens")
@@ -28,6 +31,8 @@ if info.empty:
         run(lambda: load_bundle(ws, DEMO_DIR, progress=lambda f, m: bar.progress(0.9 * f, m)))
         bar.progress(0.95, "Building shopper profiles")
         run(lambda: build_profiles(ws))
+        bar.progress(0.97, "Training the recommenders Shopper 360 shows")
+        run(lambda: ensure_models(ws, PREVIEW_MODELS))
         data_changed()
         st.rerun()
     st.stop()
@@ -44,7 +49,8 @@ if info.first and info.last:
     st.caption(f"From {info.first:%d %b %Y} to {info.last:%d %b %Y} · "
                f"{info.offline_events:,} in-store events · {info.crm_users:,} CRM profiles")
 
-daily = run(lambda: daily_events(ws))
+daily = run(lambda: stored.load_or_build(ws, "overview.daily", {}, data_version(ws),
+                                         lambda: daily_events(ws)))
 if not daily.empty:
     step = daily["day"].drop_duplicates().diff().min()
     unit = "day" if pd.isna(step) or step.days <= 1 else "week" if step.days <= 7 else "month"

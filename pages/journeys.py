@@ -18,10 +18,8 @@ from analytics.journeys import (
     Funnel,
     Paths,
     Sankey,
-    funnel,
-    paths,
-    sankey,
 )
+from analytics.journeys_store import stored_funnel, stored_paths, stored_sankey
 from analytics.schema import EVENT_TYPES
 from pages._shared import cached_overview, escape_markdown, segment_run_picker, workspace
 
@@ -38,24 +36,29 @@ if cached_overview(str(ws.path)).empty:
     st.stop()
 
 
-@st.cache_data(ttl=300, max_entries=16, show_spinner="Counting the funnel…")
+# Results are stored in the workspace per data version (counted over all events once); these
+# caches only save re-reading them within a minute.
+@st.cache_data(ttl=60, max_entries=16, show_spinner="Counting the funnel over all events (once per "
+               "data version)…")
 def cached_funnel(path: str, steps: tuple[str, ...], per: str, window_days: float,
                   by: str | None, segment_run: str | None = None) -> Funnel:
-    return funnel(workspace(), steps=steps, per=per, window_days=window_days, by=by,
-                  segment_run=segment_run)
+    return stored_funnel(workspace(), steps=steps, per=per, window_days=window_days, by=by,
+                         segment_run=segment_run)
 
 
-@st.cache_data(ttl=300, max_entries=16, show_spinner="Finding paths…")
+@st.cache_data(ttl=60, max_entries=16, show_spinner="Finding the paths of all visits (once per data "
+               "version)…")
 def cached_paths(path: str, detail: str, max_length: int, top: int, by: str | None,
                  segment_run: str | None = None) -> Paths:
-    return paths(workspace(), detail=detail, max_length=max_length, top=top, by=by,
-                 segment_run=segment_run)
+    return stored_paths(workspace(), detail=detail, max_length=max_length, top=top, by=by,
+                        segment_run=segment_run)
 
 
-@st.cache_data(ttl=300, max_entries=16, show_spinner="Tracing the flow…")
+@st.cache_data(ttl=60, max_entries=16, show_spinner="Tracing the flow of all visits (once per data "
+               "version)…")
 def cached_sankey(path: str, detail: str, max_steps: int, min_share: float, outcome: str) -> Sankey:
-    return sankey(workspace(), detail=detail, max_steps=max_steps, min_share=min_share,
-                  outcome=outcome)
+    return stored_sankey(workspace(), detail=detail, max_steps=max_steps, min_share=min_share,
+                         outcome=outcome)
 
 
 def shown(fn: Callable[[], T]) -> T | None:

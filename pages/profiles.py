@@ -10,6 +10,7 @@ from analytics import staleness
 from analytics.errors import NotFoundError
 from analytics.export import to_csv_bytes
 from analytics.labels import column_labels, feature_help, feature_label
+from analytics.profile_views import ProfileSample, profile_sample
 from analytics.profiles import (
     FEATURES,
     build_profiles,
@@ -35,9 +36,10 @@ st.caption("One row per shopper: RFM, engagement, purchase intent, context, cate
            "online and offline behaviour, lifetime and last 7/30 days.")
 
 
-@st.cache_data(ttl=300, max_entries=2, show_spinner=False)
-def cached_profiles(path: str) -> pd.DataFrame:
-    return load_profiles(workspace())
+@st.cache_data(ttl=300, max_entries=2, show_spinner="Sampling shopper profiles…")
+def cached_sample(path: str) -> ProfileSample:
+    """At most SAMPLE_ROWS shoppers for the charts: the page never loads every profile."""
+    return profile_sample(workspace())
 
 
 def build() -> None:
@@ -54,7 +56,7 @@ if cached_overview(str(ws.path)).events == 0:
     st.stop()
 
 try:
-    profiles = cached_profiles(str(ws.path))
+    sample = cached_sample(str(ws.path))
 except NotFoundError:
     st.info("Profiles have not been built yet.", icon=":material/info:")
     if st.button("Build profiles", type="primary", icon=":material/play_arrow:"):
@@ -62,9 +64,9 @@ except NotFoundError:
         st.rerun()
     st.stop()
 
-as_of = profiles["as_of"].iloc[0] if len(profiles) else None
+profiles, as_of = sample.frame, sample.as_of
 left, mid, right = st.columns([1, 1, 2])
-left.metric("Shoppers", f"{len(profiles):,}")
+left.metric("Shoppers", f"{sample.total:,}")
 mid.metric("Features", len(FEATURES))
 right.metric("As of", f"{as_of:%Y-%m-%d %H:%M}" if as_of is not None else "—")
 rebuilt_message()
@@ -74,6 +76,7 @@ if st.button("Rebuild profiles", icon=":material/refresh:",
     build()
     st.rerun()
 
+st.caption(sample.note)
 numeric = numeric_columns(profiles)
 help_of = {f.name: f.help for f in FEATURES}
 tab_dist, tab_corr, tab_lookup, tab_table = st.tabs(
@@ -132,6 +135,12 @@ with tab_lookup:
 with tab_table:
     st.dataframe(profiles.head(1_000).rename(columns=column_labels(profiles.columns)),
                  hide_index=True, width="stretch")
-    st.caption(f"First 1,000 of {len(profiles):,} shoppers.")
-    st.download_button("Download all profiles (CSV)", to_csv_bytes(profiles), "profiles.csv",
-                       "text/csv", icon=":material/download:")
+    st.caption(f"First 1,000 (by user id) of the {len(profiles):,} shoppers shown; "
+               f"{sample.total:,} in all.")
+    if st.button("Prepare CSV of all profiles", icon=":material/table:"):
+        with st.spinner(f"Writing {sample.total:,} profiles as CSV…"):
+            st.session_state["profiles_csv"] = to_csv_bytes(run(lambda: load_profiles(ws)))
+    if "profiles_csv" in st.session_state:
+        st.download_button(f"Download all {sample.total:,} profiles (CSV)",
+                           st.session_state["profiles_csv"], "profiles.csv", "text/csv",
+                           icon=":material/download:")

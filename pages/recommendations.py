@@ -18,18 +18,21 @@ from analytics.recommend import (
     preview,
     recommendations_table,
     similar_items,
-    train,
 )
 from analytics.recommend.base import EXCLUSION_LABELS, EXCLUSIONS
 from analytics.recommend.catalogue import MODEL_CATALOGUE, model_label
 from analytics.recommend.engine import item_choices
 from analytics.recommend.evaluate import EvaluationSummary, Split, evaluate, latest_summary
+from analytics.recommend.store import ensure_models, stored_models
+from analytics.versions import model_inputs_version
+from pages._jobs import background, current, forget, progress
 from pages._shared import (
     cached_overview,
     escape_markdown,
     run,
     segment_run_picker,
     stale_notice,
+    user_errors,
     workspace,
 )
 
@@ -39,11 +42,40 @@ SIMILARITY_MODELS = ["item_knn", "content", "als", "sequential", "hybrid"]
 AUTO = "auto"
 
 
-@st.cache_resource(show_spinner=False, max_entries=2, ttl=3600)
+@st.cache_resource(show_spinner="Reading the stored models…", max_entries=2, ttl=3600)
 def trained_models(path: str, models: tuple[str, ...], options: TrainingOptions,
-                   events: int) -> TrainedModels:
-    """Models fitted on all events (shared by sessions; never mutated)."""
-    return train(workspace(), models, options)
+                   version: str) -> TrainedModels | None:
+    """The models stored for this data version and these options (None: not trained yet).
+
+    Shared by sessions and never mutated; opening the page never trains."""
+    return stored_models(workspace(), models, options, version)
+
+
+def stored_or_training(models: list[str], options: TrainingOptions, version: str) -> TrainedModels:
+    """The stored models; otherwise offer to train them in the background (and stop the page)."""
+    trained = run(lambda: trained_models(str(ws.path), tuple(models), options, version))
+    if trained is not None:
+        return trained
+    trained_models.clear()  # "not trained" must not outlive the training
+    key = f"recommenders|{ws.path}|{version}|{options}|{','.join(sorted(models))}"
+    st.subheader("Shopper preview")
+    st.info("These models are not trained on the current data yet. Training takes a while on a "
+            "large shop; the fitted models are stored in the workspace, so every later preview, "
+            "Shopper 360 and `shopper-lens recommend` reuse them.", icon=":material/model_training:")
+    if st.button("Train models for the preview", icon=":material/model_training:"):
+        background(key, "Training recommenders",
+                   lambda say: ensure_models(ws, models, options, progress=say))
+    job = current(key)
+    if job is not None and job.done:
+        forget(key)
+        if job.error is not None:
+            with user_errors():
+                raise job.error
+        st.rerun()  # stored now: the next run reads them
+    if job is not None:
+        progress(key)
+    st.stop()
+    raise AssertionError("unreachable")
 
 
 METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage", "novelty")
@@ -178,6 +210,15 @@ st.caption(f"Lists below: **{EXCLUSION_LABELS[mode]}**"
            + (" (the evaluation's choice)" if exclude == AUTO and chosen else
               " (no evaluation yet: the default)" if exclude == AUTO else "") + ".")
 trained = run(lambda: trained_models(str(ws.path), tuple(models), options, info.events))
+if submitted:
+    with st.status("Training the models for the preview…") as status:
+        bar = st.progress(0.0)
+        run(lambda: ensure_models(ws, models, options, progress=lambda f, m: bar.progress(
+            f, f"Preview: {m}")))
+        trained_models.clear()
+        status.update(label="Models for the preview trained and stored", state="complete")
+version = run(lambda: model_inputs_version(ws))
+trained = stored_or_training(models, options, version)
 preview_tab, similar_tab, export_tab = st.tabs(["Shopper preview", "Similar items", "Batch export"])
 
 with preview_tab:
@@ -208,8 +249,8 @@ with similar_tab:
     usable = [m for m in SIMILARITY_MODELS if m in models] or ["item_knn"]
     similar_model = st.selectbox("Similar by", usable, format_func=model_label)
     if similar_model not in trained.models:
-        trained = run(lambda: trained_models(str(ws.path), (*models, similar_model), options,
-                                             info.events))
+        with st.spinner(f"Training {MODELS[similar_model].label} (stored for next time)…"):
+            trained = run(lambda: ensure_models(ws, [*models, similar_model], options))
     st.dataframe(run(lambda: similar_items(trained, similar_model, item, n=10)),
                  hide_index=True, width="stretch")
 

@@ -6,8 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics import staleness
-from analytics.errors import NotFoundError
-from analytics.profiles import load_profiles
+from analytics.profile_views import profiles_built
 from analytics.segments import SegmentRun, get_run, list_runs
 from analytics.segments.primary import set_primary
 from pages._living_view import changes_tab
@@ -38,9 +37,7 @@ def cached_run(path: str, run_id: str) -> SegmentRun:
     return get_run(workspace(), run_id)
 
 
-try:
-    load_profiles(ws).head(0)
-except NotFoundError:
+if not profiles_built(ws):  # a catalogue lookup: the page never loads every profile
     st.info("Segments are built from shopper profiles, which have not been built yet. Open the "
             "**Profiles** page and build them first.", icon=":material/info:")
     st.page_link("pages/profiles.py", label="Go to Profiles", icon=":material/badge:")

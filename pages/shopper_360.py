@@ -7,9 +7,12 @@ import streamlit as st
 
 from analytics import staleness
 from analytics.errors import ShopperLensError
-from analytics.recommend import MODELS, TrainedModels, UserRecommendations, preview, train
+from analytics.recommend import MODELS, TrainedModels, UserRecommendations, preview
+from analytics.recommend.store import PREVIEW_MODELS, ensure_models, stored_models
 from analytics.shopper import ShopperView, data_version, key_metrics, resolve_user, search_users, shopper_view
+from analytics.versions import model_inputs_version
 from analytics.workspace import Workspace
+from pages._jobs import background, forget, progress
 from pages._shared import (
     blank_missing,
     cached_overview,
@@ -21,16 +24,16 @@ from pages._shared import (
     workspace,
 )
 
-DEFAULT_MODELS = ["hybrid", "item_knn", "popularity"]
+DEFAULT_MODELS = list(PREVIEW_MODELS)
 RECENT_CHOICES = [25, 50, 100, 250]
 MATCHES = 50
 PER_ROW = 3
 
 
-@st.cache_resource(show_spinner="Training recommenders…", max_entries=4, ttl=3600)
-def trained_models(path: str, models: tuple[str, ...], version: str) -> TrainedModels:
-    """Models fitted on all events; ``version`` changes with the data, so new data retrains."""
-    return train(workspace(), models)
+@st.cache_resource(show_spinner="Reading the stored recommenders…", max_entries=4, ttl=3600)
+def trained_models(path: str, models: tuple[str, ...], version: str) -> TrainedModels | None:
+    """The models stored for this data version (None: not built yet; never trained here)."""
+    return stored_models(workspace(), models, version=version)
 
 
 @st.cache_data(ttl=60, max_entries=64, show_spinner=False)
@@ -38,10 +41,44 @@ def cached_search(path: str, text: str, version: str) -> list[str]:
     return search_users(workspace(), text, limit=MATCHES)
 
 
-def lists_for(ws: Workspace, user_id: str, models: list[str], k: int,
-              version: str) -> list[UserRecommendations]:
+def lists_for(ws: Workspace, user_id: str, models: list[str], k: int) -> list[UserRecommendations] | None:
+    """The lists from the stored models; None while they are built in the background."""
+    version = model_inputs_version(ws)
     trained = trained_models(str(ws.path), tuple(models), version)
+    if trained is None:
+        trained_models.clear()  # do not keep "not built" once the job has stored them
+        key = f"recommenders|{ws.path}|{version}|{','.join(sorted(models))}"
+        job = background(key, "Training recommenders for the current data",
+                         lambda say: ensure_models(ws, models, progress=say))
+        if job.error is not None:
+            raise job.error
+        if not job.done:
+            st.caption("Recommenders learn once per data version and are stored in the workspace; "
+                       "after this, every shopper's lists appear at once.")
+            progress(key)
+            return None
+        trained = job.result
+        forget(key)  # stored in the workspace now; the job need not hold the models
     return preview(ws, user_id, models, k=k, trained=trained)
+
+
+def show_lists(lists: list[UserRecommendations] | None) -> None:
+    """Each model's list side by side, at most three to a row (None: still being built)."""
+    if lists is None:
+        return
+    if lists and not lists[0].known_user:
+        st.caption("This shopper has no item interactions: every model falls back to what is "
+                   "popular (cold start).")
+    for i, result in enumerate(lists):  # side by side, at most three to a row
+        if i % PER_ROW == 0:
+            columns = st.columns(min(PER_ROW, len(lists) - i))
+        with columns[i % PER_ROW]:
+            st.markdown(f"**{result.label}**" + (" · cold start" if result.cold_start else ""))
+            if not result.rows:
+                st.caption("Nothing left to recommend.")
+                continue
+            st.table(result.frame()[["rank", "title", "score", "reason"]].round({"score": 3}),
+                     hide_index=True)
 
 
 st.title("Shopper 360")
@@ -166,24 +203,12 @@ if not models:
     st.info("Choose at least one model.", icon=":material/recommend:")
 else:
     try:
-        lists = lists_for(ws, view.user_id, models, int(k), version)
+        lists = lists_for(ws, view.user_id, models, int(k))
     except ShopperLensError as e:
         st.warning(f"**{e.title}.** {escape_markdown(e.message)} {escape_markdown(e.hint)}",
                    icon=":material/recommend:")
     else:
-        if lists and not lists[0].known_user:
-            st.caption("This shopper has no item interactions: every model falls back to what is "
-                       "popular (cold start).")
-        for i, result in enumerate(lists):  # side by side, at most three to a row
-            if i % PER_ROW == 0:
-                columns = st.columns(min(PER_ROW, len(lists) - i))
-            with columns[i % PER_ROW]:
-                st.markdown(f"**{result.label}**" + (" · cold start" if result.cold_start else ""))
-                if not result.rows:
-                    st.caption("Nothing left to recommend.")
-                    continue
-                st.table(result.frame()[["rank", "title", "score", "reason"]].round({"score": 3}),
-                         hide_index=True)
+        show_lists(lists)
 
 # -- predicted uplift ----------------------------------------------------------------------
 st.subheader("Predicted uplift")

@@ -81,11 +81,13 @@ def _demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The committed demo shop loaded once per test run, with profiles built."""
     from analytics.bundle import DEMO_DIR, load_bundle
     from analytics.profiles import build_profiles
+    from analytics.recommend.store import PREVIEW_MODELS, ensure_models
 
     path = tmp_path_factory.mktemp("demo") / "shopper_lens.duckdb"
     with Workspace(path, allow=[DEMO_DIR]) as workspace:
         load_bundle(workspace, DEMO_DIR)
         build_profiles(workspace)
+        ensure_models(workspace, PREVIEW_MODELS)  # as loading the demo does (Shopper 360's lists)
     return path
 
 

@@ -47,9 +47,12 @@ def test_cluster_lasso_save_and_download_the_selection(browser, demo_server):
     screenshot(page, "segments")
 
     page.get_by_role("tab", name="Map").click()
-    wait_idle(page, timeout=300_000)  # the first UMAP in a fresh process compiles numba code
+    wait_idle(page, timeout=300_000)
     chart = page.locator('[data-testid="stPlotlyChart"]').first
     chart.wait_for()
+    # A PCA map shows at once; the UMAP map (computed in the background) replaces it.
+    page.get_by_text("shown while the UMAP map is computed").first.wait_for(state="hidden")
+    wait_idle(page, timeout=300_000)
     page.get_by_text("Draw a lasso").first.wait_for()
     lasso(page, page.locator('[data-testid="stPlotlyChart"] .nsewdrag').first.bounding_box())
     wait_idle(page)

@@ -1,0 +1,70 @@
+"""Background jobs shared by every session of this server, and their progress on a page."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from analytics.jobs import Job, Progress
+
+POLL_SECONDS = 1.0
+
+
+@st.cache_resource(show_spinner=False)
+def _registry() -> tuple[dict[str, Job], threading.Lock]:
+    return {}, threading.Lock()
+
+
+def background(key: str, name: str, fn: Callable[[Progress], Any]) -> Job:
+    """The job for ``key``, started now unless one is running or finished well (a failed job is
+    started again, so a fixed problem does not need a restart)."""
+    jobs, lock = _registry()
+    with lock:
+        job = jobs.get(key)
+        if job is None or job.error is not None:
+            job = jobs[key] = Job(name, fn)
+        return job
+
+
+def current(key: str) -> Job | None:
+    """The job for ``key`` if one was started (running or finished)."""
+    jobs, _ = _registry()
+    return jobs.get(key)
+
+
+def forget(key: str) -> None:
+    """Drop a finished job (its result has been stored elsewhere)."""
+    jobs, lock = _registry()
+    with lock:
+        jobs.pop(key, None)
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def progress(key: str) -> None:
+    """The job's step and progress, refreshed every second; the page reruns when it ends."""
+    jobs, _ = _registry()
+    job = jobs.get(key)
+    if job is None or job.done:
+        st.rerun()
+    st.progress(job.fraction, f"{job.name}: {job.message}… ({job.elapsed:.0f} s)")
+
+
+_WARM: list[Job] = []  # the process's one warm-up (a cleared cache must not compile again)
+
+
+@st.cache_resource(show_spinner=False)
+def map_warm_up() -> Job:
+    """Compile UMAP's kernels in the background, once per server process (app.py calls this on
+    every run; the cache makes every later call return at once, the list guards against a
+    cleared cache starting a second compile)."""
+    from analytics import embedding
+
+    _, lock = _registry()
+    with lock:
+        if not _WARM:
+            _WARM.append(Job("Preparing the UMAP map (compiling, once per server start)",
+                             lambda say: embedding.warm_up()))
+        return _WARM[0]
