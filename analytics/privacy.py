@@ -63,7 +63,8 @@ class ForgetReport:
 
     @property
     def total(self) -> int:
-        return sum(self.deleted.values())
+        """Rows that named the shopper (stored derived results, emptied too, are not counted)."""
+        return sum(n for table, n in self.deleted.items() if table not in DERIVED_TABLES)
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "total": self.total}

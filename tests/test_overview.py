@@ -19,7 +19,7 @@ EVENTS = ("user_id,event_time,event_type,item_id,price,quantity,order_id,session
 
 
 def test_orders_match_the_profiles_count(ws, write):
-    ingest_file(ws, write("e.csv", EVENTS))
+    ingest_file(ws, write("e.csv", EVENTS), allow_unknown_types=True)
     build_profiles(ws)
     frequency = load_profiles(ws).set_index("user_id")["frequency"].fillna(0)
     assert overview(ws).orders == int(frequency.sum())
@@ -27,7 +27,7 @@ def test_orders_match_the_profiles_count(ws, write):
 
 
 def test_activity_fills_empty_periods_and_groups_unknown_types(ws, write):
-    ingest_file(ws, write("e.csv", EVENTS))
+    ingest_file(ws, write("e.csv", EVENTS), allow_unknown_types=True)
     daily = daily_events(ws)
     assert set(daily["event_type"]) == {"purchase", "view", "other"}  # page_ping -> other
     days = sorted(set(daily["day"]))
