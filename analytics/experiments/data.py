@@ -324,12 +324,7 @@ def prepare(frame: pd.DataFrame, treatment: str, outcome: str,
     features
         Model features (default: every other numeric or low-cardinality column).
     """
-    for column in [treatment, outcome, revenue, id_column, *(features or [])]:
-        if column is not None and column not in frame.columns:
-            raise ConfigError(f"Column {column!r} is not in the data. Columns: "
-                              f"{', '.join(map(str, frame.columns))}.",
-                              hint="Pick the column names exactly as in the file header.",
-                              title="Unknown column")
+    check_columns(frame, [treatment, outcome, revenue, id_column, *(features or [])])
     labels = frame[treatment].astype("string").str.strip()
     values = [str(v) for v in labels.value_counts().index]
     if treatment_value is None or control_value is None:
@@ -399,3 +394,13 @@ def default_features(frame: pd.DataFrame, exclude: set[str | None]) -> list[str]
         if numeric or column.nunique(dropna=True) <= MAX_ARMS:
             out.append(str(name))
     return out
+
+
+def check_columns(frame: pd.DataFrame, columns: list[str | None]) -> None:
+    """Raise a ConfigError naming the first of ``columns`` (None: not asked for) not in ``frame``."""
+    for column in columns:
+        if column is not None and column not in frame.columns:
+            raise ConfigError(f"Column {column!r} is not in the data. Columns: "
+                              f"{', '.join(map(str, frame.columns))}.",
+                              hint="Pick the column names exactly as in the file header.",
+                              title="Unknown column")

@@ -39,6 +39,7 @@ from analytics.experiments.data import (
     PRE_FEATURES,
     ExperimentData,
     _outcome,
+    check_columns,
     default_features,
     load_experiment,
 )
@@ -88,12 +89,7 @@ def prepare_arms(frame: pd.DataFrame, treatment: str, outcome: str, control_valu
         Unknown columns, a control value that is not in the column, a single arm, or more
         than MAX_ARMS arms.
     """
-    for column in [treatment, outcome, revenue, id_column, *(features or [])]:
-        if column is not None and column not in frame.columns:
-            raise ConfigError(f"Column {column!r} is not in the data. Columns: "
-                              f"{', '.join(map(str, frame.columns))}.",
-                              hint="Pick the column names exactly as in the file header.",
-                              title="Unknown column")
+    check_columns(frame, [treatment, outcome, revenue, id_column, *(features or [])])
     labels = frame[treatment].astype("string").str.strip()
     values = [str(v) for v in labels.value_counts().index]
     control = str(control_value).strip()
