@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from analytics import settings
 from pages._auth import gate
 from pages._jobs import map_warm_up
 from pages._shared import sidebar
@@ -21,7 +22,8 @@ PAGES = [
     st.Page("pages/shopper_360.py", title="Shopper 360", icon=":material/person_search:"),
 ]
 
-map_warm_up()  # h14: UMAP's numba kernels compile in a thread, so the first map is quick
+if settings.get("SHOPPER_LENS_MAP_WARMUP"):
+    map_warm_up()  # UMAP's numba kernels compile in a thread, so the first map is quick
 gate()  # stops here until the visitor signs in, when a login is configured
 navigation = st.navigation(PAGES)
 sidebar()

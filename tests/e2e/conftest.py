@@ -52,7 +52,10 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], timeout: float = 9
 def start_server(db: Path, extra_env: dict[str, str] | None = None, cwd: Path | None = None) -> Server:
     """``cwd``: where Streamlit looks for .streamlit/config.toml and secrets.toml (default: the repo)."""
     port = _free_port()
-    env = {**os.environ, "SHOPPER_LENS_DB": str(db), **(extra_env or {})}
+    # Ten-odd servers start in a run: compiling UMAP in each would compete with the pages under
+    # test (a fresh virtualenv has no numba cache); the map test turns it back on.
+    env = {**os.environ, "SHOPPER_LENS_DB": str(db), "SHOPPER_LENS_MAP_WARMUP": "off",
+           **(extra_env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless",
          "true", "--server.port", str(port), "--server.address", "127.0.0.1",
