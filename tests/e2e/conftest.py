@@ -56,11 +56,13 @@ def start_server(db: Path, extra_env: dict[str, str] | None = None, cwd: Path | 
     # test (a fresh virtualenv has no numba cache); the map test turns it back on.
     env = {**os.environ, "SHOPPER_LENS_DB": str(db), "SHOPPER_LENS_MAP_WARMUP": "off",
            **(extra_env or {})}
+    log = open(server_log(db), "ab")  # noqa: SIM115 -- the server writes to it until it stops
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless",
          "true", "--server.port", str(port), "--server.address", "127.0.0.1",
          "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=cwd or ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=cwd or ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()  # the child holds its own descriptor
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, process)
@@ -68,6 +70,16 @@ def start_server(db: Path, extra_env: dict[str, str] | None = None, cwd: Path | 
         stop_server(process)
         raise
     return Server(url, db, process)
+
+
+def server_log(db: Path) -> Path:
+    """Where the server started for ``db`` writes its output (read it when a test fails)."""
+    return db.parent / "streamlit.log"
+
+
+def log_tail(db: Path, lines: int = 40) -> str:
+    path = server_log(db)
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
