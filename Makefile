@@ -43,8 +43,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy analytics
 
+# Two workers (the machine has two cores); tests/conftest.py keeps browser and Spark tests together.
+WORKERS ?= 2
 test: $(STAMP) $(SPARK) chromium java lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(WORKERS) --dist loadgroup --durations=25
 
 sample: $(STAMP)
 	$(BIN)/shopper-lens sample --users 3000 --out $(SAMPLE)

@@ -22,6 +22,17 @@ needs_shared = pytest.mark.skipif(
     reason=f"real CC0 data not found at {COMPLETEJOURNEY} (it sits beside the clone in CI)")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs two pytest-xdist workers with ``--dist loadgroup``: the browser tests
+    share one worker (a server and Chromium each; two at once would starve each other on two
+    cores) and the Spark tests another's single JVM; everything else is balanced between them."""
+    for item in items:
+        if "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+        elif item.get_closest_marker("spark") or "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("spark"))
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Iterator[Workspace]:
     """A fresh workspace that may read the test's tmp folder and the test data."""
