@@ -53,28 +53,37 @@ def render(ws: Any) -> None:
 def _figure(table: CohortTable, segment: str, show: str) -> go.Figure:
     shares, counts = table.grid(segment, "share"), table.grid(segment, "shoppers")
     complete = table.grid(segment, "complete")
-    rows = [str(d) for d in shares.index]
+    rows = [_label(d, table.by) for d in shares.index]
     text = [[_cell_text(counts.iat[i, j], shares.iat[i, j], complete.iat[i, j])
              for j in range(shares.shape[1])] for i in range(shares.shape[0])]
     z = shares if show == "shares" else counts
+    later = z.loc[:, [c for c in z.columns if c > 0]]
+    # Period 0 is the whole cohort by definition: the colours spread over the later periods.
+    top = float(later.max().max()) if later.size and later.notna().any().any() else None
     fig = go.Figure(go.Heatmap(z=z.to_numpy(), x=list(shares.columns), y=rows, text=text,
-                               texttemplate="%{text}", colorscale="Blues", hoverinfo="skip",
+                               texttemplate="%{text}", textfont={"size": 11}, colorscale="Blues",
+                               zmin=0, zmax=top, hoverinfo="skip",
                                colorbar={"title": "share" if show == "shares" else "shoppers",
                                          "tickformat": ".0%" if show == "shares" else ","}))
     # Heatmaps report no selection in Streamlit: invisible markers on the cells take the clicks.
     cells = table.of(segment)
     fig.add_trace(go.Scatter(
-        x=cells["period"], y=cells["cohort"].astype(str), mode="markers", showlegend=False,
-        marker={"size": 28, "symbol": "square", "opacity": 0.01},
+        x=cells["period"], y=[_label(d, table.by) for d in cells["cohort"]], mode="markers",
+        showlegend=False, marker={"size": 26, "symbol": "square", "opacity": 0.01},
         customdata=cells[["cohort", "period", "shoppers"]].astype(str).to_numpy(),
-        hovertemplate="cohort %{customdata[0]}, period %{customdata[1]}: "
+        hovertemplate=f"%{{customdata[0]}} cohort, {table.by} %{{customdata[1]}}: "
                       "%{customdata[2]} shoppers<extra></extra>"))
     unit = "months" if table.by == "month" else "weeks"
     start = "purchase" if table.basis == "purchase" else "visit"
-    fig.update_layout(xaxis_title=f"{unit} since the first {start}",
+    fig.update_layout(xaxis_title=f"{unit} since the first {start}", xaxis={"dtick": 1},
                       yaxis_title="cohort", yaxis={"autorange": "reversed", "type": "category"},
-                      height=max(320, 28 * len(rows) + 140), clickmode="event+select")
+                      height=max(300, 34 * len(rows) + 110), clickmode="event+select",
+                      margin={"t": 20, "b": 50, "l": 10, "r": 10})
     return fig
+
+
+def _label(day: date, by: str) -> str:
+    return f"{day:%Y-%m}" if by == "month" else f"{day:%Y-%m-%d}"
 
 
 def _cell_text(count: float, share: float, complete: object) -> str:
@@ -88,6 +97,8 @@ def _heatmap(table: CohortTable, segment: str, show: str) -> None:
                             key=CHART_KEY, width="stretch")
     if not table.of(segment)["complete"].all():
         st.caption("\\* the period has not ended when the data ends: the share so far, not a final rate.")
+    st.caption("The first cohort also holds shoppers who were already buying before the data starts, "
+               "so its row usually stays higher than the later ones.")
     points = event.selection.points if event and event.selection else []
     picked = _picked(points)
     if picked and picked != st.session_state.get("cohort_clicked"):
@@ -117,16 +128,20 @@ def _cell(ws: Any, table: CohortTable, segment: str) -> None:
     st.subheader("Shoppers of a cell")
     cells = table.of(segment)
     cohorts = list(dict.fromkeys(cells["cohort"]))
+    if st.session_state.get(CELL_KEYS[0]) not in cohorts:  # after switching month/week or segment
+        st.session_state[CELL_KEYS[0]] = cohorts[0]
     c = st.columns(2)
-    cohort = c[0].selectbox("Cohort", cohorts, key=CELL_KEYS[0])
+    cohort = c[0].selectbox("Cohort", cohorts, key=CELL_KEYS[0],
+                             format_func=lambda d: _label(d, table.by))
     periods = cells.loc[cells["cohort"] == cohort, "period"].tolist()
     if st.session_state.get(CELL_KEYS[1]) not in periods:
         st.session_state[CELL_KEYS[1]] = 0
     period = c[1].selectbox(f"{table.by.capitalize()}s since", periods, key=CELL_KEYS[1])
     users = run(lambda: cell_shoppers(ws, cohort, period, table.by, table.basis, segment,
                                       table.segment_run))
-    st.caption(f"{len(users):,} shoppers of the {cohort} cohort ({escape_markdown(segment)}) "
-               f"active {period} {table.by}(s) later.")
+    unit = table.by if period == 1 else f"{table.by}s"
+    st.caption(f"{len(users):,} shoppers of the {_label(cohort, table.by)} cohort "
+               f"({escape_markdown(segment)}) active {period} {unit} later.")
     if not users:
         return
     frame = pd.DataFrame({"user_id": users})
@@ -135,7 +150,7 @@ def _cell(ws: Any, table: CohortTable, segment: str) -> None:
     left.download_button(f"Download these {len(users):,} shoppers (CSV)", to_csv_bytes(frame),
                          f"cohort_{cohort}_{table.by}_{period}.csv", "text/csv",
                          icon=":material/download:", key="download_cohort_cell")
-    name = right.text_input("Segment name", value=f"Cohort {cohort}, {table.by} {period}",
+    name = right.text_input("Segment name", value=f"Cohort {_label(cohort, table.by)}, {table.by} {period}",
                             key="cohort_segment_name")
     if right.button("Save as segment", icon=":material/bookmark_add:", key="cohort_save"):
         saved = run(lambda: save_cell(ws, users, name, table.segment_run))
