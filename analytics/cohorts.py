@@ -83,6 +83,10 @@ FROM labelled l JOIN activity a USING (user_id)
 WHERE l.segment = $segment AND l.cohort = $cohort AND date_diff($unit, l.cohort, a.bucket) = $period
 ORDER BY l.user_id"""
 
+_NOT_PROFILED_SQL = """
+SELECT count(*) FROM unnest(CAST(? AS VARCHAR[])) AS t(user_id)
+WHERE user_id NOT IN (SELECT user_id FROM profiles)"""
+
 
 @dataclass(frozen=True)
 class CohortTable:
@@ -211,10 +215,9 @@ def save_cell(ws: Workspace, user_ids: Sequence[str], name: str,
     Only profiled shoppers can be saved (a segment run holds profiles); the count of the others
     is returned so the page can say to rebuild the profiles rather than lose them quietly.
     """
-    from analytics.profiles import load_profiles
     from analytics.segments import save_selection
 
-    profiled = set(load_profiles(ws)["user_id"].astype(str))
-    missing = len(set(user_ids) - profiled)
+    with ws.cursor() as cur:
+        missing = int(cur.execute(_NOT_PROFILED_SQL, [sorted(set(user_ids))]).fetchall()[0][0])
     run = save_selection(ws, list(user_ids), name, segment_run)
     return SavedCell(run.run_id, run.name, run.segments[0].size, missing)

@@ -36,6 +36,8 @@ def render(ws: Any) -> None:
                        key="cohort_basis")
     show = c[2].radio("Show", ["shares", "counts"], horizontal=True, key="cohort_show")
     table = run(lambda: cached_table(str(ws.path), model_inputs_version(ws), by, basis))
+    if st.session_state.get("cohort_segment") not in table.segments:  # another primary run now
+        st.session_state.pop("cohort_segment", None)
     segment = c[3].selectbox("Segment", table.segments, key="cohort_segment",
                              help=f"Segments of the primary segmentation"
                              f" ({table.segment_run_name})." if table.segment_run_name else

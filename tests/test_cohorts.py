@@ -143,7 +143,12 @@ def test_demo_shop_retention_declines(demo_ws):
     with demo_ws.cursor() as cur:
         buyers = cur.execute("SELECT count(DISTINCT user_id) FROM events "
                              "WHERE event_type = 'purchase'").fetchall()[0][0]
+        aliases = {r[0] for r in cur.execute("SELECT alias FROM identity_map WHERE alias <> user_id")
+                   .fetchall()}
     assert overall.loc[overall["period"] == 0, "cohort_size"].sum() == buyers
+    # store purchases under a loyalty card count for the shopper's master id, never the card
+    cohort_members = {u for c in overall["cohort"].unique() for u in cell_shoppers(demo_ws, c, 0)}
+    assert len(cohort_members) == buyers and aliases and not aliases & cohort_members
     pooled = table.retention()["share"].tolist()
     assert len(pooled) >= 3 and pooled[1] < 1.0 and pooled[-1] < pooled[1]
 
