@@ -14,10 +14,12 @@ from analytics import staleness
 from analytics.cohorts import OVERALL, CohortTable, cell_shoppers, cohort_table, save_cell
 from analytics.export import to_csv_bytes
 from analytics.versions import model_inputs_version
+from analytics.workspace import Workspace
 from pages._shared import data_changed, escape_markdown, run, stale_notice, workspace
 
 CHART_KEY = "cohort_heatmap"
 CELL_KEYS = ("cohort_pick", "cohort_period_pick")
+WIDE = 14  # columns beyond which a cell shows only its share
 BASIS_LABELS = {"purchase": "First purchase (active = buys)", "seen": "First visit (active = any event)"}
 
 
@@ -27,7 +29,7 @@ def cached_table(path: str, version: str, by: str, basis: str) -> CohortTable:
     return cohort_table(workspace(), by=by, basis=basis)
 
 
-def render(ws: Any) -> None:
+def render(ws: Workspace) -> None:
     st.caption("Shoppers grouped by when they first bought; each cell is the share of the group "
                "active again that many months (or weeks) later. Click a cell to see its shoppers.")
     c = st.columns(4)
@@ -56,7 +58,8 @@ def _figure(table: CohortTable, segment: str, show: str) -> go.Figure:
     shares, counts = table.grid(segment, "share"), table.grid(segment, "shoppers")
     complete = table.grid(segment, "complete")
     rows = [_label(d, table.by) for d in shares.index]
-    text = [[_cell_text(counts.iat[i, j], shares.iat[i, j], complete.iat[i, j])
+    wide = shares.shape[1] > WIDE  # many weeks: the share only, the count on hover
+    text = [[_cell_text(counts.iat[i, j], shares.iat[i, j], complete.iat[i, j], wide)
              for j in range(shares.shape[1])] for i in range(shares.shape[0])]
     z = shares if show == "shares" else counts
     later = z.loc[:, [c for c in z.columns if c > 0]]
@@ -72,9 +75,9 @@ def _figure(table: CohortTable, segment: str, show: str) -> go.Figure:
     fig.add_trace(go.Scatter(
         x=cells["period"], y=[_label(d, table.by) for d in cells["cohort"]], mode="markers",
         showlegend=False, marker={"size": 26, "symbol": "square", "opacity": 0.01},
-        customdata=cells[["cohort", "period", "shoppers"]].astype(str).to_numpy(),
+        customdata=cells[["cohort", "period", "shoppers", "share"]].to_numpy(dtype=object),
         hovertemplate=f"%{{customdata[0]}} cohort, {table.by} %{{customdata[1]}}: "
-                      "%{customdata[2]} shoppers<extra></extra>"))
+                      "%{customdata[2]:,} shoppers, %{customdata[3]:.0%}<extra></extra>"))
     unit = "months" if table.by == "month" else "weeks"
     start = "purchase" if table.basis == "purchase" else "visit"
     fig.update_layout(xaxis_title=f"{unit} since the first {start}", xaxis={"dtick": 1},
@@ -88,10 +91,11 @@ def _label(day: date, by: str) -> str:
     return f"{day:%Y-%m}" if by == "month" else f"{day:%Y-%m-%d}"
 
 
-def _cell_text(count: float, share: float, complete: object) -> str:
+def _cell_text(count: float, share: float, complete: object, wide: bool) -> str:
     if pd.isna(count):
         return ""
-    return f"{int(count):,}<br>{share:.0%}" + ("" if bool(complete) else "*")
+    flag = "" if bool(complete) else "*"
+    return f"{share:.0%}{flag}" if wide else f"{int(count):,}<br>{share:.0%}{flag}"
 
 
 def _heatmap(table: CohortTable, segment: str, show: str) -> None:
@@ -126,7 +130,7 @@ def _summary(table: CohortTable, segment: str) -> None:
                 + " · ".join(steps))
 
 
-def _cell(ws: Any, table: CohortTable, segment: str) -> None:
+def _cell(ws: Workspace, table: CohortTable, segment: str) -> None:
     st.subheader("Shoppers of a cell")
     cells = table.of(segment)
     cohorts = list(dict.fromkeys(cells["cohort"]))
