@@ -30,13 +30,14 @@ def cached_table(path: str, version: str, by: str, basis: str) -> CohortTable:
 
 
 def render(ws: Workspace) -> None:
-    st.caption("Shoppers grouped by when they first bought; each cell is the share of the group "
-               "active again that many months (or weeks) later. Click a cell to see its shoppers.")
     c = st.columns(4)
     by = c[0].radio("Cohorts by", ["month", "week"], horizontal=True, key="cohort_by")
     basis = c[1].radio("Cohort starts at", list(BASIS_LABELS), format_func=BASIS_LABELS.__getitem__,
                        key="cohort_basis")
     show = c[2].radio("Show", ["shares", "counts"], horizontal=True, key="cohort_show")
+    st.caption(f"Shoppers grouped by the {by} they first {'bought' if basis == 'purchase' else 'visited'}; "
+               f"each cell is the share of the group active again that many {by}s later. Click a cell "
+               "to see its shoppers.")
     table = run(lambda: cached_table(str(ws.path), model_inputs_version(ws), by, basis))
     if st.session_state.get("cohort_segment") not in table.segments:  # another primary run now
         st.session_state.pop("cohort_segment", None)
