@@ -655,6 +655,25 @@ def _segment_runs(args: argparse.Namespace) -> dict[str, Any]:
                                           "created_at": str(c.created_at)} for c in choices]}
 
 
+# h16b: retention cohorts (first-purchase or first-seen month/week x periods since), per segment
+@command("cohorts")
+def _cohorts(args: argparse.Namespace) -> dict[str, Any]:
+    from analytics.cohorts import cohort_table
+    from analytics.export import to_csv_bytes
+
+    with _open(args) as ws:
+        table = cohort_table(ws, by=args.by, basis=args.basis, segment_run=args.segment_run)
+    if args.out:
+        Path(args.out).write_bytes(to_csv_bytes(table.cells))
+    summary = table.as_json()
+    _say(args, f"{len(summary['cohorts'])} {args.by}ly cohorts by first {args.basis}, "
+               f"segments of {table.segment_run_name or 'no segmentation'}:")
+    for r in summary["retention"]:
+        _say(args, f"  {args.by} {r['period']:>3}: {r['share']:6.1%} of {r['cohort_size']:,} shoppers "
+                   f"({r['cohorts']} cohort{'' if r['cohorts'] == 1 else 's'})")
+    return summary
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", help="workspace DuckDB file (default: $SHOPPER_LENS_DB or "
@@ -801,6 +820,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("segment-runs", parents=[common],
                        help="list segmentation runs; --primary ID makes one the primary segmentation")
     p.add_argument("--primary", metavar="ID", help="the run every page and command uses by default")
+    # h16b: retention cohorts
+    p = sub.add_parser("cohorts", parents=[common], help="retention cohorts: share of each cohort "
+                       "active again N months (weeks) later, overall and per segment")
+    p.add_argument("--by", choices=["month", "week"], default="month", help="cohort and period length")
+    p.add_argument("--basis", choices=["purchase", "seen"], default="purchase",
+                   help="cohort by first purchase (active = buys) or first event (active = any event)")
+    _segment_run_flag(p)
+    p.add_argument("--out", help="write the cells as CSV: cohort, period, segment, shoppers, share, …")
     sub.add_parser("datasets", parents=[common], help="list loaded datasets")
     p = sub.add_parser("delete", parents=[common], help="delete a dataset and its rows")
     p.add_argument("dataset_id")
