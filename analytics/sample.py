@@ -1344,7 +1344,7 @@ ONLINE_ACCOUNT_COLUMNS: tuple[str, ...] = (
     "user_id", "postcode", "birth_year", "gender", "collect_store", "app_device",
 )
 IDENTITY_TRUTH_COLUMNS: tuple[str, ...] = ("loyalty_id", "user_id", "deterministic")
-_DISTRICTS = 600
+_DISTRICTS = 4000
 _STORES_PER_COUNTRY = 10
 _MOVED_RATE = 0.1
 _SAME_EMAIL_RATE = 0.5
@@ -1368,7 +1368,7 @@ class _Person:
 
 
 def _postcode(country: Array, district: Array) -> list[str]:
-    return [f"{COUNTRIES[c]}{d:03d}" for c, d in zip(country, district, strict=True)]
+    return [f"{COUNTRIES[c]}{d:04d}" for c, d in zip(country, district, strict=True)]
 
 
 def _store(country: Array, district: Array) -> list[str]:

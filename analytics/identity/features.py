@@ -99,25 +99,24 @@ def _categories(cur: duckdb.DuckDBPyConnection, limit: int = 24) -> list[str]:
     return sorted(str(r[0]) for r in rows)
 
 
-def identity_frames(cur: duckdb.DuckDBPyConnection, salt: str) -> Sides:
-    """The store-side and online-side identities still to link, with their features.
+def identity_frames(cur: duckdb.DuckDBPyConnection, salt: str) -> tuple[Sides, set[str]]:
+    """Every store-side and online-side identity with its features, and the ids an identities
+    file already links (store aliases and the online ids they map to).
 
-    Store side: in-store-only ids that no identities file maps and that no applied link
-    maps either. Online side: ids with online events that are neither an alias nor the
-    target of a deterministic store link.
+    The linked ones are kept in the frames: they teach the model what true pairs look like,
+    but only the others become candidates.
     """
     cats = _categories(cur)
     behaviour = cur.execute(_BEHAVIOUR_SQL, {"cats": cats}).df() if cats else \
         cur.execute(_BEHAVIOUR_SQL.replace("$cats", "['']")).df()
     attributes = cur.execute(_ATTRIBUTES_SQL, {"salt": salt}).df()
     frame = behaviour.merge(attributes, on="unique_id", how="left")
-    deterministic = {r[0] for r in cur.execute(_DETERMINISTIC_SQL).fetchall()}
-    aliases = {r[0] for r in cur.execute("SELECT alias FROM identities").fetchall()}
-    taken = frame["unique_id"].isin(deterministic)
-    store = frame[frame["store_only"] & ~taken & ~frame["unique_id"].isin(aliases)]
-    online = frame[frame["online"] & ~taken & ~frame["unique_id"].isin(aliases)]
+    deterministic = {str(r[0]) for r in cur.execute(_DETERMINISTIC_SQL).fetchall()}
+    aliases = frame["unique_id"].isin(deterministic) & frame["store_only"]
+    store = frame[frame["store_only"]]
+    online = frame[frame["online"] & ~aliases]
     columns = ["unique_id", *ATTRIBUTE_KEYS, "country", "first_day", "last_day", "cats"]
-    return Sides(_clean(store[columns]), _clean(online[columns]))
+    return Sides(_clean(store[columns]), _clean(online[columns])), deterministic
 
 
 def _clean(frame: pd.DataFrame) -> pd.DataFrame:

@@ -17,13 +17,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 
 from analytics.errors import ConfigError, NotFoundError
-from analytics.identity.features import identity_frames
+from analytics.identity.features import Sides, identity_frames
 from analytics.identity.model import LABELS, score
 from analytics.ingest.load import relink_identities
 from analytics.workspace import Workspace
@@ -105,19 +106,20 @@ def find_links(ws: Workspace, threshold: float = DEFAULT_THRESHOLD, *, apply: bo
     started = time.perf_counter()
     say(0.05, "Reading identities")
     with ws.cursor() as cur:
-        sides = identity_frames(cur, ws.pii_salt())
+        sides, deterministic = identity_frames(cur, ws.pii_salt())
         linked, rejected = _excluded(cur)
-    store = sides.store[~sides.store["unique_id"].isin(linked)].reset_index(drop=True)
-    online = sides.online[~sides.online["unique_id"].isin(linked)].reset_index(drop=True)
+    taken = linked | deterministic
+    store = sides.store[~sides.store["unique_id"].isin(taken)].reset_index(drop=True)
+    online = sides.online[~sides.online["unique_id"].isin(taken)].reset_index(drop=True)
     if store.empty or online.empty:
         pairs = pd.DataFrame(columns=["alias", "user_id", "probability", "match_weight",
                                       "evidence"])
         blocked = 0
     else:
-        scored = score(type(sides)(store, online), say, min_probability=REVIEW_FLOOR)
-        keep = [(a, u) not in rejected for a, u in zip(scored.pairs["alias"],
-                                                       scored.pairs["user_id"], strict=True)]
-        pairs = _one_to_one(scored.pairs[keep].reset_index(drop=True))
+        scored = score(sides, Sides(store, online), say, min_probability=REVIEW_FLOOR)
+        keep = pd.Series([(a, u) not in rejected for a, u in zip(
+            scored.pairs["alias"], scored.pairs["user_id"], strict=True)], dtype=bool)
+        pairs = _one_to_one(scored.pairs.loc[keep.to_numpy()].reset_index(drop=True))
         blocked = scored.blocked_pairs
     pairs["status"] = ["auto" if p >= threshold else "pending" for p in pairs["probability"]]
     auto = pairs[pairs["status"] == "auto"]
@@ -244,6 +246,23 @@ def candidates(ws: Workspace, status: str | None = None) -> pd.DataFrame:
                                                                strict=True)]
     frame["evidence"] = [json.loads(e) if isinstance(e, str) else e for e in frame["evidence"]]
     return frame
+
+
+def write_review(path: Path, pairs: list[dict[str, Any]]) -> Path:
+    """The grey-zone pairs as a CSV for offline review (evidence in words, no values)."""
+    frame = pd.DataFrame({
+        "alias": [p["alias"] for p in pairs], "user_id": [p["user_id"] for p in pairs],
+        "probability": [round(float(p["probability"]), 4) for p in pairs],
+        "evidence": [evidence_words(p["evidence"], top=6) for p in pairs],
+    })
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+    except OSError as e:
+        raise ConfigError(f"Cannot write the review list to {path}: {e.strerror}.",
+                          hint="Choose a folder you can write to.", title="Review file not written"
+                          ) from e
+    return path
 
 
 def evidence_words(evidence: list[dict[str, Any]], top: int = 4) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from analytics.errors import ShopperLensError
 from analytics.identity.features import Sides
 
 #: What each comparison is called on the page, by Splink output column.
@@ -36,8 +37,12 @@ _BLOCKS: tuple[tuple[str, ...], ...] = (
     ("postcode",), ("device",), ("email",), ("phone",), ("store", "birth_year"),
     ("store", "gender"),
 )
+class IdentityError(ShopperLensError):
+    title = "Identity linking failed"
+
+
 # EM sessions: each trains m for the comparisons its blocking rule does not fix.
-_EM_BLOCKS: tuple[tuple[str, ...], ...] = (("postcode",), ("store", "birth_year"))
+_EM_BLOCKS: tuple[tuple[str, ...], ...] = (("email",), ("postcode",))
 Progress = Callable[[float, str], None]
 
 
@@ -102,7 +107,7 @@ def settings(present: list[str], prior: float = 1e-4) -> Any:
     return SettingsCreator(
         link_type="link_only", comparisons=comparisons(present),
         blocking_rules_to_generate_predictions=blocks,
-        probability_two_random_records_match=prior,
+        probability_two_random_records_match=prior, max_iterations=12, em_convergence=1e-3,
         retain_intermediate_calculation_columns=True, retain_matching_columns=True,
         additional_columns_to_retain=[],
     )
@@ -113,26 +118,64 @@ def _quiet() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _train(linker: Any, present: list[str], n_store: int, progress: Progress) -> None:
+def _estimate_prior(linker: Any, present: list[str]) -> None:
+    """Prior odds from pairs that are nearly always true (same hashed e-mail, device or phone),
+    assuming those rules find half of the true pairs."""
     from splink import block_on
 
-    # Prior: at most every store identity has one online self among all pairs; deterministic
-    # rules (same hashed e-mail, or same device) with an assumed recall give its estimate.
     sure = [block_on(c) for c in ("email", "device", "phone") if c in present]
     if sure:
         linker.training.estimate_probability_two_random_records_match(sure, recall=0.5)
+
+
+def prior_for(train: Sides, target: Sides, present: list[str], recall: float = 0.5) -> float:
+    """The share of true pairs among the store × online pairs still to link.
+
+    Pairs with the same hashed e-mail, device or phone (nearly always true) over all
+    identities are assumed to be ``recall`` of the true pairs; the store ids already linked
+    (left out of ``target``) account for that many of them; at least one pair is expected, so
+    a rerun with little left still scores.
+    """
+    sure: set[tuple[str, str]] = set()
+    for column in ("email", "device", "phone"):
+        if column in present:
+            both = train.store[["unique_id", column]].dropna().merge(
+                train.online[["unique_id", column]].dropna(), on=column)
+            sure |= set(zip(both["unique_id_x"], both["unique_id_y"], strict=True))
+    expected = len(sure) / recall - (len(train.store) - len(target.store))
+    pairs = max(len(target.store) * len(target.online), 1)
+    return min(max(expected, 1.0) / pairs, 0.5)
+
+
+def _train(linker: Any, present: list[str], n_store: int, progress: Progress) -> None:
+    from splink import block_on
+
+    _estimate_prior(linker, present)
     progress(0.3, "Estimating u (how often unrelated pairs agree) by random sampling")
-    linker.training.estimate_u_using_random_sampling(max_pairs=max(2e5, 40.0 * n_store ** 1.5),
-                                                     seed=17)
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=max(1e5, 40.0 * n_store ** 1.5), seed=17, num_chunks=1)
     progress(0.5, "Estimating m (how often true pairs agree) by expectation maximisation")
+    trained = 0
     for block in _EM_BLOCKS:
         if all(c in present for c in block):
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on(*block), fix_u_probabilities=True)
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(
+                    block_on(*block), fix_u_probabilities=True)
+                trained += 1
+            except ValueError:  # a level EM drove to 0 (too few agreeing pairs): next rule
+                continue
+    if not trained:
+        raise IdentityError(
+            "Too few store and online identities agree on a postcode or e-mail to learn how "
+            "often true pairs agree: no links were found.",
+            hint="Load a loyalty register or CRM file with postcodes or (hashed) e-mails for both "
+                 "sides, then run Find links again.", title="Not enough to learn from")
 
 
-def score(sides: Sides, progress: Progress | None = None, min_probability: float = 0.2) -> Scored:
-    """Train the model on these identities and score every blocked pair.
+def score(train: Sides, target: Sides, progress: Progress | None = None,
+          min_probability: float = 0.2) -> Scored:
+    """Learn m/u on ``train`` (every identity, linked ones too: they are the agreeing pairs EM
+    learns m from) and score the blocked pairs of ``target`` (the identities still unlinked).
 
     Returns pairs with probability ≥ ``min_probability``, best first.
     """
@@ -140,14 +183,20 @@ def score(sides: Sides, progress: Progress | None = None, min_probability: float
 
     say = progress or (lambda f, m: None)
     _quiet()
-    present = _present(sides)
+    present = _present(train)
     db = DuckDBAPI()  # a private in-memory database, dropped with the linker
-    left = db.register(sides.store, dataset_display_name="store")
-    right = db.register(sides.online, dataset_display_name="online")
-    linker = Linker([left, right], settings(present), log_level=None)
-    say(0.2, "Counting blocked pairs")
+    learner = Linker([db.register(train.store, dataset_display_name="store"),
+                      db.register(train.online, dataset_display_name="online")],
+                     settings(present), log_level=None)
+    _train(learner, present, len(train.store), say)
+    model = learner.misc.save_model_to_json()
+    model["probability_two_random_records_match"] = prior_for(train, target, present)
+    scoring = DuckDBAPI()
+    linker = Linker([scoring.register(target.store, dataset_display_name="store"),
+                     scoring.register(target.online, dataset_display_name="online")],
+                    model, log_level=None)
+    say(0.75, "Counting blocked pairs")
     blocked = _blocked_count(linker)
-    _train(linker, present, len(sides.store), say)
     say(0.8, f"Scoring {blocked:,} blocked pairs")
     predictions = linker.inference.predict(threshold_match_probability=min_probability)
     frame: pd.DataFrame = predictions.as_pandas_dataframe()  # type: ignore[no-untyped-call]
@@ -169,9 +218,20 @@ def _labels(model: dict[str, Any]) -> dict[str, dict[int, str]]:
         non_null = [lv for lv in levels if not lv.get("is_null_level")]
         labels = {-1: "missing on one side"}
         for i, level in enumerate(non_null):
-            labels[len(non_null) - 1 - i] = str(level["label_for_charts"])
+            labels[len(non_null) - 1 - i] = _plain(str(level["label_for_charts"]))
         out[comparison["output_column_name"]] = labels
     return out
+
+
+def _plain(label: str) -> str:
+    """Splink's chart label in reviewer's words."""
+    if label.startswith("Exact match"):
+        return "same"
+    if label == "All other comparisons":
+        return "different"
+    if label.startswith("Absolute difference"):
+        return "one year apart"
+    return label
 
 
 def _pairs(frame: pd.DataFrame, model: dict[str, Any]) -> pd.DataFrame:
