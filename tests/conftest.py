@@ -106,3 +106,28 @@ def demo_truth() -> pd.DataFrame:
     """Planted answers per demo user: user_id, segment, treatment_effect, offline_loyalty_id."""
     from analytics.bundle import DEMO_DIR
     return pd.read_csv(DEMO_DIR / "truth_users.csv.gz", dtype={"user_id": str})
+
+
+# h17: a small generated shop (seed 11, 700 online shoppers) loaded and linked once per run, for
+# the identity-linking unit tests and the Identities tab's AppTest.
+IDENTITY_SHOP_USERS = 700
+
+
+@pytest.fixture(scope="session")
+def identity_shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from analytics.sample import generate
+    folder = tmp_path_factory.mktemp("idshop")
+    generate(folder, users=IDENTITY_SHOP_USERS, seed=11)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def identity_linked(identity_shop: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """(workspace path, LinkReport) after one applied linking run at the default threshold."""
+    from analytics.bundle import load_bundle
+    from analytics.identity import find_links
+    path = tmp_path_factory.mktemp("idws") / "shopper_lens.duckdb"
+    with Workspace(path, allow=[identity_shop]) as workspace:
+        load_bundle(workspace, identity_shop)
+        report = find_links(workspace, apply=True)
+    return path, report

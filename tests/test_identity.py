@@ -12,36 +12,24 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analytics.bundle import load_bundle
 from analytics.cli import main
 from analytics.errors import ConfigError, NotFoundError
 from analytics.identity import accept, candidates, coverage, decide_pending, find_links, unlink
 from analytics.identity.links import LinkReport, evidence_words, mask
 from analytics.identity.model import _pairs, settings
 from analytics.privacy import forget_user
-from analytics.sample import generate
 from analytics.versions import data_version
 from analytics.workspace import Workspace
 
-USERS = 700  # ~75 unlinked online card holders, ~70 store-only card holders
+
+@pytest.fixture
+def shop(identity_shop: Path) -> Path:
+    return identity_shop
 
 
-@pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small generated shop (seed 11), not the demo: its truth differs from the demo's."""
-    folder = tmp_path_factory.mktemp("idshop")
-    generate(folder, users=USERS, seed=11)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def linked(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, LinkReport]:
-    """The shop loaded, then linked once with the default threshold (applied)."""
-    path = tmp_path_factory.mktemp("idws") / "shopper_lens.duckdb"
-    with Workspace(path, allow=[shop]) as ws:
-        load_bundle(ws, shop)
-        report = find_links(ws, apply=True)
-    return path, report
+@pytest.fixture
+def linked(identity_linked: tuple[Path, LinkReport]) -> tuple[Path, LinkReport]:
+    return identity_linked
 
 
 @pytest.fixture

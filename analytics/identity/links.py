@@ -293,3 +293,13 @@ def coverage(ws: Workspace) -> dict[str, int]:
                               "WHERE status = 'pending'").fetchall()[0][0]
     return {"store_ids": int(store_ids), "deterministic": int(deterministic),
             "probabilistic": int(probabilistic), "pending": int(pending)}
+
+
+def applied_links(ws: Workspace) -> pd.DataFrame:
+    """The applied probabilistic links (alias, user_id, probability, status, pair for display)."""
+    with ws.cursor() as cur:
+        frame = cur.execute("SELECT alias, user_id, probability, status, linked_at "
+                            "FROM identity_links ORDER BY linked_at DESC, alias").df()
+    frame["pair"] = [f"{mask(a)} ↔ {mask(u)}" for a, u in zip(frame["alias"], frame["user_id"],
+                                                               strict=True)]
+    return frame
