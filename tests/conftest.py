@@ -123,11 +123,20 @@ def identity_shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def identity_linked(identity_shop: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """(workspace path, LinkReport) after one applied linking run at the default threshold."""
+    """(workspace path, `link --apply --json` result, review CSV) after one linking run through
+    the command line at the default threshold."""
+    import contextlib
+    import io
+    import json
+
     from analytics.bundle import load_bundle
-    from analytics.identity import find_links
-    path = tmp_path_factory.mktemp("idws") / "shopper_lens.duckdb"
+    from analytics.cli import main
+    folder = tmp_path_factory.mktemp("idws")
+    path, review = folder / "shopper_lens.duckdb", folder / "review.csv"
     with Workspace(path, allow=[identity_shop]) as workspace:
         load_bundle(workspace, identity_shop)
-        report = find_links(workspace, apply=True)
-    return path, report
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["link", "--db", str(path), "--apply", "--review-out", str(review), "--json"])
+    assert code == 0, out.getvalue()
+    return path, json.loads(out.getvalue().strip().splitlines()[-1]), review
