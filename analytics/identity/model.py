@@ -33,9 +33,9 @@ LABELS: dict[str, str] = {
 _EXACT = ("email", "phone", "postcode", "city", "store", "device", "gender", "country")
 # Blocking: only pairs that share one of these are compared (each is an equi-join, so the
 # number of comparisons grows with block sizes, not with store × online).
+# (store + gender was dropped: its blocks grow with the shop, so comparisons grew quadratically.)
 _BLOCKS: tuple[tuple[str, ...], ...] = (
     ("postcode",), ("device",), ("email",), ("phone",), ("store", "birth_year"),
-    ("store", "gender"),
 )
 class IdentityError(ShopperLensError):
     title = "Identity linking failed"
