@@ -1344,7 +1344,7 @@ ONLINE_ACCOUNT_COLUMNS: tuple[str, ...] = (
     "user_id", "postcode", "birth_year", "gender", "collect_store", "app_device",
 )
 IDENTITY_TRUTH_COLUMNS: tuple[str, ...] = ("loyalty_id", "user_id", "deterministic")
-_DISTRICTS = 4000
+_DISTRICTS = 4000  # postcodes per country; more for shops over 4,000 (see _districts)
 _STORES_PER_COUNTRY = 10
 _MOVED_RATE = 0.1
 _SAME_EMAIL_RATE = 0.5
@@ -1365,14 +1365,21 @@ class _Person:
     email: list[str]
     phone: list[str]
     device: list[str]  # "" = no app
+    districts: int  # postcodes per country
+
+
+def _districts(plan: _Plan) -> int:
+    """Postcodes per country grow with the shop, as a real shop's customers spread over a
+    country's ~10^5–10^6 postcodes: collisions stay as rare as in the demo."""
+    return max(_DISTRICTS, plan.users)
 
 
 def _postcode(country: Array, district: Array) -> list[str]:
     return [f"{COUNTRIES[c]}{d:04d}" for c, d in zip(country, district, strict=True)]
 
 
-def _store(country: Array, district: Array) -> list[str]:
-    return [f"S{COUNTRIES[c]}{d * _STORES_PER_COUNTRY // _DISTRICTS:02d}"
+def _store(country: Array, district: Array, districts: int) -> list[str]:
+    return [f"S{COUNTRIES[c]}{d * _STORES_PER_COUNTRY // districts:02d}"
             for c, d in zip(country, district, strict=True)]
 
 
@@ -1389,7 +1396,8 @@ def _gender_text(gender: Array) -> list[str]:
     return ["" if g < 0 else ("female", "male")[g] for g in gender]
 
 
-def _online_people(rng: np.random.Generator, users: _Users, customers: Any) -> _Person:
+def _online_people(rng: np.random.Generator, users: _Users, customers: Any,
+                   districts: int) -> _Person:
     """Each online user's true attributes; CRM values where the CRM has the user."""
     n = users.n
     crm = {row["user_id"]: row for row in customers.to_pylist()}
@@ -1408,7 +1416,7 @@ def _online_people(rng: np.random.Generator, users: _Users, customers: Any) -> _
         if device[other]:
             device[member] = device[other]  # two members of one household on one tablet
     return _Person(
-        country=users.prof.country, district=rng.integers(0, _DISTRICTS, n),
+        country=users.prof.country, district=rng.integers(0, districts, n), districts=districts,
         birth=birth.astype(np.int64), gender=gender,
         email=[crm[u]["email"] if u in crm else "" for u in ids],
         phone=[crm[u]["phone"] if u in crm else "" for u in ids], device=device,
@@ -1423,7 +1431,8 @@ def _online_accounts(rng: np.random.Generator, users: _Users, people: _Person) -
         "birth_year": pa.array(_blank_where(people.birth, rng.random(n) < 0.25), type=pa.string()),
         "gender": pa.array(_blank_where(_gender_text(people.gender), rng.random(n) < 0.3),
                            type=pa.string()),
-        "collect_store": pa.array(_blank_where(_store(people.country, people.district),
+        "collect_store": pa.array(_blank_where(_store(people.country, people.district,
+                                                      people.districts),
                                                rng.random(n) < 0.5), type=pa.string()),
         "app_device": pa.array(people.device, type=pa.string()),
     })
@@ -1434,10 +1443,10 @@ def _register(rng: np.random.Generator, loyalty: Any, people: _Person, rows: Arr
     n = len(rows)
     country = people.country[rows]
     moved = rng.random(n) < _MOVED_RATE
-    district = np.where(moved, rng.integers(0, _DISTRICTS, n), people.district[rows])
+    district = np.where(moved, rng.integers(0, people.districts, n), people.district[rows])
     birth = people.birth[rows] + np.where(rng.random(n) < 0.05, rng.choice([-1, 1], n), 0)
     store = _store(country, np.where(rng.random(n) < 0.8, district,
-                                     rng.integers(0, _DISTRICTS, n)))
+                                     rng.integers(0, people.districts, n)), people.districts)
     email = [people.email[r] if rng.random() < _SAME_EMAIL_RATE else "" for r in rows]
     phone = [people.phone[r] if rng.random() < _SAME_PHONE_RATE else "" for r in rows]
     device = [people.device[r] if rng.random() < _CARD_IN_APP_RATE else "" for r in rows]
@@ -1458,7 +1467,7 @@ def _linking_online(plan: _Plan, k: int, users: _Users, loyalty: Any,
                     customers: Any) -> dict[str, Any]:
     """The online accounts, the register rows of online card holders and their truth."""
     rng = np.random.default_rng([plan.seed, 3, k])
-    people = _online_people(rng, users, customers)
+    people = _online_people(rng, users, customers, _districts(plan))
     holders = np.flatnonzero(users.offline)
     return {
         "online_accounts": _online_accounts(rng, users, people),
@@ -1477,7 +1486,8 @@ def _linking_offline(plan: _Plan, k: int, first: int, prof: _Profiles, loyalty: 
     numbers = plan.users + first + np.arange(n)
     with_email = rng.random(n) < 0.4
     people = _Person(
-        country=prof.country, district=rng.integers(0, _DISTRICTS, n),
+        country=prof.country, district=rng.integers(0, _districts(plan), n),
+        districts=_districts(plan),
         birth=np.clip(np.round(rng.normal(_seg("birth_year")[prof.seg], 9)), 1940, 2008
                       ).astype(np.int64),
         gender=rng.choice(2, size=n),
