@@ -21,6 +21,12 @@ BUNDLE: tuple[tuple[str, str, str], ...] = (
     ("pos_purchases.csv.gz", "events", "offline"),
     ("experiment.csv", "experiments", "online"),
 )
+# h17: the loyalty register and online accounts (attributes for probabilistic linking); loaded
+# when present, so folders written before they existed still load.
+OPTIONAL: tuple[tuple[str, str, str], ...] = (
+    ("loyalty_members.csv", "users", "offline"),
+    ("online_accounts.csv", "users", "online"),
+)
 
 
 def load_bundle(ws: Workspace, folder: Path, progress: Progress | None = None) -> list[FileReport]:
@@ -30,9 +36,10 @@ def load_bundle(ws: Workspace, folder: Path, progress: Progress | None = None) -
         raise IngestError(f"{folder} is not a complete sample bundle: missing {', '.join(missing)}.",
                           hint="Regenerate it with `shopper-lens sample --out FOLDER`.")
     reports = []
-    for i, (name, kind, source) in enumerate(BUNDLE):
+    files = [*BUNDLE, *(f for f in OPTIONAL if (folder / f[0]).exists())]
+    for i, (name, kind, source) in enumerate(files):
         if progress:
-            progress(i / len(BUNDLE), f"Loading {name}")
+            progress(i / len(files), f"Loading {name}")
         reports.append(ingest_file(ws, folder / name, kind=kind, source=source))
     return reports
 

@@ -623,6 +623,40 @@ def _forget(args: argparse.Namespace) -> dict[str, Any]:
     return report.as_json()
 
 
+# h17: probabilistic identity linking (analytics/identity)
+@command("link")
+def _link(args: argparse.Namespace) -> dict[str, Any]:
+    from analytics.identity import find_links
+    from analytics.identity.links import write_review
+
+    with _open(args) as ws:
+        report = find_links(ws, args.threshold, apply=args.apply)
+    pending = [p for p in report.pairs if p["status"] == "pending"]
+    out = report.as_json()
+    if args.review_out:
+        out["review_out"] = str(write_review(Path(args.review_out), pending))
+    verb = "applied" if args.apply else "would apply (dry run: add --apply)"
+    _say(args, f"{report.candidates:,} candidate links among {report.store_identities:,} store and "
+               f"{report.online_identities:,} online identities ({report.blocked_pairs:,} of "
+               f"{report.all_pairs:,} pairs compared); {verb} {report.applied:,} at ≥ "
+               f"{report.threshold}, {report.review:,} for review.")
+    if report.precision_estimate is not None:
+        _say(args, f"  estimated precision of the applied links: {report.precision_estimate:.1%}")
+    return out
+
+
+@command("unlink")
+def _unlink(args: argparse.Namespace) -> dict[str, Any]:
+    from analytics.identity import unlink
+
+    with _open(args) as ws:
+        result = unlink(ws, args.alias)
+    for pair in result["unlinked"]:
+        _say(args, f"Unlinked {pair['alias']} from {pair['user_id']}; "
+                   f"{result['events_moved']:,} events moved back.")
+    return result
+
+
 class _Partial(Exception):
     def __init__(self, result: dict[str, Any], failures: list[ShopperLensError]) -> None:
         super().__init__("some files failed")
@@ -840,6 +874,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="delete a shopper and their aliases from every table")
     p.add_argument("user_id")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    # h17: probabilistic identity linking
+    p = sub.add_parser("link", parents=[common],
+                       help="find probabilistic links between store and online identities")
+    p.add_argument("--threshold", type=float, default=0.95,
+                   help="apply links at or above this match probability (default 0.95)")
+    p.add_argument("--review-out", help="write the grey-zone pairs (0.5 to threshold) to this CSV")
+    p.add_argument("--apply", action="store_true",
+                   help="store the candidates and apply the links above the threshold")
+    p = sub.add_parser("unlink", parents=[common], help="undo a probabilistic identity link")
+    p.add_argument("alias", help="the store id (or online id) of the link")
     p = sub.add_parser("app", parents=[common], help="start the dashboard")
     p.add_argument("--port", type=int, default=8501)
     return parser

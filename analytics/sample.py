@@ -74,6 +74,10 @@ FILES: dict[str, str] = {
     "experiment": "experiment.csv",
     "truth": "truth.json",
     "truth_users": "truth_users.csv.gz",
+    # h17: attributes to compare for probabilistic identity linking, and its hidden answer
+    "loyalty_members": "loyalty_members.csv",
+    "online_accounts": "online_accounts.csv",
+    "identity_truth": "identity_truth.csv",
 }
 EXPERIMENT_NAME = "personalised_email"
 VARIANTS: tuple[str, ...] = ("control", "treatment")
@@ -1325,6 +1329,181 @@ def _truth_user_table(users: _Users, loyalty: Any) -> Any:
     })
 
 
+# --------------------------------------------------------------------------- h17: linking
+# The loyalty-card register and the online account file give probabilistic identity linking
+# (analytics/identity) something to compare: postcode, birth year, gender, home store, e-mail,
+# phone and app device. Values come from their own random streams ([seed, 3, k] / [seed, 4, k])
+# so every other output stays byte-identical. Noise is planted: a card holder may have moved
+# (another postcode), leave the birth year blank or mistype it by one, give no e-mail, not use
+# the app, and some families share one device online. ``identity_truth.csv`` records who each
+# card holder really is online (blank for store-only customers); it is a test answer, never data.
+LOYALTY_MEMBER_COLUMNS: tuple[str, ...] = (
+    "user_id", "email", "phone", "postcode", "birth_year", "gender", "home_store", "app_device",
+)
+ONLINE_ACCOUNT_COLUMNS: tuple[str, ...] = (
+    "user_id", "postcode", "birth_year", "gender", "collect_store", "app_device",
+)
+IDENTITY_TRUTH_COLUMNS: tuple[str, ...] = ("loyalty_id", "user_id", "deterministic")
+_DISTRICTS = 4000  # postcodes per country; more for shops over 4,000 (see _districts)
+_STORES_PER_COUNTRY = 10
+_MOVED_RATE = 0.1
+_SAME_EMAIL_RATE = 0.5
+_SAME_PHONE_RATE = 0.3
+_APP_RATE = 0.55
+_CARD_IN_APP_RATE = 0.6
+_FAMILY_DEVICE_RATE = 0.04
+
+
+@dataclass(frozen=True)
+class _Person:
+    """The attributes of shoppers as they are, before each source records them with noise."""
+
+    country: Array
+    district: Array
+    birth: Array  # -1 = unknown
+    gender: Array  # 0 female, 1 male, -1 unspecified
+    email: list[str]
+    phone: list[str]
+    device: list[str]  # "" = no app
+    districts: int  # postcodes per country
+
+
+def _districts(plan: _Plan) -> int:
+    """Postcodes per country grow with the shop, as a real shop's customers spread over a
+    country's ~10^5–10^6 postcodes: collisions stay as rare as in the demo."""
+    return max(_DISTRICTS, plan.users)
+
+
+def _postcode(country: Array, district: Array) -> list[str]:
+    return [f"{COUNTRIES[c]}{d:04d}" for c, d in zip(country, district, strict=True)]
+
+
+def _store(country: Array, district: Array, districts: int) -> list[str]:
+    return [f"S{COUNTRIES[c]}{d * _STORES_PER_COUNTRY // districts:02d}"
+            for c, d in zip(country, district, strict=True)]
+
+
+def _device_ids(numbers: Array, prefix: str = "d") -> list[str]:
+    """Opaque app device ids: a bijective multiplicative hash of the shopper number."""
+    return [f"{prefix}{(int(n) * 2654435761 + 97) % 2**32:08x}" for n in numbers]
+
+
+def _blank_where(values: Sequence[Any] | Array, mask: Array) -> list[str]:
+    return ["" if m else str(v) for v, m in zip(values, mask, strict=True)]
+
+
+def _gender_text(gender: Array) -> list[str]:
+    return ["" if g < 0 else ("female", "male")[g] for g in gender]
+
+
+def _online_people(rng: np.random.Generator, users: _Users, customers: Any,
+                   districts: int) -> _Person:
+    """Each online user's true attributes; CRM values where the CRM has the user."""
+    n = users.n
+    crm = {row["user_id"]: row for row in customers.to_pylist()}
+    ids = users.ids.to_pylist()
+    birth = np.clip(np.round(rng.normal(_seg("birth_year")[users.seg], 9)), 1940, 2008)
+    gender = rng.choice(2, size=n)
+    for i, uid in enumerate(ids):
+        if uid in crm:
+            birth[i] = crm[uid]["birth_year"]
+            g = crm[uid]["gender"]
+            gender[i] = -1 if g is None else ("female", "male").index(g)
+    uses_app = rng.random(n) < _APP_RATE
+    device = _blank_where(_device_ids(users.first + np.arange(n)), ~uses_app)
+    family = np.flatnonzero(uses_app & (rng.random(n) < _FAMILY_DEVICE_RATE))
+    for member, other in zip(family, rng.integers(0, n, len(family)), strict=True):
+        if device[other]:
+            device[member] = device[other]  # two members of one household on one tablet
+    return _Person(
+        country=users.prof.country, district=rng.integers(0, districts, n), districts=districts,
+        birth=birth.astype(np.int64), gender=gender,
+        email=[crm[u]["email"] if u in crm else "" for u in ids],
+        phone=[crm[u]["phone"] if u in crm else "" for u in ids], device=device,
+    )
+
+
+def _online_accounts(rng: np.random.Generator, users: _Users, people: _Person) -> Any:
+    n = users.n
+    return pa.table({
+        "user_id": users.ids,
+        "postcode": pa.array(_postcode(people.country, people.district), type=pa.string()),
+        "birth_year": pa.array(_blank_where(people.birth, rng.random(n) < 0.25), type=pa.string()),
+        "gender": pa.array(_blank_where(_gender_text(people.gender), rng.random(n) < 0.3),
+                           type=pa.string()),
+        "collect_store": pa.array(_blank_where(_store(people.country, people.district,
+                                                      people.districts),
+                                               rng.random(n) < 0.5), type=pa.string()),
+        "app_device": pa.array(people.device, type=pa.string()),
+    })
+
+
+def _register(rng: np.random.Generator, loyalty: Any, people: _Person, rows: Array) -> Any:
+    """Loyalty-register rows of the people at ``rows``, recorded with planted noise."""
+    n = len(rows)
+    country = people.country[rows]
+    moved = rng.random(n) < _MOVED_RATE
+    district = np.where(moved, rng.integers(0, people.districts, n), people.district[rows])
+    birth = people.birth[rows] + np.where(rng.random(n) < 0.05, rng.choice([-1, 1], n), 0)
+    store = _store(country, np.where(rng.random(n) < 0.8, district,
+                                     rng.integers(0, people.districts, n)), people.districts)
+    email = [people.email[r] if rng.random() < _SAME_EMAIL_RATE else "" for r in rows]
+    phone = [people.phone[r] if rng.random() < _SAME_PHONE_RATE else "" for r in rows]
+    device = [people.device[r] if rng.random() < _CARD_IN_APP_RATE else "" for r in rows]
+    return pa.table({
+        "user_id": loyalty,
+        "email": pa.array(email, type=pa.string()), "phone": pa.array(phone, type=pa.string()),
+        "postcode": pa.array(_postcode(country, district), type=pa.string()),
+        "birth_year": pa.array(_blank_where(birth, (birth < 0) | (rng.random(n) < 0.25)),
+                               type=pa.string()),
+        "gender": pa.array(_blank_where(_gender_text(people.gender[rows]), rng.random(n) < 0.1),
+                           type=pa.string()),
+        "home_store": pa.array(store, type=pa.string()),
+        "app_device": pa.array(device, type=pa.string()),
+    })
+
+
+def _linking_online(plan: _Plan, k: int, users: _Users, loyalty: Any,
+                    customers: Any) -> dict[str, Any]:
+    """The online accounts, the register rows of online card holders and their truth."""
+    rng = np.random.default_rng([plan.seed, 3, k])
+    people = _online_people(rng, users, customers, _districts(plan))
+    holders = np.flatnonzero(users.offline)
+    return {
+        "online_accounts": _online_accounts(rng, users, people),
+        "loyalty_members": _register(rng, loyalty, people, holders),
+        "identity_truth": pa.table({
+            "loyalty_id": loyalty, "user_id": users.ids.take(pa.array(holders)),
+            "deterministic": pa.array(users.linked[holders].astype(np.int64)),
+        }),
+    }
+
+
+def _linking_offline(plan: _Plan, k: int, first: int, prof: _Profiles, loyalty: Any) -> dict[str, Any]:
+    """Register rows of store-only card holders: no online self, so nothing to link."""
+    rng = np.random.default_rng([plan.seed, 4, k])
+    n = len(prof.seg)
+    numbers = plan.users + first + np.arange(n)
+    with_email = rng.random(n) < 0.4
+    people = _Person(
+        country=prof.country, district=rng.integers(0, _districts(plan), n),
+        districts=_districts(plan),
+        birth=np.clip(np.round(rng.normal(_seg("birth_year")[prof.seg], 9)), 1940, 2008
+                      ).astype(np.int64),
+        gender=rng.choice(2, size=n),
+        email=_blank_where([f"member{m}@example.org" for m in numbers], ~with_email),
+        phone=[""] * n,
+        device=_blank_where(_device_ids(numbers, "e"), rng.random(n) >= 0.3),
+    )
+    return {
+        "loyalty_members": _register(rng, loyalty, people, np.arange(n)),
+        "identity_truth": pa.table({
+            "loyalty_id": loyalty, "user_id": pa.array([""] * n, type=pa.string()),
+            "deterministic": pa.array(np.zeros(n, dtype=np.int64)),
+        }),
+    }
+
+
 # --------------------------------------------------------------------------- chunks
 
 
@@ -1369,6 +1548,7 @@ def _online_chunk(
         "events": events, "pos": pos, "identities": _identity_table(users, loyalty),
         "customers": customers, "experiment": _experiment_table(users, plan),
         "truth_users": _truth_user_table(users, loyalty),
+        **_linking_online(plan, k, users, loyalty, customers),  # h17
     }
 
 
@@ -1396,7 +1576,7 @@ def _offline_only_chunk(
     shoppers = _StoreShoppers(prof, rows, loyalty, never, never)
     pos, n_receipts = _pos_table(rng, shoppers, cat, plan, tally.store_orders)
     tally.store_orders += n_receipts
-    return {"pos": pos}
+    return {"pos": pos, **_linking_offline(plan, k, first, prof, loyalty)}  # h17
 
 
 # --------------------------------------------------------------------------- output
@@ -1433,6 +1613,8 @@ _FILE_COLUMNS: dict[str, tuple[str, ...]] = {
     "events": EVENT_COLUMNS, "pos": EVENT_COLUMNS, "identities": IDENTITY_COLUMNS,
     "customers": CUSTOMER_COLUMNS, "items": ITEM_COLUMNS, "experiment": EXPERIMENT_COLUMNS,
     "truth_users": TRUTH_USER_COLUMNS,
+    "loyalty_members": LOYALTY_MEMBER_COLUMNS, "online_accounts": ONLINE_ACCOUNT_COLUMNS,  # h17
+    "identity_truth": IDENTITY_TRUTH_COLUMNS,
 }
 
 

@@ -240,6 +240,44 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
             PRIMARY KEY (kind, settings_key))""",
     ),
+    # h17: probabilistic identity links (Splink) and the candidate pairs behind them; the
+    # identity map takes an applied probabilistic link only for an alias no identities file
+    # maps (deterministic links always win). Columns are named alias/user_id so that forgetting
+    # a shopper (analytics/privacy.py) finds and deletes their links and candidate pairs.
+    (
+        """CREATE TABLE identity_candidates (
+            alias VARCHAR NOT NULL, user_id VARCHAR NOT NULL, probability DOUBLE NOT NULL,
+            match_weight DOUBLE NOT NULL, evidence JSON NOT NULL, status VARCHAR NOT NULL,
+            run_id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            decided_at TIMESTAMP, PRIMARY KEY (alias, user_id))""",
+        """CREATE TABLE identity_links (
+            alias VARCHAR PRIMARY KEY, user_id VARCHAR NOT NULL, probability DOUBLE NOT NULL,
+            method VARCHAR NOT NULL DEFAULT 'probabilistic', status VARCHAR NOT NULL,
+            linked_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+        "DROP VIEW identity_map",
+        """CREATE VIEW identity_map AS
+            WITH RECURSIVE direct AS (
+                SELECT i.alias, arg_max(i.user_id, d.loaded_at) AS user_id
+                FROM identities i JOIN datasets d USING (dataset_id) GROUP BY i.alias
+                UNION ALL
+                SELECT l.alias, l.user_id FROM identity_links l
+                WHERE l.alias NOT IN (SELECT alias FROM identities)),
+            chain(alias, user_id, depth, path, cyclic) AS (
+                SELECT alias, user_id, 1, [alias, user_id], alias = user_id FROM direct
+                UNION ALL
+                SELECT c.alias, d.user_id, c.depth + 1, list_append(c.path, d.user_id),
+                       list_contains(c.path, d.user_id)
+                FROM chain c JOIN direct d ON d.alias = c.user_id
+                WHERE NOT c.cyclic AND c.depth < 16),
+            last AS (
+                SELECT alias, arg_max(user_id, depth) AS user_id, arg_max(path, depth) AS path,
+                       arg_max(cyclic, depth) AS cyclic
+                FROM chain GROUP BY alias)
+            SELECT alias, CASE WHEN cyclic
+                THEN list_min(list_slice(path, list_position(path, user_id), -1))
+                ELSE user_id END AS user_id
+            FROM last""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

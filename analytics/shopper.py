@@ -308,11 +308,13 @@ def resolve_user(ws: Workspace, user_id: str) -> str:
     Raises NotFoundError with look-alike ids when nothing is known about it.
     """
     with ws.cursor() as cur:
-        if cur.execute(_KNOWN_SQL, {"id": user_id}).fetchall()[0][0]:
-            return user_id
+        # h17: an alias resolves to its master first, even when the alias has rows of its own
+        # (a loyalty register gives card ids CRM rows)
         master = cur.execute(_ALIAS_SQL, [user_id]).fetchall()
         if master:
             return str(master[0][0])
+        if cur.execute(_KNOWN_SQL, {"id": user_id}).fetchall()[0][0]:
+            return user_id
         close = _close_ids(cur, user_id)
         empty = not cur.execute("SELECT EXISTS (SELECT 1 FROM events)").fetchall()[0][0]
     if empty:

@@ -2,7 +2,8 @@
 
 Anything derived from the data (a fitted recommender, a default funnel, a map) is stored or
 cached under the version it was built from; when the token changes the result is stale. The
-token is a hash of every dataset's id and load time plus the number of events, so loading,
+token is a hash of every dataset's id and load time plus the number of events (and the applied
+probabilistic identity links), so loading,
 deleting a dataset or forgetting a shopper (which deletes events) all change it, while reading
 never does. Computing it is two catalogue-sized queries (milliseconds at any size).
 """
@@ -17,6 +18,9 @@ from analytics.workspace import Workspace
 
 _DATASETS_SQL = "SELECT dataset_id, CAST(loaded_at AS VARCHAR) FROM datasets ORDER BY dataset_id"
 _EVENTS_SQL = "SELECT count(*) FROM events"
+# h17: applying or undoing a probabilistic identity link moves events between shoppers without
+# changing any dataset or the event count, so the applied links are part of the version.
+_LINKS_SQL = "SELECT count(*), coalesce(sum(hash(alias, user_id)), 0) FROM identity_links"
 # Recommenders also learn from the segmentation runs (segment popularity) and, without a run,
 # from the RFM segments of the profiles.
 _DERIVED_SQL = """
@@ -28,7 +32,8 @@ def data_version_of(cur: duckdb.DuckDBPyConnection) -> str:
     """:func:`data_version` on an open cursor (inside a transaction: the state it sees)."""
     datasets = cur.execute(_DATASETS_SQL).fetchall()
     events = cur.execute(_EVENTS_SQL).fetchall()[0][0]
-    return _digest(repr((datasets, events)))
+    links = tuple(cur.execute(_LINKS_SQL).fetchall()[0])
+    return _digest(repr((datasets, events) if links == (0, 0) else (datasets, events, links)))
 
 
 def data_version(ws: Workspace) -> str:

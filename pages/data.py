@@ -36,6 +36,7 @@ from analytics.overview import datasets
 from analytics.privacy import forget_user, identity_of
 from analytics.quality import all_rejects, quality_report
 from analytics.schema import KIND_FIELDS
+from pages import _identities_view as identities_view
 from pages._shared import (
     blank_missing,
     cached_overview,
@@ -55,7 +56,8 @@ PRICE_SCALES = {"as is": None, "cents (× 0.01)": "0.01", "micro-units (× 0.000
 
 st.title("Data")
 ws = workspace()
-upload_tab, datasets_tab, privacy_tab = st.tabs(["Upload", "Datasets & quality", "Privacy"])
+upload_tab, datasets_tab, privacy_tab, identities_tab = st.tabs(  # h17: + Identities
+    ["Upload", "Datasets & quality", "Privacy", "Identities"])
 
 
 def mapping_editor(key: str, kind: str, columns: list[str], detected: dict[str, str],
@@ -338,3 +340,6 @@ with privacy_tab:
                      hide_index=True)
         for note in done.notes:
             st.caption(note)
+
+with identities_tab:  # h17: probabilistic identity linking
+    identities_view.render(ws)

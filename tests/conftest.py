@@ -117,3 +117,37 @@ def demo_truth() -> pd.DataFrame:
     """Planted answers per demo user: user_id, segment, treatment_effect, offline_loyalty_id."""
     from analytics.bundle import DEMO_DIR
     return pd.read_csv(DEMO_DIR / "truth_users.csv.gz", dtype={"user_id": str})
+
+
+# h17: a small generated shop (seed 11, 700 online shoppers) loaded and linked once per run, for
+# the identity-linking unit tests and the Identities tab's AppTest.
+IDENTITY_SHOP_USERS = 700
+
+
+@pytest.fixture(scope="session")
+def identity_shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from analytics.sample import generate
+    folder = tmp_path_factory.mktemp("idshop")
+    generate(folder, users=IDENTITY_SHOP_USERS, seed=11)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def identity_linked(identity_shop: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """(workspace path, `link --apply --json` result, review CSV) after one linking run through
+    the command line at the default threshold."""
+    import contextlib
+    import io
+    import json
+
+    from analytics.bundle import load_bundle
+    from analytics.cli import main
+    folder = tmp_path_factory.mktemp("idws")
+    path, review = folder / "shopper_lens.duckdb", folder / "review.csv"
+    with Workspace(path, allow=[identity_shop]) as workspace:
+        load_bundle(workspace, identity_shop)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["link", "--db", str(path), "--apply", "--review-out", str(review), "--json"])
+    assert code == 0, out.getvalue()
+    return path, json.loads(out.getvalue().strip().splitlines()[-1]), review

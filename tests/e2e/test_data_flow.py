@@ -55,6 +55,15 @@ def test_home_loads_the_demo_shop_in_the_browser(page, server):
     shoppers = page.locator('[data-testid="stMetric"]', has_text="Shoppers").inner_text()
     assert int(shoppers.split()[-1].replace(",", "")) > 3000
     screenshot(page, "home")
+    # h17: the Identities tab shows how many in-store ids the identity files link (714 of 1,311)
+    page.get_by_role("link", name="Data").first.click()
+    wait_idle(page)
+    page.get_by_role("tab", name="Identities").click()
+    linked = page.locator('[data-testid="stMetric"]', has_text="Linked by identity files")
+    linked.wait_for()
+    assert "54.5%" in linked.inner_text()
+    page.get_by_role("button", name="Find links").wait_for()
+    screenshot(page, "data-identities")
 
 
 # h11a: analytics action codes and micro-unit prices, mapped by value and warned in the browser

@@ -1,0 +1,232 @@
+"""Probabilistic identity linking (analytics/identity): planted recovery, match weights, review,
+unlink, deterministic-first, privacy and forget; the `link` / `unlink` commands."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from analytics.cli import main
+from analytics.errors import ConfigError, NotFoundError
+from analytics.identity import accept, candidates, coverage, decide_pending, find_links, unlink
+from analytics.identity.links import evidence_words, mask
+from analytics.identity.model import _pairs, settings
+from analytics.privacy import forget_user
+from analytics.versions import data_version
+from analytics.workspace import Workspace
+
+
+@pytest.fixture
+def shop(identity_shop: Path) -> Path:
+    return identity_shop
+
+
+@pytest.fixture
+def linked(identity_linked: tuple[Path, dict[str, Any], Path]) -> tuple[Path, dict[str, Any]]:
+    return identity_linked[0], identity_linked[1]
+
+
+@pytest.fixture
+def lws(linked: tuple[Path, dict[str, Any]], tmp_path: Path) -> Iterator[Workspace]:
+    """A private copy of the linked workspace."""
+    target = tmp_path / "copy" / "shopper_lens.duckdb"
+    target.parent.mkdir()
+    shutil.copyfile(linked[0], target)
+    with Workspace(target, allow=[tmp_path]) as ws:
+        yield ws
+
+
+def _truth(shop: Path) -> pd.DataFrame:
+    return pd.read_csv(shop / "identity_truth.csv", dtype=str, keep_default_na=False)
+
+
+def _links(ws: Workspace) -> pd.DataFrame:
+    with ws.cursor() as cur:
+        return cur.execute("SELECT alias, user_id, status FROM identity_links").df()
+
+
+def test_planted_pairs_are_recovered_with_the_stated_precision_and_recall(linked, shop):
+    path, report = linked
+    truth = _truth(shop)
+    hidden = truth[(truth["user_id"] != "") & (truth["deterministic"] == "0")]
+    answer = dict(zip(hidden["loyalty_id"], hidden["user_id"], strict=True))
+    with Workspace(path) as ws:
+        links = _links(ws)
+    correct = sum(answer.get(a) == u for a, u in zip(links["alias"], links["user_id"], strict=True))
+    assert len(links) == report["applied"] > 0
+    precision, recall = correct / len(links), correct / len(answer)
+    assert precision >= 0.95, (precision, recall)
+    assert recall >= 0.8, (precision, recall)
+    # Near-linear blocking: a small fraction of all store × online pairs is compared.
+    assert report["blocked_pairs"] < 0.02 * report["all_pairs"]
+
+
+def test_store_only_customers_stay_unlinked(linked, shop):
+    truth = _truth(shop)
+    store_only = set(truth.loc[truth["user_id"] == "", "loyalty_id"])
+    with Workspace(linked[0]) as ws:
+        links = _links(ws)
+    wrongly = store_only & set(links["alias"])
+    assert len(wrongly) <= 0.03 * len(store_only), sorted(wrongly)
+
+
+def test_links_move_store_events_to_the_online_shopper_and_unlink_moves_them_back(lws):
+    before = data_version(lws)
+    alias, user_id = _links(lws).iloc[0][["alias", "user_id"]]
+    with lws.cursor() as cur:
+        owner = {r[0] for r in cur.execute("SELECT DISTINCT user_id FROM events "
+                                           "WHERE source_user_id = ?", [alias]).fetchall()}
+    assert owner == {user_id}
+    result = unlink(lws, alias)
+    assert result["unlinked"] == [{"alias": alias, "user_id": user_id}]
+    assert result["events_moved"] > 0
+    with lws.cursor() as cur:
+        owner = {r[0] for r in cur.execute("SELECT DISTINCT user_id FROM events "
+                                           "WHERE source_user_id = ?", [alias]).fetchall()}
+        status = cur.execute("SELECT status FROM identity_candidates WHERE alias = ? AND "
+                             "user_id = ?", [alias, user_id]).fetchall()[0][0]
+    assert owner == {alias} and status == "rejected"
+    assert data_version(lws) != before  # results built on the links are flagged stale
+    with pytest.raises(NotFoundError, match="No probabilistic link"):
+        unlink(lws, alias)
+
+
+def test_review_accept_and_bulk_reject(lws):
+    pending = candidates(lws, "pending")
+    assert len(pending) >= 2 and pending["probability"].between(0.5, 0.95).all()
+    first = pending.iloc[0]
+    accept(lws, first["alias"], first["user_id"])
+    links = _links(lws).set_index("alias")
+    assert links.loc[first["alias"], "status"] == "accepted"
+    rejected = decide_pending(lws, "reject", 0.5, 1.0)
+    assert rejected == len(pending) - 1
+    assert candidates(lws, "pending").empty
+    assert coverage(lws)["pending"] == 0
+
+
+def test_deterministic_links_win(lws, tmp_path):
+    alias, user_id = _links(lws).iloc[0][["alias", "user_id"]]
+    other = "u_other_person"
+    identities = tmp_path / "ids.csv"
+    identities.write_text(f"alias,user_id,alias_type\n{alias},{other},loyalty\n")
+    from analytics.ingest import ingest_file
+    ingest_file(lws, identities, kind="identities")
+    with lws.cursor() as cur:
+        mapped = cur.execute("SELECT user_id FROM identity_map WHERE alias = ?", [alias]).fetchall()
+    assert mapped == [(other,)]
+    with pytest.raises(ConfigError, match="identities file"):
+        accept(lws, alias, user_id)
+
+
+def test_forget_removes_the_shoppers_links_and_candidate_pairs(lws):
+    alias, user_id = _links(lws).iloc[0][["alias", "user_id"]]
+    report = forget_user(lws, user_id, remove_uploads=False)
+    assert alias in report.ids
+    assert report.deleted["identity_links"] >= 1 and report.deleted["identity_candidates"] >= 1
+    with lws.cursor() as cur:
+        left = cur.execute("SELECT count(*) FROM identity_candidates WHERE alias = ? OR user_id = ?",
+                           [alias, user_id]).fetchall()[0][0]
+    assert left == 0
+
+
+def _raw_values(shop: Path) -> set[str]:
+    """Every raw personal value of the register and account files (e-mails, phones, postcodes,
+    devices)."""
+    values: set[str] = set()
+    for name, columns in (("loyalty_members.csv", ("email", "phone", "postcode", "app_device")),
+                          ("online_accounts.csv", ("postcode", "app_device")),
+                          ("customers.csv", ("email", "phone"))):
+        frame = pd.read_csv(shop / name, dtype=str, keep_default_na=False)
+        values |= {v for c in columns for v in frame[c] if v}
+    return values
+
+
+def test_no_raw_personal_value_reaches_the_database_during_linking(linked, shop):
+    raw = _raw_values(shop)
+    with Workspace(linked[0]) as ws, ws.cursor() as cur:
+        tables = {r[0] for r in cur.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        text = " ".join(str(v) for table in ("identity_candidates", "identity_links")
+                        for row in cur.execute(f"SELECT * FROM {table}").fetchall() for v in row)
+        crm = " ".join(r[0] for r in cur.execute("SELECT CAST(attributes AS VARCHAR) FROM users "
+                                                 "WHERE attributes->>'email' IS NOT NULL").fetchall())
+    assert not [t for t in tables if "splink" in t.lower()]  # Splink ran in its own database
+    assert len(text) > 1000
+    leaked = [v for v in raw if v in text]
+    assert not leaked, leaked[:5]
+    emails = [v for v in raw if "@" in v]
+    assert emails and not [v for v in emails if v in crm]  # hashed at ingest
+
+
+def test_match_weights_are_log2_m_over_u_on_a_hand_case():
+    """Two comparisons with fixed m/u: weights log2(m/u), probability from prior + weights."""
+    from splink import DuckDBAPI, Linker
+
+    store = pd.DataFrame({"unique_id": ["L1"], "postcode": ["h1"], "gender": ["f"]})
+    online = pd.DataFrame({"unique_id": ["u1"], "postcode": ["h1"], "gender": ["m"]})
+    spec = settings(["postcode", "gender"], prior=0.01).create_settings_dict("duckdb")
+    # postcode same: m 0.9, u 0.01; different: m 0.1, u 0.99. gender same: m .95 u .5; else .05 .5
+    fixed = {"postcode": ((0.9, 0.01), (0.1, 0.99)), "gender": ((0.95, 0.5), (0.05, 0.5))}
+    for comparison in spec["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        for level, (m, u) in zip(levels, fixed[comparison["output_column_name"]], strict=True):
+            level["m_probability"], level["u_probability"] = m, u
+    spec["blocking_rules_to_generate_predictions"] = ["1=1"]
+    db = DuckDBAPI()
+    linker = Linker([db.register(store, dataset_display_name="store"),
+                     db.register(online, dataset_display_name="online")], spec, log_level=None)
+    frame = linker.inference.predict().as_pandas_dataframe()
+    [pair] = _pairs(frame, linker.misc.save_model_to_json()).to_dict("records")
+    weights = {e["comparison"]: e["weight"] for e in pair["evidence"]}
+    assert weights["postcode"] == pytest.approx(math.log2(0.9 / 0.01), abs=1e-3)  # 6.492
+    assert weights["gender"] == pytest.approx(math.log2(0.05 / 0.5), abs=1e-3)  # -3.322
+    assert weights["prior"] == pytest.approx(math.log2(0.01 / 0.99), abs=1e-3)  # -6.629
+    total = sum(weights.values())
+    assert pair["probability"] == pytest.approx(2**total / (1 + 2**total), rel=1e-3)
+    assert (pair["alias"], pair["user_id"]) == ("L1", "u1")
+    labels = {e["comparison"]: e["label"] for e in pair["evidence"]}
+    assert labels == {"prior": "starting odds", "postcode": "same", "gender": "different"}
+    assert evidence_words(pair["evidence"]).startswith("postcode (hashed): same (+6.5)")
+
+
+def test_threshold_out_of_range_is_refused_and_nothing_written(lws):
+    before = _links(lws)
+    with pytest.raises(ConfigError, match="outside"):
+        find_links(lws, 0.3, apply=True)
+    pd.testing.assert_frame_equal(_links(lws), before)
+
+
+def test_mask_never_shows_a_whole_id():
+    assert mask("L01234") == "L0…34"
+    assert mask("a" * 64) == "aa…aa"
+
+
+def test_empty_workspace_finds_nothing(ws):
+    report = find_links(ws)
+    assert (report.candidates, report.applied, report.precision_estimate) == (0, 0, None)
+
+
+def test_cli_link_json_review_file_and_unlink(identity_linked, lws, capsys):
+    _, result, review_file = identity_linked
+    assert {"candidates", "applied", "review", "precision_estimate"} <= set(result)
+    assert result["written"] is True and result["review"] > 0
+    assert result["candidates"] == result["applied"] + result["review"]
+    review = pd.read_csv(review_file)
+    assert len(review) == result["review"]
+    assert review["probability"].between(0.5, 0.95).all()
+    assert review["evidence"].str.contains(r"\([+-]\d", regex=True).all()  # weights in words
+    db = str(lws.path)
+    alias = _links(lws).iloc[0]["alias"]
+    lws.close()
+    assert main(["unlink", "--db", db, alias, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip())["unlinked"][0]["alias"] == alias
+    assert main(["unlink", "--db", db, alias]) == 2
+    assert "No probabilistic link" in capsys.readouterr().err
+    assert main(["link", "--db", db, "--threshold", "2"]) == 2
+    assert "outside" in capsys.readouterr().err
