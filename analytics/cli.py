@@ -655,6 +655,42 @@ def _segment_runs(args: argparse.Namespace) -> dict[str, Any]:
                                           "created_at": str(c.created_at)} for c in choices]}
 
 
+# h16a: predicted lifetime value (BG/NBD + Gamma-Gamma), validated on a holdout
+@command("predict")
+def _predict(args: argparse.Namespace) -> dict[str, Any]:
+    from datetime import datetime
+
+    from analytics.predict import predict
+
+    try:
+        end = datetime.fromisoformat(args.calibration_end) if args.calibration_end else None
+    except ValueError as e:
+        raise ShopperLensError(f"--calibration-end {args.calibration_end!r} is not a date.",
+                               hint="Use YYYY-MM-DD, e.g. --calibration-end 2024-06-30.",
+                               title="Invalid argument") from e
+    with _open(args) as ws:
+        report = predict(ws, calibration_end=end, horizon_days=args.horizon_days,
+                         monthly_discount=args.monthly_discount)
+    result = report.as_json()
+    h = report.holdout
+    _say(args, f"Fitted lifetime value for {report.users:,} shoppers (calibration to "
+               f"{report.calibration_end:%Y-%m-%d}, holdout {h.days:,.0f} days).")
+    _say(args, f"Holdout orders: predicted {h.predicted_purchases:,.0f}, actual {h.actual_purchases:,}, "
+               f"naive baseline {h.baseline_purchases:,.0f}. {h.verdict}")
+    return result
+
+
+def _predict_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("predict", parents=[common],
+                       help="lifetime value: P(alive), expected orders and spend, holdout validation")
+    p.add_argument("--calibration-end", metavar="DATE",
+                   help="end of the calibration period (default: 75%% through the history)")
+    p.add_argument("--horizon-days", type=float, default=365,
+                   help="days ahead for expected orders and lifetime value (default 365)")
+    p.add_argument("--monthly-discount", type=float, default=0.0,
+                   help="monthly discount rate for lifetime value (default 0: none)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", help="workspace DuckDB file (default: $SHOPPER_LENS_DB or "
@@ -813,6 +849,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="delete a shopper and their aliases from every table")
     p.add_argument("user_id")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _predict_parser(sub, common)  # h16a
     p = sub.add_parser("app", parents=[common], help="start the dashboard")
     p.add_argument("--port", type=int, default=8501)
     return parser

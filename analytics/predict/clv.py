@@ -1,0 +1,212 @@
+"""BG/NBD purchases and Gamma-Gamma spend: the likelihoods, a maximum-likelihood fit, and the
+per-shopper predictions (P(alive), expected purchases, expected order value, lifetime value).
+
+Why our own fit and not pymc-marketing: its install (PyMC + PyTensor + ArviZ, a C compiler at
+run time) is several hundred MB and its MAP fit takes seconds where the closed-form likelihood
+below, optimised on log-parameters with L-BFGS-B, takes milliseconds (README, "Predicted
+lifetime value"). Formulas: Fader, Hardie & Lee (2005), "Counting your customers the easy way";
+Fader & Hardie (2013), "The Gamma-Gamma model of monetary value". Time is in days throughout.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import minimize
+from scipy.special import betaln, gammaln, hyp2f1
+
+from analytics.errors import ShopperLensError
+
+Array = NDArray[np.float64]
+DAYS_PER_MONTH = 365.25 / 12
+#: Fewer repeat buyers than this and the dropout process (a, b) cannot be told from noise.
+MIN_REPEAT_BUYERS = 20
+
+
+class PredictionError(ShopperLensError):
+    """The data cannot support a lifetime-value fit (too few shoppers or repeat buyers)."""
+
+    title = "Prediction not possible"
+
+
+@dataclass(frozen=True)
+class BGNBDParams:
+    """Purchase rate ~ Gamma(shape r, rate alpha); dropout after each repeat ~ Beta(a, b)."""
+
+    r: float
+    alpha: float
+    a: float
+    b: float
+    unit: str = "days"
+
+    def as_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GammaGammaParams:
+    """Order value ~ Gamma(shape p, rate nu) with nu ~ Gamma(shape q, rate v) across shoppers."""
+
+    p: float
+    q: float
+    v: float
+
+    def as_json(self) -> dict[str, object]:
+        return asdict(self)
+
+    @property
+    def mean_order_value(self) -> float:
+        """The population's expected order value p v / (q - 1) (infinite when q <= 1)."""
+        return self.p * self.v / (self.q - 1) if self.q > 1 else math.inf
+
+
+def _arrays(*values: ArrayLike) -> list[Array]:
+    return [np.asarray(v, dtype="float64") for v in values]
+
+
+def bgnbd_log_likelihood(params: BGNBDParams, frequency: ArrayLike, recency: ArrayLike,
+                         age: ArrayLike) -> Array:
+    """Each shopper's log-likelihood of ``frequency`` repeats, the last at ``recency``, seen for ``age``.
+
+    FHL (2005) eq. 6: the shopper is alive at T (first term), or dropped out after the last
+    repeat (second term, only when there was a repeat).
+    """
+    x, tx, t = _arrays(frequency, recency, age)
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
+    alive = betaln(a, b + x) - (r + x) * np.log(alpha + t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gone = np.where(x > 0, betaln(a + 1, np.maximum(b + x - 1, 1e-12))
+                        - (r + x) * np.log(alpha + tx), -np.inf)
+    return common + np.logaddexp(alive, gone)  # type: ignore[no-any-return]
+
+
+def gamma_gamma_log_likelihood(params: GammaGammaParams, frequency: ArrayLike,
+                               mean_value: ArrayLike) -> Array:
+    """Each repeat buyer's log-likelihood of the mean ``mean_value`` of its ``frequency`` orders."""
+    x, m = _arrays(frequency, mean_value)
+    p, q, v = params.p, params.q, params.v
+    return (gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(v)  # type: ignore[no-any-return]
+            + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(v + m * x))
+
+
+def _maximise(negative_ll: object, start: Array) -> Array:
+    """Minimise a negative log-likelihood over log-parameters (all parameters are positive)."""
+    result = minimize(negative_ll, np.log(start), method="L-BFGS-B",
+                      bounds=[(-12.0, 12.0)] * len(start))
+    return np.exp(result.x)  # type: ignore[no-any-return]
+
+
+def fit_bgnbd(frequency: ArrayLike, recency: ArrayLike, age: ArrayLike) -> BGNBDParams:
+    """Maximum-likelihood BG/NBD parameters from per-shopper (frequency, recency, T) in days.
+
+    Identical summaries are counted once with a weight, so the fit costs the number of distinct
+    (x, t_x, T) triples, not shoppers.
+
+    Examples
+    --------
+    >>> fit_bgnbd([0, 2, 5, 1], [0, 30, 80, 10], [90, 90, 90, 90]).unit
+    'days'
+    """
+    x, tx, t = _arrays(frequency, recency, age)
+    _check_summary(x, tx, t)
+    triples, weights = np.unique(np.column_stack([x, tx, t]), axis=0, return_counts=True)
+    ux, utx, ut = triples.T
+
+    def negative(theta: Array) -> float:
+        r, alpha, a, b = np.exp(theta)
+        ll = bgnbd_log_likelihood(BGNBDParams(r, alpha, a, b), ux, utx, ut)
+        return float(-(weights * ll).sum() / weights.sum())
+
+    start = np.array([1.0, max(float(np.mean(t)), 1.0), 1.0, 1.0])
+    r, alpha, a, b = _maximise(negative, start)
+    return BGNBDParams(float(r), float(alpha), float(a), float(b))
+
+
+def fit_gamma_gamma(frequency: ArrayLike, mean_value: ArrayLike) -> GammaGammaParams:
+    """Maximum-likelihood Gamma-Gamma parameters from repeat buyers' (x, mean order value)."""
+    x, m = _arrays(frequency, mean_value)
+    keep = (x > 0) & (m > 0) & np.isfinite(m)
+    x, m = x[keep], m[keep]
+    if len(x) < MIN_REPEAT_BUYERS:
+        raise PredictionError(
+            f"Only {len(x)} shopper(s) have a repeat order with a positive value; the spend model "
+            f"needs at least {MIN_REPEAT_BUYERS}.",
+            hint="Load more order history (a longer period or more shoppers), then fit again.")
+
+    def negative(theta: Array) -> float:
+        p, q, v = np.exp(theta)
+        return float(-gamma_gamma_log_likelihood(GammaGammaParams(p, q, v), x, m).mean())
+
+    p, q, v = _maximise(negative, np.array([1.0, 2.0, float(np.mean(m))]))
+    return GammaGammaParams(float(p), float(q), float(v))
+
+
+def _check_summary(x: Array, tx: Array, t: Array) -> None:
+    repeaters = int((x > 0).sum())
+    if repeaters < MIN_REPEAT_BUYERS:
+        raise PredictionError(
+            f"Only {repeaters} of {len(x):,} buyer(s) ordered more than once; the purchase model "
+            f"needs at least {MIN_REPEAT_BUYERS} repeat buyers to tell loyal from lapsed shoppers.",
+            hint="Load a longer order history, or move --calibration-end later so the calibration "
+                 "period holds more repeat orders.")
+    if np.any(tx > t + 1e-9) or np.any(x < 0) or np.any(tx < 0):
+        raise PredictionError("Some shoppers' last repeat order is after the end of their period.",
+                              hint="This is a bug in the summary; report it with the data used.")
+
+
+def p_alive(params: BGNBDParams, frequency: ArrayLike, recency: ArrayLike, age: ArrayLike) -> Array:
+    """Probability that each shopper is still buying at T (FHL 2005 eq. 11).
+
+    A shopper with no repeat order is alive by the model's assumption (dropout follows a repeat).
+    """
+    x, tx, t = _arrays(frequency, recency, age)
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        log_odds = (np.log(a) - np.log(np.maximum(b + x - 1, 1e-12))
+                    + (r + x) * (np.log(alpha + t) - np.log(alpha + tx)))
+        ratio = np.where(x > 0, np.exp(log_odds), 0.0)
+    return 1.0 / (1.0 + ratio)  # type: ignore[no-any-return]
+
+
+def expected_purchases(params: BGNBDParams, horizon: ArrayLike, frequency: ArrayLike,
+                       recency: ArrayLike, age: ArrayLike) -> Array:
+    """Expected orders in the ``horizon`` days after T given each shopper's history (FHL eq. 10)."""
+    h, x, tx, t = _arrays(horizon, frequency, recency, age)
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    if a <= 1:  # the closed form divides by a - 1; nudge it rather than return infinities
+        a = 1.0 + 1e-6
+    z = h / (alpha + t + h)
+    hyper = hyp2f1(r + x, b + x, a + b + x - 1, z)
+    growth = 1 - np.exp((r + x) * (np.log(alpha + t) - np.log(alpha + t + h))) * hyper
+    return (a + b + x - 1) / (a - 1) * growth * p_alive(params, x, tx, t)  # type: ignore[no-any-return]
+
+
+def expected_order_value(params: GammaGammaParams, frequency: ArrayLike,
+                         mean_value: ArrayLike) -> Array:
+    """Expected value of each shopper's future orders: their own mean shrunk to the population's.
+
+    Shoppers with no repeat order (or no positive value) get the population mean p v / (q - 1).
+    """
+    x, m = _arrays(frequency, mean_value)
+    p, q, v = params.p, params.q, params.v
+    known = (x > 0) & (m > 0) & np.isfinite(m)
+    own = p * (v + x * np.where(known, m, 0)) / (p * x + q - 1)
+    return np.where(known, own, params.mean_order_value)  # type: ignore[no-any-return]
+
+
+def lifetime_value(bgnbd: BGNBDParams, spend: GammaGammaParams, horizon_days: float,
+                   frequency: ArrayLike, recency: ArrayLike, age: ArrayLike, mean_value: ArrayLike,
+                   monthly_discount: float = 0.0) -> Array:
+    """Expected spend over ``horizon_days``: each month's expected orders times the expected
+    order value, discounted at ``monthly_discount`` per month (0: no discounting)."""
+    x, tx, t = _arrays(frequency, recency, age)
+    months = max(1, math.ceil(horizon_days / DAYS_PER_MONTH - 1e-9))
+    edges = np.minimum(np.arange(0, months + 1) * DAYS_PER_MONTH, horizon_days)
+    cumulative = [expected_purchases(bgnbd, e, x, tx, t) if e > 0 else np.zeros_like(x) for e in edges]
+    discounted = sum((cumulative[k] - cumulative[k - 1]) / (1 + monthly_discount) ** k
+                     for k in range(1, months + 1))
+    return expected_order_value(spend, x, mean_value) * np.asarray(discounted)  # type: ignore[no-any-return]
