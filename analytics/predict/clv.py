@@ -11,12 +11,13 @@ Fader & Hardie (2013), "The Gamma-Gamma model of monetary value". Time is in day
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
-from scipy.special import betaln, gammaln, hyp2f1
+from scipy.special import betaln, digamma, gammaln, hyp2f1
 
 from analytics.errors import ShopperLensError
 
@@ -93,9 +94,47 @@ def gamma_gamma_log_likelihood(params: GammaGammaParams, frequency: ArrayLike,
             + (p * x - 1) * np.log(m) + p * x * np.log(x) - (p * x + q) * np.log(v + m * x))
 
 
-def _maximise(negative_ll: object, start: Array) -> Array:
-    """Minimise a negative log-likelihood over log-parameters (all parameters are positive)."""
-    result = minimize(negative_ll, np.log(start), method="L-BFGS-B",
+def bgnbd_gradient(params: BGNBDParams, frequency: ArrayLike, recency: ArrayLike,
+                   age: ArrayLike) -> Array:
+    """Each shopper's gradient of :func:`bgnbd_log_likelihood` in (r, alpha, a, b), one row each.
+
+    Analytic, so the fit needs a few dozen likelihood evaluations rather than five per step.
+    """
+    x, tx, t = _arrays(frequency, recency, age)
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    bx = np.maximum(b + x - 1, 1e-12)
+    alive = betaln(a, b + x) - (r + x) * np.log(alpha + t)
+    gone = np.where(x > 0, betaln(a + 1, bx) - (r + x) * np.log(alpha + tx), -np.inf)
+    total = np.logaddexp(alive, gone)
+    w1, w2 = np.exp(alive - total), np.exp(gone - total)
+    psi_all = digamma(a + b + x)
+    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w1 * np.log(alpha + t) \
+        - w2 * np.log(alpha + tx)
+    d_alpha = r / alpha - (r + x) * (w1 / (alpha + t) + w2 / (alpha + tx))
+    d_a = digamma(a + b) - digamma(a) + w1 * (digamma(a) - psi_all) + w2 * (digamma(a + 1) - psi_all)
+    d_b = digamma(a + b) - digamma(b) + w1 * (digamma(b + x) - psi_all) \
+        + np.where(x > 0, w2 * (digamma(bx) - psi_all), 0.0)
+    return np.column_stack([d_r, d_alpha, d_a, d_b])
+
+
+def gamma_gamma_gradient(params: GammaGammaParams, frequency: ArrayLike,
+                         mean_value: ArrayLike) -> Array:
+    """Each repeat buyer's gradient of :func:`gamma_gamma_log_likelihood` in (p, q, v)."""
+    x, m = _arrays(frequency, mean_value)
+    p, q, v = params.p, params.q, params.v
+    psi = digamma(p * x + q)
+    d_p = x * (psi - digamma(p * x) + np.log(m) + np.log(x) - np.log(v + m * x))
+    d_q = psi - digamma(q) + np.log(v) - np.log(v + m * x)
+    d_v = q / v - (p * x + q) / (v + m * x)
+    return np.column_stack([d_p, d_q, d_v])
+
+
+Objective = Callable[[Array], tuple[float, Array]]
+
+
+def _maximise(negative_ll: Objective, start: Array) -> Array:
+    """Minimise a negative log-likelihood (value, gradient) over log-parameters (all positive)."""
+    result = minimize(negative_ll, np.log(start), jac=True, method="L-BFGS-B",
                       bounds=[(-12.0, 12.0)] * len(start))
     return np.exp(result.x)  # type: ignore[no-any-return]
 
@@ -116,10 +155,13 @@ def fit_bgnbd(frequency: ArrayLike, recency: ArrayLike, age: ArrayLike) -> BGNBD
     triples, weights = np.unique(np.column_stack([x, tx, t]), axis=0, return_counts=True)
     ux, utx, ut = triples.T
 
-    def negative(theta: Array) -> float:
-        r, alpha, a, b = np.exp(theta)
-        ll = bgnbd_log_likelihood(BGNBDParams(r, alpha, a, b), ux, utx, ut)
-        return float(-(weights * ll).sum() / weights.sum())
+    share = weights / weights.sum()
+
+    def negative(theta: Array) -> tuple[float, Array]:
+        params = BGNBDParams(*np.exp(theta))
+        ll = bgnbd_log_likelihood(params, ux, utx, ut)
+        grad = share @ bgnbd_gradient(params, ux, utx, ut) * np.exp(theta)
+        return float(-(share * ll).sum()), -grad
 
     start = np.array([1.0, max(float(np.mean(t)), 1.0), 1.0, 1.0])
     r, alpha, a, b = _maximise(negative, start)
@@ -137,9 +179,11 @@ def fit_gamma_gamma(frequency: ArrayLike, mean_value: ArrayLike) -> GammaGammaPa
             f"needs at least {MIN_REPEAT_BUYERS}.",
             hint="Load more order history (a longer period or more shoppers), then fit again.")
 
-    def negative(theta: Array) -> float:
-        p, q, v = np.exp(theta)
-        return float(-gamma_gamma_log_likelihood(GammaGammaParams(p, q, v), x, m).mean())
+    def negative(theta: Array) -> tuple[float, Array]:
+        params = GammaGammaParams(*np.exp(theta))
+        ll = gamma_gamma_log_likelihood(params, x, m)
+        grad = gamma_gamma_gradient(params, x, m).mean(axis=0) * np.exp(theta)
+        return float(-ll.mean()), -grad
 
     p, q, v = _maximise(negative, np.array([1.0, 2.0, float(np.mean(m))]))
     return GammaGammaParams(float(p), float(q), float(v))

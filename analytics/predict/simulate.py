@@ -72,3 +72,22 @@ def _summary(orders: pd.DataFrame, age: np.ndarray) -> pd.DataFrame:
         "mean_value": repeats.reindex(range(n)).to_numpy(),
         "holdout_orders": holdout.groupby("shopper").size().reindex(range(n), fill_value=0).to_numpy(),
     })
+
+
+def to_events(sim: Simulated, calibration_end: pd.Timestamp, holdout_days: float) -> pd.DataFrame:
+    """The simulated orders as canonical purchase events (one line per order, ``order_id`` set),
+    placed so each shopper's age ends at ``calibration_end``; one closing ``view`` marks the end
+    of the holdout, so the history spans exactly ``holdout_days`` past ``calibration_end``."""
+    age = sim.summary["age"].to_numpy()
+    o = sim.orders
+    offset = pd.to_timedelta((o["day"].to_numpy() - age[o["shopper"]]) * 86400, unit="s")
+    frame = pd.DataFrame({
+        "user_id": [f"s{i:06d}" for i in o["shopper"]],
+        "event_time": (calibration_end + offset).round("s"),
+        "event_type": "purchase", "order_id": [f"o{n:08d}" for n in range(len(o))],
+        "price": o["value"].to_numpy(), "quantity": 1.0, "revenue": o["value"].to_numpy(),
+        "source": "online"})
+    closing = {"user_id": "s000000", "event_time": calibration_end + pd.Timedelta(days=holdout_days),
+               "event_type": "view", "order_id": None, "price": None, "quantity": None,
+               "revenue": None, "source": "online"}
+    return pd.concat([frame, pd.DataFrame([closing])], ignore_index=True)

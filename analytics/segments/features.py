@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, QuantileTransformer, RobustScaler, StandardScaler
 
 from analytics.errors import ConfigError
-from analytics.profiles import FEATURES
+from analytics.profiles import CATALOGUE
 
 CATEGORY_SHARES = "category_shares"
 SHARE_PREFIX = "share: "
@@ -50,12 +50,14 @@ DEFAULT_SCALING = next(iter(SCALINGS))
 # taken to be typical (fill: median).
 _FILL_MAX = frozenset({"recency_days"})
 _FILL_MEDIAN = frozenset({"avg_price_viewed", "avg_price_bought", "price_sensitivity",
-                          "avg_order_value", "mobile_share"})
+                          "avg_order_value", "mobile_share",
+                          # h16a: unknown (never bought) is not "certainly gone" or "worth 0"
+                          "p_alive", "expected_order_value"})
 
 
 def numeric_features() -> list[str]:
     """Profile features a model can use: the numeric ones plus the category mix."""
-    return [f.name for f in FEATURES if f.kind == "numeric"] + [CATEGORY_SHARES]
+    return [f.name for f in CATALOGUE if f.kind == "numeric"] + [CATEGORY_SHARES]
 
 
 class ProfileEncoder(BaseEstimator, TransformerMixin):  # type: ignore[misc]
