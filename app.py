@@ -15,6 +15,7 @@ PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/data.py", title="Data", icon=":material/upload_file:"),
     st.Page("pages/profiles.py", title="Profiles", icon=":material/badge:"),
+    st.Page("pages/predictions.py", title="Predictions", icon=":material/trending_up:"),
     st.Page("pages/segments.py", title="Segments", icon=":material/bubble_chart:"),
     st.Page("pages/journeys.py", title="Journeys", icon=":material/route:"),
     st.Page("pages/recommendations.py", title="Recommendations", icon=":material/recommend:"),

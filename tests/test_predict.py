@@ -252,3 +252,12 @@ def test_the_join_selects_every_predicted_feature():
     from analytics.profiles import _PREDICTED_SQL, PREDICTED_FEATURES
 
     assert all(f"v.{f.name}," in _PREDICTED_SQL for f in PREDICTED_FEATURES)
+
+
+def test_shopper_360_says_each_predicted_number(fitted_ws):
+    from analytics.shopper import shopper_view
+
+    ws, _, _ = fitted_ws
+    view = shopper_view(ws, "s000001")
+    assert len(view.lifetime) == 4 and view.lifetime[0].endswith("chance this shopper is still buying.")
+    assert view.as_json()["lifetime"] == list(view.lifetime)
