@@ -72,6 +72,15 @@ def test_expected_purchases_start_at_zero_and_grow_with_the_horizon():
     assert short[1] > short[2]  # same orders, the one who bought lately is likelier active
 
 
+def test_expected_purchases_of_a_new_shopper_match_the_process_mean():
+    """E[X(t)] = E[(1 - exp(-lambda p t)) / p] (FHL eq. 7), averaged over the mixing
+    distributions by Monte Carlo, for a < 1 (where the closed form's (a - 1) is negative)."""
+    rng = np.random.default_rng(0)
+    rate, dropout = rng.gamma(0.6, 1 / 12, 400_000), rng.beta(0.8, 2.5, 400_000)
+    mean = np.mean((1 - np.exp(-rate * dropout * 120)) / dropout)
+    assert expected_purchases(TRUE_BGNBD, 120, [0], [0], [0])[0] == pytest.approx(mean, rel=0.01)
+
+
 def test_lifetime_value_is_orders_times_value_and_discounting_lowers_it():
     x, tx, t, m = [2], [50], [90], [40.0]
     plain = lifetime_value(TRUE_BGNBD, TRUE_SPEND, 365, x, tx, t, m)
@@ -129,6 +138,15 @@ def test_a_worse_model_gets_the_plain_verdict(planted):
     wrong = BGNBDParams(r=50.0, alpha=1000.0, a=0.01, b=100.0)
     holdout = check_holdout(wrong, d, 120)
     assert not holdout.better_than_baseline and "no better than the naive baseline" in holdout.verdict
+
+
+def test_a_tie_with_the_baseline_is_not_called_better():
+    from analytics.predict.validate import Holdout
+
+    tie = Holdout(90, 100, 50.0, 48, 52.0, pearson=0.778, auc=0.826, baseline_pearson=0.772,
+                  baseline_auc=0.825, by_frequency=())
+    assert not tie.better_than_baseline
+    assert "about as well as the naive baseline" in tie.verdict and "(+4%)" in tie.verdict
 
 
 def test_too_few_repeat_buyers_is_a_clear_error():

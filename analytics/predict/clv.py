@@ -221,8 +221,8 @@ def expected_purchases(params: BGNBDParams, horizon: ArrayLike, frequency: Array
     """Expected orders in the ``horizon`` days after T given each shopper's history (FHL eq. 10)."""
     h, x, tx, t = _arrays(horizon, frequency, recency, age)
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
-    if a <= 1:  # the closed form divides by a - 1; nudge it rather than return infinities
-        a = 1.0 + 1e-6
+    if abs(a - 1) < 1e-6:  # the closed form (valid on both sides of 1) divides by a - 1
+        a = 1.0 + math.copysign(1e-6, a - 1)
     z = h / (alpha + t + h)
     hyper = hyp2f1(r + x, b + x, a + b + x - 1, z)
     growth = 1 - np.exp((r + x) * (np.log(alpha + t) - np.log(alpha + t + h))) * hyper

@@ -19,6 +19,8 @@ from analytics.predict.clv import BGNBDParams, expected_purchases
 
 #: The plot's groups: 0, 1, ..., 6 repeat orders in calibration, then "7+".
 TOP_GROUP = 7
+#: Correlation / AUC differences smaller than this are "about the same" (not "better").
+MARGIN = 0.01
 
 
 @dataclass(frozen=True)
@@ -36,12 +38,15 @@ class Holdout:
     baseline_auc: float | None
     by_frequency: tuple[dict[str, float | int | str], ...]
 
+    def _pairs(self) -> list[tuple[float, float]]:
+        pairs = [(self.pearson, self.baseline_pearson), (self.auc, self.baseline_auc)]
+        return [(m, b) for m, b in pairs if m is not None and b is not None]
+
     @property
     def better_than_baseline(self) -> bool:
-        """Both the correlation and the AUC at least match the baseline's."""
-        pairs = [(self.pearson, self.baseline_pearson), (self.auc, self.baseline_auc)]
-        known = [(m, b) for m, b in pairs if m is not None and b is not None]
-        return bool(known) and all(m >= b for m, b in known)
+        """Both the correlation and the AUC beat the baseline's by at least MARGIN."""
+        known = self._pairs()
+        return bool(known) and all(m >= b + MARGIN for m, b in known)
 
     @property
     def verdict(self) -> str:
@@ -52,6 +57,10 @@ class Holdout:
         if self.better_than_baseline:
             return (f"The model beats the naive baseline at telling who buys again and how often; "
                     f"{total}.")
+        if self._pairs() and all(m >= b - MARGIN for m, b in self._pairs()):
+            return (f"The model ranks shoppers about as well as the naive baseline (each shopper's "
+                    f"past order rate), no better; {total}. What it adds is the chance each "
+                    "shopper is still buying and a value for those with few orders.")
         return (f"The model is no better than the naive baseline (each shopper's past order rate) "
                 f"on this data; {total}. Treat its per-shopper numbers as rough.")
 
