@@ -147,6 +147,9 @@ def test_a_tie_with_the_baseline_is_not_called_better():
                   baseline_auc=0.825, by_frequency=())
     assert not tie.better_than_baseline
     assert "about as well as the naive baseline" in tie.verdict and "(+4%)" in tie.verdict
+    assert "rough" not in tie.verdict
+    off = Holdout(90, 100, 64.0, 50, 52.0, 0.9, 0.9, 0.5, 0.5, ())
+    assert off.better_than_baseline and "(+28%), off by more than 15%" in off.verdict
 
 
 def test_too_few_repeat_buyers_is_a_clear_error():

@@ -21,6 +21,8 @@ from analytics.predict.clv import BGNBDParams, expected_purchases
 TOP_GROUP = 7
 #: Correlation / AUC differences smaller than this are "about the same" (not "better").
 MARGIN = 0.01
+#: A total of predicted holdout orders further than this from the actual one is flagged.
+TOTAL_TOLERANCE = 0.15
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,9 @@ class Holdout:
         error = (self.predicted_purchases - self.actual_purchases) / max(self.actual_purchases, 1)
         total = f"it predicted {self.predicted_purchases:,.0f} holdout orders against " \
                 f"{self.actual_purchases:,} actual ({error:+.0%})"
+        if abs(error) > TOTAL_TOLERANCE:
+            total += (f", off by more than {TOTAL_TOLERANCE:.0%}, so read its totals and lifetime "
+                      "values as rough")
         if self.better_than_baseline:
             return (f"The model beats the naive baseline at telling who buys again and how often; "
                     f"{total}.")
