@@ -282,3 +282,17 @@ def test_shopper_360_says_each_predicted_number(fitted_ws):
     view = shopper_view(ws, "s000001")
     assert len(view.lifetime) == 4 and view.lifetime[0].endswith("chance this shopper is still buying.")
     assert view.as_json()["lifetime"] == list(view.lifetime)
+
+
+def test_clustering_can_use_the_predicted_values_once_fitted(fitted_ws, ws):
+    from analytics.errors import ConfigError
+    from analytics.segments.features import ProfileEncoder
+    from tests.test_profiles import ev, insert
+
+    fitted, _, _ = fitted_ws
+    X = ProfileEncoder(["clv", "p_alive", "frequency"]).fit_transform(load_profiles(fitted))
+    assert X.shape == (1500, 3) and not np.isnan(X).any()
+    insert(ws, *(ev(f"u{i}", "2024-03-01 10:00", "purchase", order_id=f"o{i}") for i in range(4)))
+    build_profiles(ws)
+    with pytest.raises(ConfigError, match="not been fitted"):
+        ProfileEncoder(["clv", "frequency"]).fit(load_profiles(ws))

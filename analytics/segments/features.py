@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, QuantileTransformer, RobustScaler, StandardScaler
 
 from analytics.errors import ConfigError
-from analytics.profiles import CATALOGUE
+from analytics.profiles import CATALOGUE, PREDICTED_FEATURES
 
 CATEGORY_SHARES = "category_shares"
 SHARE_PREFIX = "share: "
@@ -44,6 +44,7 @@ SCALINGS: dict[str, str] = {
     "quantile": "map each feature to a normal distribution by rank",
 }
 DEFAULT_SCALING = next(iter(SCALINGS))
+_PREDICTED = frozenset(f.name for f in PREDICTED_FEATURES)
 
 # Empty cells mean "never did it" (fill 0) except where 0 would be a claim: a shopper who never
 # bought is the *least* recent (fill: beyond the largest value), and an unknown price level is
@@ -199,6 +200,11 @@ def _check_features(profiles: pd.DataFrame, features: Sequence[str]) -> None:
         raise ConfigError(f"Unknown or non-numeric feature(s): {', '.join(map(repr, unknown))}.",
                           hint=f"Numeric profile features are: {', '.join(sorted(known))}.",
                           title="Unknown feature")
+    unfitted = [f for f in features if f in _PREDICTED and f not in profiles.columns]
+    if unfitted:  # h16a: predicted features exist once lifetime value has been fitted
+        raise ConfigError(f"{', '.join(unfitted)}: lifetime value has not been fitted yet.",
+                          hint="Fit it on the Predictions page or with `shopper-lens predict`, "
+                          "or leave these features out.", title="Not fitted yet")
     if len(profiles) < 3:
         raise ConfigError(f"Only {len(profiles)} shopper(s) have a profile; segmentation needs at "
                           "least 3.", hint="Load more events, then rebuild the profiles.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import no_exceptions
+from tests.app.test_plain_words import INTERNAL, shown_texts
 
 
 def test_fit_shows_parameters_validation_segments_and_export(demo_app: AppTest):
@@ -22,6 +23,7 @@ def test_fit_shows_parameters_validation_segments_and_export(demo_app: AppTest):
     assert at.table and "Naive baseline" in at.table[0].value.columns
     assert len(at.get("plotly_chart")) == 3  # validation plot, P(alive) and CLV by segment
     assert at.get("download_button")
+    assert not [n for t in shown_texts(at) for n in INTERNAL.findall(t)]  # labels, not column names
     at.run()  # a plain rerun shows the stored fit without fitting again, and it is current
     no_exceptions(at)
     assert not any("out of date" in w.value for w in at.warning)
