@@ -270,6 +270,13 @@ def _sample(args: argparse.Namespace) -> dict[str, Any]:
                    f"{follow.start_buying} start buying; see changes.csv).")
         return {"events": follow.events + follow.pos_rows, "out": str(follow.out_dir),
                 "lapse": follow.lapse, "start_buying": follow.start_buying}
+    if args.kind == "clv":  # h16a: a BG/NBD + Gamma-Gamma shop with known parameters
+        from analytics.predict.simulate import write_sample
+
+        events, folder = write_sample(Path(args.out), shoppers=args.users, seed=args.seed)
+        _say(args, f"Wrote {events:,} orders of {args.users:,} shoppers with known lifetime-value "
+                   f"parameters to {folder} (see truth.json).")
+        return {"events": events, "users": args.users, "out": str(folder)}
     if args.kind != "shop":  # h12rec: grocery-like / ratings-like shops
         from analytics.sample import generate_kind
 
@@ -765,8 +772,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--followup-of", metavar="FOLDER",
                    help="instead: write the next period of the sample in FOLDER (known changers)")
     p.add_argument("--days", type=int, default=60, help="length of the follow-up period")
-    p.add_argument("--kind", choices=["shop", "grocery", "ratings"], default="shop",
-                   help="grocery: repeat purchases dominate; ratings: each item bought once")
+    p.add_argument("--kind", choices=["shop", "grocery", "ratings", "clv"], default="shop",
+                   help="grocery: repeat purchases dominate; ratings: each item bought once; "
+                        "clv: orders from BG/NBD + Gamma-Gamma with known parameters (truth.json)")
 
     p = sub.add_parser("journeys", parents=[common], help="funnel conversion and top session paths")
     p.add_argument("--steps", default="view,cart,checkout,purchase", help="event types in funnel order")

@@ -296,3 +296,15 @@ def test_clustering_can_use_the_predicted_values_once_fitted(fitted_ws, ws):
     build_profiles(ws)
     with pytest.raises(ConfigError, match="not been fitted"):
         ProfileEncoder(["clv", "frequency"]).fit(load_profiles(ws))
+
+
+def test_sample_kind_clv_writes_orders_and_the_planted_truth(tmp_path, capsys):
+    out = tmp_path / "clv"
+    assert main(["sample", "--kind", "clv", "--users", "200", "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    events = pd.read_csv(out / "events.csv")
+    truth = json.loads((out / "truth.json").read_text())
+    assert result["events"] == len(events) and events["user_id"].nunique() == 200
+    assert truth["bgnbd"]["r"] == TRUE_BGNBD.r and truth["calibration_end"] == "2025-06-30"
+    after = pd.to_datetime(events["event_time"]) > pd.Timestamp(truth["calibration_end"])
+    assert int((after & (events["event_type"] == "purchase")).sum()) == truth["holdout_orders"]

@@ -8,7 +8,9 @@ value is Gamma(p_s, nu) with nu ~ Gamma(q, v): exactly the models' assumptions.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -91,3 +93,25 @@ def to_events(sim: Simulated, calibration_end: pd.Timestamp, holdout_days: float
                "event_type": "view", "order_id": None, "price": None, "quantity": None,
                "revenue": None, "source": "online"}
     return pd.concat([frame, pd.DataFrame([closing])], ignore_index=True)
+
+
+#: ``sample --kind clv``: the planted parameters (those of the recovery test) and the split.
+SAMPLE_BGNBD = BGNBDParams(r=0.6, alpha=12.0, a=0.8, b=2.5)
+SAMPLE_SPEND = GammaGammaParams(p=6.0, q=4.0, v=15.0)
+SAMPLE_CALIBRATION_END = pd.Timestamp("2025-06-30")
+SAMPLE_HOLDOUT_DAYS = 90.0
+
+
+def write_sample(out_dir: Path, shoppers: int, seed: int = 7) -> tuple[int, Path]:
+    """Write ``events.csv`` (canonical purchases) and ``truth.json`` (the planted parameters and
+    the calibration end to pass to ``predict --calibration-end``); returns (events, folder)."""
+    sim = simulate(SAMPLE_BGNBD, SAMPLE_SPEND, shoppers, holdout_days=SAMPLE_HOLDOUT_DAYS, seed=seed)
+    events = to_events(sim, SAMPLE_CALIBRATION_END, SAMPLE_HOLDOUT_DAYS)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    events.to_csv(out_dir / "events.csv", index=False, date_format="%Y-%m-%d %H:%M:%S")
+    truth = {"bgnbd": SAMPLE_BGNBD.as_json(), "gamma_gamma": SAMPLE_SPEND.as_json(),
+             "calibration_end": SAMPLE_CALIBRATION_END.date().isoformat(),
+             "holdout_days": SAMPLE_HOLDOUT_DAYS, "shoppers": shoppers, "seed": seed,
+             "holdout_orders": int(sim.summary["holdout_orders"].sum())}
+    (out_dir / "truth.json").write_text(json.dumps(truth, indent=2), encoding="utf-8")
+    return len(events), out_dir
