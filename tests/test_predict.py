@@ -199,6 +199,8 @@ def test_predict_through_events_matches_the_summary_and_stores_values(fitted_ws)
     assert (stored["fit_id"] == report.fit_id).all()
     fit = latest_fit(ws)
     assert fit is not None and fit.horizon_days == 90 and fit.bgnbd["unit"] == "days"
+    repeaters = int((sim.orders.groupby("shopper").size() > 1).sum())  # every value is positive
+    assert report.spend_shoppers == fit.holdout["spend_shoppers"] == repeaters
     assert not staleness.freshness(ws, staleness.PREDICTIONS).stale
 
 

@@ -52,6 +52,9 @@ class PredictionReport:
     calibration_bgnbd: BGNBDParams
     holdout: Holdout
     seconds: float
+    #: Repeat buyers with a positive mean repeat-order value: the Gamma-Gamma fit's shoppers
+    #: (everyone else gets the shop's mean order value).
+    spend_shoppers: int = 0
 
     def as_json(self) -> dict[str, object]:
         """The CLI's ``--json`` object (keys fixed by issue 16) plus the fit's context."""
@@ -68,7 +71,7 @@ class PredictionReport:
                         "baseline_purchases": h.baseline_purchases, "days": h.days,
                         "shoppers": h.shoppers, "by_frequency": list(h.by_frequency),
                         "better_than_baseline": h.better_than_baseline},
-            "verdict": h.verdict, "seconds": self.seconds,
+            "verdict": h.verdict, "seconds": self.seconds, "spend_shoppers": self.spend_shoppers,
         }
 
 
@@ -101,7 +104,8 @@ def predict(ws: Workspace, calibration_end: datetime | None = None,
     values = per_shopper(bgnbd, spend, full, horizon_days, monthly_discount)
     report = PredictionReport(uuid.uuid4().hex[:12], len(full), span.last, span.calibration_end,
                               float(horizon_days), float(monthly_discount), bgnbd, spend,
-                              calibration_fit, holdout, time.perf_counter() - started)
+                              calibration_fit, holdout, time.perf_counter() - started,
+                              int(((full["frequency"] > 0) & (full["mean_value"] > 0)).sum()))
     say(0.9, "Saving the predictions")
     with ws.transaction() as cur:
         store.save(cur, report, values)

@@ -21,7 +21,7 @@ from analytics.workspace import Workspace
 if TYPE_CHECKING:
     from analytics.predict.lifetime import PredictionReport
 
-#: The per-shopper columns, as load_profiles adds them (FEATURES-style catalogue: profiles.PREDICTED).
+#: The per-shopper columns, as load_profiles adds them (catalogue: profiles.PREDICTED_FEATURES).
 COLUMNS = ("p_alive", "expected_purchases", "expected_order_value", "clv")
 _FIT_SQL = "INSERT INTO prediction_fits VALUES (?, current_timestamp, ?, ?, ?, ?, ?, ?, ?, ?)"
 _LATEST_SQL = ("SELECT fit_id, created_at, as_of, calibration_end, horizon_days, monthly_discount, "
@@ -52,7 +52,8 @@ def save(cur: duckdb.DuckDBPyConnection, report: PredictionReport, values: pd.Da
     cur.execute(_FIT_SQL, [report.fit_id, report.as_of, report.calibration_end, report.horizon_days,
                            report.monthly_discount, report.users, json.dumps(report.bgnbd.as_json()),
                            json.dumps(report.gamma_gamma.as_json()),
-                           json.dumps({**holdout, "calibration_bgnbd": report.calibration_bgnbd.as_json()})])
+                           json.dumps({**holdout, "calibration_bgnbd": report.calibration_bgnbd.as_json(),
+                                       "spend_shoppers": report.spend_shoppers})])
     cur.execute("DELETE FROM predictions")
     frame = values.assign(as_of=report.as_of, fit_id=report.fit_id)
     cur.register("new_predictions", frame)

@@ -44,7 +44,9 @@ def describe_fit(fit: StoredFit) -> list[str]:
         f"After each repeat order about {dropout:.0%} of shoppers stop buying for good "
         f"(a = {b['a']:.3g}, b = {b['b']:.3g}).",
         f"An order is worth about {money(value)} on average; each shopper's own orders pull "
-        f"their expected value up or down (p = {g['p']:.3g}, q = {g['q']:.3g}, v = {g['v']:.3g}).",
+        f"their expected value up or down (p = {g['p']:.3g}, q = {g['q']:.3g}, v = {g['v']:.3g}; "
+        f"from the {fit.holdout.get('spend_shoppers', 0):,} repeat buyers with a positive order "
+        "value, everyone else gets the average).",
     ]
 
 
