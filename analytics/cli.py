@@ -270,6 +270,13 @@ def _sample(args: argparse.Namespace) -> dict[str, Any]:
                    f"{follow.start_buying} start buying; see changes.csv).")
         return {"events": follow.events + follow.pos_rows, "out": str(follow.out_dir),
                 "lapse": follow.lapse, "start_buying": follow.start_buying}
+    if args.kind == "clv":  # h16a: a BG/NBD + Gamma-Gamma shop with known parameters
+        from analytics.predict.simulate import write_sample
+
+        events, folder = write_sample(Path(args.out), shoppers=args.users, seed=args.seed)
+        _say(args, f"Wrote {events:,} orders of {args.users:,} shoppers with known lifetime-value "
+                   f"parameters to {folder} (see truth.json).")
+        return {"events": events, "users": args.users, "out": str(folder)}
     if args.kind != "shop":  # h12rec: grocery-like / ratings-like shops
         from analytics.sample import generate_kind
 
@@ -708,6 +715,42 @@ def _cohorts(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
+# h16a: predicted lifetime value (BG/NBD + Gamma-Gamma), validated on a holdout
+@command("predict")
+def _predict(args: argparse.Namespace) -> dict[str, Any]:
+    from datetime import datetime
+
+    from analytics.predict import predict
+
+    try:
+        end = datetime.fromisoformat(args.calibration_end) if args.calibration_end else None
+    except ValueError as e:
+        raise ShopperLensError(f"--calibration-end {args.calibration_end!r} is not a date.",
+                               hint="Use YYYY-MM-DD, e.g. --calibration-end 2024-06-30.",
+                               title="Invalid argument") from e
+    with _open(args) as ws:
+        report = predict(ws, calibration_end=end, horizon_days=args.horizon_days,
+                         monthly_discount=args.monthly_discount)
+    result = report.as_json()
+    h = report.holdout
+    _say(args, f"Fitted lifetime value for {report.users:,} shoppers (calibration to "
+               f"{report.calibration_end:%Y-%m-%d}, holdout {h.days:,.0f} days).")
+    _say(args, f"Holdout orders: predicted {h.predicted_purchases:,.0f}, actual {h.actual_purchases:,}, "
+               f"naive baseline {h.baseline_purchases:,.0f}. {h.verdict}")
+    return result
+
+
+def _predict_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("predict", parents=[common],
+                       help="lifetime value: P(alive), expected orders and spend, holdout validation")
+    p.add_argument("--calibration-end", metavar="DATE",
+                   help="end of the calibration period (default: 75%% through the history)")
+    p.add_argument("--horizon-days", type=float, default=365,
+                   help="days ahead for expected orders and lifetime value (default 365)")
+    p.add_argument("--monthly-discount", type=float, default=0.0,
+                   help="monthly discount rate for lifetime value (default 0: none)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", help="workspace DuckDB file (default: $SHOPPER_LENS_DB or "
@@ -782,8 +825,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--followup-of", metavar="FOLDER",
                    help="instead: write the next period of the sample in FOLDER (known changers)")
     p.add_argument("--days", type=int, default=60, help="length of the follow-up period")
-    p.add_argument("--kind", choices=["shop", "grocery", "ratings"], default="shop",
-                   help="grocery: repeat purchases dominate; ratings: each item bought once")
+    p.add_argument("--kind", choices=["shop", "grocery", "ratings", "clv"], default="shop",
+                   help="grocery: repeat purchases dominate; ratings: each item bought once; "
+                        "clv: orders from BG/NBD + Gamma-Gamma with known parameters (truth.json)")
 
     p = sub.add_parser("journeys", parents=[common], help="funnel conversion and top session paths")
     p.add_argument("--steps", default="view,cart,checkout,purchase", help="event types in funnel order")
@@ -884,6 +928,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="store the candidates and apply the links above the threshold")
     p = sub.add_parser("unlink", parents=[common], help="undo a probabilistic identity link")
     p.add_argument("alias", help="the store id (or online id) of the link")
+    _predict_parser(sub, common)  # h16a
     p = sub.add_parser("app", parents=[common], help="start the dashboard")
     p.add_argument("--port", type=int, default=8501)
     return parser

@@ -2,7 +2,7 @@
 formatting of durations and money, so no internal name (``avg_order_value``, ``item_knn``) or
 raw number of seconds reaches a marketer.
 
-Feature explanations are the ``help`` of :data:`analytics.profiles.FEATURES`; model labels are one
+Feature explanations are the ``help`` of :data:`analytics.profiles.CATALOGUE`; model labels are one
 dict (:data:`MODEL_LABELS`) taken from the recommender catalogue.
 """
 
@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from analytics import settings
-from analytics.profiles import FEATURES
+from analytics.profiles import CATALOGUE
 from analytics.recommend.catalogue import MODEL_CATALOGUE
 
 # Short labels of the profile features (their explanations are FEATURES' help texts).
@@ -40,11 +40,15 @@ FEATURE_LABELS: dict[str, str] = {
     "revenue_30d": "Spend, last 30 days", "views_7d": "Product views, last 7 days",
     "crm_attributes": "CRM attributes", "ratings_given": "Ratings given",
     "mean_rating": "Mean rating", "high_rating_share": "Share of high ratings",
+    # h16a: predicted lifetime value (analytics/predict)
+    "p_alive": "Chance still buying", "expected_purchases": "Expected orders (horizon)",
+    "expected_order_value": "Expected order value", "clv": "Lifetime value (CLV)",
+    "predicted_as_of": "Predictions as of",
 }
 
 # Features that are amounts of money (shown with the currency).
 MONEY_FEATURES = frozenset({"monetary", "avg_order_value", "avg_price_viewed", "avg_price_bought",
-                            "revenue_30d"})
+                            "revenue_30d", "expected_order_value", "clv"})
 
 # Model registry name -> label: the recommender catalogue is the one source.
 MODEL_LABELS: dict[str, str] = {name: info.label for name, info in MODEL_CATALOGUE.items()}
@@ -71,7 +75,7 @@ def feature_label(name: str) -> str:
 
 def feature_help(name: str) -> str:
     """What a profile feature means (FEATURES' help), empty when unknown."""
-    return next((f.help for f in FEATURES if f.name == name), "")
+    return next((f.help for f in CATALOGUE if f.name == name), "")
 
 
 def model_label(name: str) -> str:

@@ -138,6 +138,22 @@ FEATURES: tuple[Feature, ...] = (
     Feature("crm_attributes", "crm", "CRM columns as JSON text (latest CRM file)", "json"),
 )
 
+# h16a: predicted values (analytics/predict), stored by the latest lifetime-value fit in the
+# table ``predictions`` rather than computed by the SQL units; load_profiles and lookup add them
+# once a fit exists, so rules, clustering, exports and Shopper 360 use them like any feature.
+PREDICTED_FEATURES: tuple[Feature, ...] = (
+    Feature("p_alive", "predicted",
+            "Probability the shopper is still buying at the fit's as_of (BG/NBD; empty: never bought)"),
+    Feature("expected_purchases", "predicted",
+            "Expected orders in the fit's horizon (default 365 days) after its as_of (BG/NBD)"),
+    Feature("expected_order_value", "predicted",
+            "Expected value of a future order: own repeat-order mean shrunk to the shop's (Gamma-Gamma)"),
+    Feature("clv", "predicted",
+            "Customer lifetime value: expected spend over the fit's horizon (expected orders x value)"),
+)
+#: Every feature a consumer can pick: the built ones, then the predicted ones.
+CATALOGUE: tuple[Feature, ...] = FEATURES + PREDICTED_FEATURES
+
 #: The RFM grid of the module docstring: one row per r_score from 5 down to 1, one column per
 #: f_score from 1 to 5. Bound into the SQL as a flat list, so this is the only copy.
 RFM_GRID: tuple[tuple[str, ...], ...] = (
@@ -164,6 +180,11 @@ _COUNT_SQL = "SELECT count(*) FROM profiles"
 _EXISTS_SQL = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'profiles'"
 _LOAD_SQL = "SELECT * FROM profiles ORDER BY user_id"
 _LOOKUP_SQL = "SELECT * FROM profiles WHERE user_id = ?"
+# h16a: with a lifetime-value fit stored, its values follow the built columns.
+_PREDICTED_EXIST_SQL = "SELECT count(*) > 0 FROM (SELECT 1 FROM predictions LIMIT 1)"
+_PREDICTED_SQL = ("SELECT p.*, v.p_alive, v.expected_purchases, v.expected_order_value, v.clv, "
+                  "v.as_of AS predicted_as_of FROM profiles p "
+                  "LEFT JOIN predictions v ON v.user_id = p.user_id")
 
 _NOT_BUILT_HINT = "Build them first: analytics.profiles.build_profiles(ws) or the Profiles page."
 
@@ -332,7 +353,13 @@ def load_profiles(ws: Workspace) -> pd.DataFrame:
     """
     with ws.cursor() as cur:
         _require_profiles(cur)
+        if _has_predictions(cur):
+            return cur.execute(_PREDICTED_SQL + " ORDER BY p.user_id").df()
         return cur.execute(_LOAD_SQL).df()
+
+
+def _has_predictions(cur: duckdb.DuckDBPyConnection) -> bool:
+    return bool(cur.execute(_PREDICTED_EXIST_SQL).fetchall()[0][0])
 
 
 def profiles_as_of(ws: Workspace, as_of: datetime,
@@ -371,7 +398,8 @@ def lookup(ws: Workspace, user_id: str) -> dict[str, Any] | None:
     """
     with ws.cursor() as cur:
         _require_profiles(cur)
-        result = cur.execute(_LOOKUP_SQL, [user_id])
+        sql = _PREDICTED_SQL + " WHERE p.user_id = ?" if _has_predictions(cur) else _LOOKUP_SQL
+        result = cur.execute(sql, [user_id])
         rows = result.fetchall()
         names = [column[0] for column in result.description]
     return dict(zip(names, rows[0], strict=True)) if rows else None
@@ -401,14 +429,14 @@ def _require_profiles(cur: duckdb.DuckDBPyConnection) -> None:
 
 
 def numeric_columns(profiles: pd.DataFrame) -> list[str]:
-    """The numeric features present in ``profiles``, in FEATURES order."""
-    return [f.name for f in FEATURES if f.kind == "numeric" and f.name in profiles.columns]
+    """The numeric features present in ``profiles``, in CATALOGUE order (predicted ones last)."""
+    return [f.name for f in CATALOGUE if f.kind == "numeric" and f.name in profiles.columns]
 
 
 def feature_summary(profiles: pd.DataFrame) -> pd.DataFrame:
     """Per numeric feature: group, how many shoppers have a value, quartiles, mean and maximum."""
     rows = []
-    groups = {f.name: f.group for f in FEATURES}
+    groups = {f.name: f.group for f in CATALOGUE}
     for name in numeric_columns(profiles):
         values = pd.to_numeric(profiles[name], errors="coerce").astype("float64")
         known = values.dropna()

@@ -278,6 +278,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                 ELSE user_id END AS user_id
             FROM last""",
     ),
+    # h16a: predicted lifetime value — one row per fit (parameters, split, validation) and the
+    # latest fit's per-shopper values, which load_profiles joins so rules and exports see them.
+    (
+        """CREATE TABLE prediction_fits (
+            fit_id VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL, as_of TIMESTAMP NOT NULL,
+            calibration_end TIMESTAMP NOT NULL, horizon_days DOUBLE NOT NULL,
+            monthly_discount DOUBLE NOT NULL, users BIGINT NOT NULL, bgnbd JSON NOT NULL,
+            gamma_gamma JSON NOT NULL, holdout JSON NOT NULL)""",
+        """CREATE TABLE predictions (
+            user_id VARCHAR PRIMARY KEY, p_alive DOUBLE, expected_purchases DOUBLE,
+            expected_order_value DOUBLE, clv DOUBLE, as_of TIMESTAMP NOT NULL,
+            fit_id VARCHAR NOT NULL)""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

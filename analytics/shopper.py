@@ -22,7 +22,7 @@ import pandas as pd
 from analytics.errors import ConfigError, NotFoundError
 from analytics.experiments.store import UserUplift, user_uplift
 from analytics.labels import money
-from analytics.profiles import FEATURES, lookup
+from analytics.profiles import CATALOGUE, lookup
 from analytics.segments.primary import primary_run_id
 from analytics.workspace import Workspace
 
@@ -198,6 +198,8 @@ class ShopperView:
     crm: dict[str, Any]
     uplift: UserUplift | None
     primary_run_id: str | None = None
+    #: h16a: one plain sentence per predicted lifetime-value number (empty: no fit covers them)
+    lifetime: tuple[str, ...] = ()
 
     @property
     def current_segment(self) -> SegmentMembership | None:
@@ -246,6 +248,7 @@ class ShopperView:
             "recent_events": [_jsonable(r) for r in records],
             "aliases": [asdict(a) for a in self.aliases], "crm": _jsonable(self.crm),
             "uplift": self.uplift.as_json() if self.uplift else None,
+            "lifetime": list(self.lifetime),
         }
 
 
@@ -299,7 +302,16 @@ def shopper_view(ws: Workspace, user_id: str, recent: int = DEFAULT_RECENT) -> S
         recent_events=events,
         aliases=tuple(Alias(*row) for row in aliases),
         crm=json.loads(crm[0][0]) if crm and crm[0][0] else {},
-        uplift=user_uplift(ws, master), primary_run_id=primary_run_id(ws))
+        uplift=user_uplift(ws, master), primary_run_id=primary_run_id(ws),
+        lifetime=_lifetime(ws, profile))
+
+
+def _lifetime(ws: Workspace, profile: dict[str, Any] | None) -> tuple[str, ...]:
+    """h16a: the latest lifetime-value fit's numbers for this shopper, in plain sentences."""
+    from analytics.predict.store import latest_fit, sentences
+
+    fit = latest_fit(ws) if profile is not None and "p_alive" in profile else None
+    return tuple(sentences(profile, fit.horizon_days)) if fit and profile else ()
 
 
 def resolve_user(ws: Workspace, user_id: str) -> str:
@@ -398,7 +410,7 @@ CARD: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
 
 def key_metrics(profile: dict[str, Any]) -> tuple[KeyMetric, ...]:
     """The profile card's numbers and labels, formatted ("—" when a value is missing)."""
-    help_of = {f.name: f.help for f in FEATURES}
+    help_of = {f.name: f.help for f in CATALOGUE}
     return tuple(KeyMetric(group, name, label, _format(profile.get(name), fmt), help_of[name])
                  for group, entries in CARD for name, label, fmt in entries)
 

@@ -21,10 +21,12 @@ PROFILES = "profiles"
 SEGMENT_RUN = "segment_run"
 RECOMMEND_EVALUATION = "recommend_evaluation"
 UPLIFT_RUN = "uplift_run"
-KINDS = (PROFILES, SEGMENT_RUN, RECOMMEND_EVALUATION, UPLIFT_RUN)
+PREDICTIONS = "predictions"  # h16a: the lifetime-value fit and its per-shopper values
+KINDS = (PROFILES, SEGMENT_RUN, RECOMMEND_EVALUATION, UPLIFT_RUN, PREDICTIONS)
 # What each kind is called on screen, and its verb ("are" / "is").
 WHAT = {PROFILES: ("The shopper profiles", "are"), SEGMENT_RUN: ("This segmentation", "is"),
-        RECOMMEND_EVALUATION: ("This evaluation", "is"), UPLIFT_RUN: ("These uplift scores", "are")}
+        RECOMMEND_EVALUATION: ("This evaluation", "is"), UPLIFT_RUN: ("These uplift scores", "are"),
+        PREDICTIONS: ("The lifetime-value predictions", "are")}
 
 _RECORD_SQL = "INSERT OR REPLACE INTO result_versions VALUES (?, ?, ?, ?, ?)"
 _GET_SQL = ("SELECT data_version, built_at, datasets FROM result_versions "

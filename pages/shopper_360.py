@@ -210,6 +210,15 @@ else:
     else:
         show_lists(lists)
 
+# -- h16a: predicted lifetime value --------------------------------------------------------
+st.subheader("Lifetime value")
+if view.lifetime:
+    st.markdown("\n".join(f"- {escape_markdown(line)}" for line in view.lifetime))
+else:
+    st.info("No lifetime-value prediction for this shopper yet: fit it on the **Predictions** page "
+            "(or `shopper-lens predict`). Shoppers who never bought get none.",
+            icon=":material/trending_up:")
+
 # -- predicted uplift ----------------------------------------------------------------------
 st.subheader("Predicted uplift")
 uplift = view.uplift

@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, QuantileTransformer, RobustScaler, StandardScaler
 
 from analytics.errors import ConfigError
-from analytics.profiles import FEATURES
+from analytics.profiles import CATALOGUE, PREDICTED_FEATURES
 
 CATEGORY_SHARES = "category_shares"
 SHARE_PREFIX = "share: "
@@ -44,18 +44,21 @@ SCALINGS: dict[str, str] = {
     "quantile": "map each feature to a normal distribution by rank",
 }
 DEFAULT_SCALING = next(iter(SCALINGS))
+_PREDICTED = frozenset(f.name for f in PREDICTED_FEATURES)
 
 # Empty cells mean "never did it" (fill 0) except where 0 would be a claim: a shopper who never
 # bought is the *least* recent (fill: beyond the largest value), and an unknown price level is
 # taken to be typical (fill: median).
 _FILL_MAX = frozenset({"recency_days"})
 _FILL_MEDIAN = frozenset({"avg_price_viewed", "avg_price_bought", "price_sensitivity",
-                          "avg_order_value", "mobile_share"})
+                          "avg_order_value", "mobile_share",
+                          # h16a: unknown (never bought) is not "certainly gone" or "worth 0"
+                          "p_alive", "expected_order_value"})
 
 
 def numeric_features() -> list[str]:
     """Profile features a model can use: the numeric ones plus the category mix."""
-    return [f.name for f in FEATURES if f.kind == "numeric"] + [CATEGORY_SHARES]
+    return [f.name for f in CATALOGUE if f.kind == "numeric"] + [CATEGORY_SHARES]
 
 
 class ProfileEncoder(BaseEstimator, TransformerMixin):  # type: ignore[misc]
@@ -197,6 +200,11 @@ def _check_features(profiles: pd.DataFrame, features: Sequence[str]) -> None:
         raise ConfigError(f"Unknown or non-numeric feature(s): {', '.join(map(repr, unknown))}.",
                           hint=f"Numeric profile features are: {', '.join(sorted(known))}.",
                           title="Unknown feature")
+    unfitted = [f for f in features if f in _PREDICTED and f not in profiles.columns]
+    if unfitted:  # h16a: predicted features exist once lifetime value has been fitted
+        raise ConfigError(f"{', '.join(unfitted)}: lifetime value has not been fitted yet.",
+                          hint="Fit it on the Predictions page or with `shopper-lens predict`, "
+                          "or leave these features out.", title="Not fitted yet")
     if len(profiles) < 3:
         raise ConfigError(f"Only {len(profiles)} shopper(s) have a profile; segmentation needs at "
                           "least 3.", hint="Load more events, then rebuild the profiles.",

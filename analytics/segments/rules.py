@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.errors import ConfigError
-from analytics.profiles import FEATURES, NEVER_PURCHASED, RFM_GRID
+from analytics.profiles import CATALOGUE, NEVER_PURCHASED, PREDICTED_FEATURES, RFM_GRID
 
 COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 LIST_OPS = ("in", "not_in", "between")
@@ -113,8 +113,10 @@ def assign(rules: RuleSet, profiles: pd.DataFrame) -> RuleResult:
     """Evaluate the rules on profiles; the first matching segment wins."""
     missing = sorted(rules.features() - set(profiles.columns))
     if missing:
+        predicted = {f.name for f in PREDICTED_FEATURES} & set(missing)
         raise RuleError(f"The rules use feature(s) the profiles do not have: {', '.join(missing)}.",
-                        "Rebuild the profiles, or fix the feature names in the rules.")
+                        "Fit lifetime value first (Predictions page or `shopper-lens predict`)."
+                        if predicted else "Rebuild the profiles, or fix the feature names in the rules.")
     thresholds: dict[str, float] = {}
     labels = pd.Series(rules.otherwise or "", index=profiles.index, dtype=object)
     taken = np.zeros(len(profiles), dtype=bool)
@@ -194,7 +196,7 @@ def _node(data: object, where: str, depth: int, counter: list[int]) -> Condition
 
 def _condition(data: dict[str, Any], where: str) -> Condition:
     feature, op = data.get("feature"), data.get("op")
-    kinds = {f.name: f.kind for f in FEATURES if f.kind in ("numeric", "categorical")}
+    kinds = {f.name: f.kind for f in CATALOGUE if f.kind in ("numeric", "categorical")}
     if not isinstance(feature, str) or feature not in kinds:
         close = [k for k in kinds if isinstance(feature, str) and feature.lower() in k][:3]
         raise RuleError(f"{where}: unknown feature {json.dumps(feature)}.",

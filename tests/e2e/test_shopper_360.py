@@ -32,3 +32,22 @@ def test_pick_a_shopper_and_see_recommendations_with_reasons(demo_page):  # type
     assert "bought together with" in body and "Item-kNN" in body
     page.get_by_role("heading", name="Recommendations").scroll_into_view_if_needed()
     screenshot(page, "shopper-360")
+    _fit_lifetime_value_and_read_it_back(page)
+
+
+def _fit_lifetime_value_and_read_it_back(page) -> None:  # type: ignore[no-untyped-def]
+    """h16a: same server: fit on Predictions, see the validation plot, then the shopper's CLV."""
+    page.get_by_role("link", name="Predictions").first.click()
+    wait_idle(page)
+    page.get_by_text("No lifetime-value fit yet").wait_for()
+    page.get_by_role("button", name="Fit lifetime value").click()
+    page.get_by_text("Predicted vs actual holdout orders").wait_for(timeout=120_000)
+    wait_idle(page)
+    page.locator('[data-testid="stPlotlyChart"]').nth(2).wait_for()  # validation, P(alive), CLV
+    body = page.locator('[data-testid="stMain"]').inner_text()
+    assert "naive baseline" in body and "stop buying for good" in body
+    page.get_by_role("heading", name="How well it predicted the holdout").scroll_into_view_if_needed()
+    screenshot(page, "predictions")
+    page.goto(page.url.rsplit("/", 1)[0] + "/shopper_360?user=u000022")
+    wait_idle(page)
+    page.get_by_text("chance this shopper is still buying").wait_for()
