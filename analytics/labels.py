@@ -59,6 +59,17 @@ METRIC_LABELS: dict[str, str] = {
     "ndcg_ci_low": "NDCG 95% CI low", "ndcg_ci_high": "NDCG 95% CI high",
     "tied_with_best": "Tied with the best", "chosen": "Chosen", "rule": "Rule",
     "exclusion": "Exclusion", "best_model": "Best model",
+    # experiments: arms, lifts per segment, balance of pre-period features
+    "outcome_mean": "Outcome mean", "conversions": "Conversions",
+    "revenue_per_user": "Revenue per shopper", "n_treatment": "Shoppers treated",
+    "n_control": "Shoppers in control", "ci_low": "Lower bound (95% CI)",
+    "ci_high": "Upper bound (95% CI)", "p_value": "P-value", "p_adjusted": "P-value, corrected",
+    "mean_treatment": "Mean, treatment", "mean_control": "Mean, control",
+    "smd": "Standardised mean difference", "imbalanced": "Imbalanced",
+    # uplift models
+    "qini": "Qini coefficient", "qini_low": "Qini 95% CI low", "qini_high": "Qini 95% CI high",
+    "auuc": "Area under the uplift curve", "uplift_at_10": "Uplift in the top 10%",
+    "uplift_at_20": "Uplift in the top 20%", "uplift_at_30": "Uplift in the top 30%",
 }
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")
@@ -72,6 +83,11 @@ def feature_label(name: str) -> str:
 def feature_help(name: str) -> str:
     """What a profile feature means (FEATURES' help), empty when unknown."""
     return next((f.help for f in FEATURES if f.name == name), "")
+
+
+def event_label(name: str) -> str:
+    """A canonical event type as a word for legends ("remove_from_cart" → "Remove from cart")."""
+    return _desnake(name)
 
 
 def model_label(name: str) -> str:
@@ -108,7 +124,10 @@ def duration(seconds: float | None) -> str:
         return f"{seconds:.0f} s"
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h" if seconds < 172_800 else f"{seconds / 86_400:.1f} days"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    days = seconds / 86_400  # "180 days", not "179.9 days": tenths matter only for a few days
+    return f"{days:.1f} days" if days < 10 else f"{days:.0f} days"
 
 
 def currency() -> str:

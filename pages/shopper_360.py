@@ -77,8 +77,8 @@ def show_lists(lists: list[UserRecommendations] | None) -> None:
             if not result.rows:
                 st.caption("Nothing left to recommend.")
                 continue
-            st.table(result.frame()[["rank", "title", "score", "reason"]].round({"score": 3}),
-                     hide_index=True)
+            table = result.frame()[["rank", "title", "score", "reason"]]
+            st.table(table.assign(score=table["score"].map("{:.2f}".format)), hide_index=True)
 
 
 st.title("Shopper 360")
@@ -218,6 +218,10 @@ if uplift is None:
             "**Experiments & Uplift** page (or `shopper-lens uplift --experiment NAME`): every "
             "shopper it scores gets a predicted uplift here.", icon=":material/science:")
 else:
+    if uplift.source.startswith("experiment "):  # a results file does not go stale with the data
+        stale_notice(staleness.UPLIFT_RUN, uplift.run_id, key="s360:uplift",
+                     hint="Fit the uplift models again on **Experiments & Uplift** to score the "
+                     "shoppers on the data now loaded.")
     a, b, c = st.columns(3)
     a.metric("Predicted uplift", f"{uplift.uplift:+.4f}",
              help=f"Predicted change in {escape_markdown(uplift.outcome)} if treated, by the "
