@@ -4,6 +4,7 @@ check how they map, load them, then bring profiles and the living segmentation u
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import streamlit as st
 
@@ -133,6 +134,30 @@ def upload_form(file_id: str, name: str, data: bytes) -> None:
         show_report(st.session_state["loaded"][file_id])
         return
     path = run(lambda: ws.save_upload(name, data))
+    options = load_options(file_id, name, path)
+    st.markdown("**Preview of the rows as they will be stored**")
+    report, frame = run(lambda: preview_file(ws, path, options, gate_rows=GATE_ROWS))
+    st.dataframe(frame, hide_index=True, height=240)
+    for note in report.notes:
+        st.caption(f":material/info: {escape_markdown(note)}")
+    show_warnings(report)
+    unknown = any(w["code"] == "unknown_event_types" for w in report.warnings)
+    allow = unknown and st.checkbox("Load the unknown event types as they are",
+                                    key=f"{file_id}:allow_unknown")
+    if st.button(f"Load {name}", type="primary", key=f"{file_id}:load"):
+        bar = st.progress(0.0, "Starting")
+        final = replace(options, allow_unknown_types=bool(allow))
+        done = run(lambda: ingest_file(ws, path, final,
+                                       progress=lambda f, m: bar.progress(min(f, 1.0), m)))
+        st.session_state.setdefault("loaded", {})[file_id] = done
+        data_changed()
+        st.rerun()  # so the sidebar and every cached reader show the new totals
+
+
+def load_options(file_id: str, name: str, path: Path) -> LoadOptions:
+    """What the file was recognised as, and the user's choices: kind, source, personal data,
+    column mapping, event values and fixed values."""
+    ws = workspace()
     header = HEADER_CHOICES[st.radio("First line is a header", list(HEADER_CHOICES),
                                      key=f"{file_id}:header", horizontal=True)]
     inspection = run(lambda: inspect_file(ws, path, name=name, header=header))
@@ -155,38 +180,19 @@ def upload_form(file_id: str, name: str, data: bytes) -> None:
         listed = ", ".join(f"{escape_markdown(c)} ({k})" for c, k in inspection.pii.items())
         pii_mode = right.radio(f"Personal data found: {listed}", ["hash", "drop"],
                                key=f"{file_id}:pii", horizontal=True)
-    same_kind = kind == inspection.kind
-    if not same_kind:  # keep what still applies: the suggestions for the chosen kind
+    if kind != inspection.kind:  # keep what still applies: the suggestions for the chosen kind
         inspection = run(lambda: inspect_file(ws, path, name=name, kind=kind, header=header))
         st.caption(f"As {kind}: {escape_markdown(inspection.preset_reason)}.")
     changes = mapping_editor(file_id, kind, inspection.columns, inspection.mapping.columns,
                              set(inspection.mapping.expressions))
+    event_map: dict[str, str] = {}
     if kind == "events":
         changed = inspection.for_event_column(inspection.mapping.with_columns(changes))
         event_map = value_map_editor(file_id, changed.event_values, changed.mapping.value_map,
                                      changed.vocabulary)
-    else:
-        event_map = {}
     constants = fixed_values(file_id, kind)
-    options = LoadOptions(name=name, kind=kind, preset="auto", header=header, mapping=changes,
-                          source=source, pii_mode=pii_mode, event_map=event_map, constants=constants)
-    st.markdown("**Preview of the rows as they will be stored**")
-    report, frame = run(lambda: preview_file(ws, path, options, gate_rows=GATE_ROWS))
-    st.dataframe(frame, hide_index=True, height=240)
-    for note in report.notes:
-        st.caption(f":material/info: {escape_markdown(note)}")
-    show_warnings(report)
-    unknown = any(w["code"] == "unknown_event_types" for w in report.warnings)
-    allow = unknown and st.checkbox("Load the unknown event types as they are",
-                                    key=f"{file_id}:allow_unknown")
-    if st.button(f"Load {name}", type="primary", key=f"{file_id}:load"):
-        bar = st.progress(0.0, "Starting")
-        final = replace(options, allow_unknown_types=bool(allow))
-        done = run(lambda: ingest_file(ws, path, final,
-                                       progress=lambda f, m: bar.progress(min(f, 1.0), m)))
-        st.session_state.setdefault("loaded", {})[file_id] = done
-        data_changed()
-        st.rerun()  # so the sidebar and every cached reader show the new totals
+    return LoadOptions(name=name, kind=kind, preset="auto", header=header, mapping=changes,
+                       source=source, pii_mode=pii_mode, event_map=event_map, constants=constants)
 
 
 def relational_form(recognition: Recognition, key: str) -> None:

@@ -185,7 +185,7 @@ def params_form(stored: EvaluationSummary | None) -> Params:
                    ("purchase", w4.number_input("Purchase weight", 0.0, 100.0, 5.0)))
         exclude = w5.selectbox(
             "Leave out of lists", [AUTO, *EXCLUSIONS],
-            format_func=lambda m: "as the evaluation chose" if m == AUTO else EXCLUSION_LABELS[m],
+            format_func=lambda m: "Evaluation's pick" if m == AUTO else EXCLUSION_LABELS[m],
             help="The evaluation tries each rule and picks the one that ranks best for this data.")
         segment_run = segment_run_picker("rec:segment_run", "Segmentation used by segment popularity")
         submitted = st.form_submit_button("Train and evaluate", type="primary",
