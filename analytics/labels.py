@@ -67,9 +67,10 @@ METRIC_LABELS: dict[str, str] = {
     "mean_treatment": "Mean, treatment", "mean_control": "Mean, control",
     "smd": "Standardised mean difference", "imbalanced": "Imbalanced",
     # uplift models
-    "qini": "Qini coefficient", "qini_low": "Qini 95% CI low", "qini_high": "Qini 95% CI high",
-    "auuc": "Area under the uplift curve", "uplift_at_10": "Uplift in the top 10%",
-    "uplift_at_20": "Uplift in the top 20%", "uplift_at_30": "Uplift in the top 30%",
+    # (short: six numeric columns beside the model's name must fit the page's width)
+    "qini": "Qini", "qini_low": "Qini low (95%)", "qini_high": "Qini high (95%)",
+    "auuc": "Area under curve", "uplift_at_10": "Top 10% uplift",
+    "uplift_at_20": "Top 20% uplift", "uplift_at_30": "Top 30% uplift",
 }
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")
