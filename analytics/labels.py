@@ -63,6 +63,18 @@ METRIC_LABELS: dict[str, str] = {
     "ndcg_ci_low": "NDCG 95% CI low", "ndcg_ci_high": "NDCG 95% CI high",
     "tied_with_best": "Tied with the best", "chosen": "Chosen", "rule": "Rule",
     "exclusion": "Exclusion", "best_model": "Best model",
+    # experiments: arms, lifts per segment, balance of pre-period features
+    "outcome_mean": "Outcome mean", "conversions": "Conversions",
+    "revenue_per_user": "Revenue per shopper", "n_treatment": "Shoppers treated",
+    "n_control": "Shoppers in control", "ci_low": "Lower bound (95% CI)",
+    "ci_high": "Upper bound (95% CI)", "p_value": "P-value", "p_adjusted": "P-value, corrected",
+    "mean_treatment": "Mean, treatment", "mean_control": "Mean, control",
+    "smd": "Standardised mean difference", "imbalanced": "Imbalanced",
+    # uplift models
+    # (short: six numeric columns beside the model's name must fit the page's width)
+    "qini": "Qini", "qini_low": "Qini low (95%)", "qini_high": "Qini high (95%)",
+    "auuc": "Area under curve", "uplift_at_10": "Top 10% uplift",
+    "uplift_at_20": "Top 20% uplift", "uplift_at_30": "Top 30% uplift",
 }
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")
@@ -76,6 +88,11 @@ def feature_label(name: str) -> str:
 def feature_help(name: str) -> str:
     """What a profile feature means (FEATURES' help), empty when unknown."""
     return next((f.help for f in CATALOGUE if f.name == name), "")
+
+
+def event_label(name: str) -> str:
+    """A canonical event type as a word for legends ("remove_from_cart" → "Remove from cart")."""
+    return _desnake(name)
 
 
 def model_label(name: str) -> str:
@@ -112,7 +129,10 @@ def duration(seconds: float | None) -> str:
         return f"{seconds:.0f} s"
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h" if seconds < 172_800 else f"{seconds / 86_400:.1f} days"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    days = seconds / 86_400  # "180 days", not "179.9 days": tenths matter only for a few days
+    return f"{days:.1f} days" if days < 10 else f"{days:.0f} days"
 
 
 def currency() -> str:

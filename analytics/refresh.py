@@ -426,7 +426,8 @@ def sankey(matrix: pd.DataFrame) -> dict[str, list[Any]]:
     left = sorted(matrix["from_segment"].unique())
     right = sorted(matrix["to_segment"].unique())
     labels = [f"{name} (before)" for name in left] + [f"{name} (after)" for name in right]
-    return {"labels": labels,
+    # The segment of each node, so a page can colour a segment the same on both sides.
+    return {"labels": labels, "segments": [*left, *right],
             "source": [left.index(v) for v in matrix["from_segment"]],
             "target": [len(left) + right.index(v) for v in matrix["to_segment"]],
             "value": matrix["shoppers"].astype(int).tolist()}

@@ -16,12 +16,12 @@ from analytics.refresh import (
     inbox_files,
     migration,
     moments,
-    refresh,
     refresh_inbox,
     sankey,
     sizes_over_time,
 )
 from analytics.segments import SegmentRun
+from pages._load_view import load_flow
 from pages._shared import data_changed, escape_markdown, run, workspace
 
 
@@ -40,30 +40,20 @@ def changes_tab(result: SegmentRun) -> None:
         return
     sizes = run(lambda: sizes_over_time(ws, result))
     st.plotly_chart(px.line(sizes, x="at", y="shoppers", color="segment", markers=True, height=320,
-                            title="Segment sizes over time"), width="stretch")
+                            title="Segment sizes over time", labels={"at": "", "segment": ""}),
+                    width="stretch")
     flows(result, points)
     triggers(result)
     drift(result)
 
 
 def upload(result: SegmentRun) -> None:
-    ws = workspace()
-    files = st.file_uploader("New events (same format as your event files)", accept_multiple_files=True,
-                             key="refresh_files")
-    source = st.selectbox("Source of these events", ["online", "offline", "app", "other"],
-                          key="refresh_source")
-    st.caption("Files of another kind, or one whose mapping you want to check first: load it on the "
-               "**Data** page, which then offers the same rebuild and re-applies the primary "
-               "segmentation.")
-    if files and st.button("Refresh segments", type="primary", icon=":material/update:"):
-        paths = [run(lambda f=f: ws.save_upload(f.name, f.getvalue())) for f in files]
-        with st.status("Refreshing…", expanded=True) as status:
-            bar = st.progress(0.0)
-            report = run(lambda: refresh(ws, paths, result.run_id, source=source,
-                                         progress=lambda f, t: bar.progress(min(f, 1.0), text=t)))
-            status.update(label=f"{sum(report.moved.values()):,} shoppers changed segment; "
-                                f"{report.recomputed:,} profiles recomputed.", state="complete")
-        data_changed()
+    """New data for the living segments: the Data page's own upload flow (one component), whose
+    rebuild re-applies this run, so the moves show below."""
+    st.markdown("**Load new data**")
+    st.caption("The same upload as on the **Data** page: check the mapping, load, then rebuild the "
+               f"profiles, which re-applies **{escape_markdown(result.name)}** and records who moved.")
+    load_flow("changes:uploader", result.run_id)
 
 
 @st.fragment(run_every=30)
@@ -92,14 +82,20 @@ def flows(result: SegmentRun, points: list[tuple[str, datetime]]) -> None:
     moved = matrix[matrix["from_segment"] != matrix["to_segment"]]
     only_moves = st.toggle("Only shoppers who changed segment", value=not moved.empty, key="movers_only")
     links = sankey(moved if only_moves and not moved.empty else matrix)
-    figure = go.Figure(go.Sankey(node={"label": links["labels"], "pad": 14},
+    palette = px.colors.qualitative.Plotly  # one colour per segment, before and after alike
+    names = sorted(set(links["segments"]))
+    colours = [palette[names.index(n) % len(palette)] for n in links["segments"]]
+    figure = go.Figure(go.Sankey(node={"label": links["labels"], "pad": 14, "color": colours},
                                  link={k: links[k] for k in ("source", "target", "value")}))
     figure.update_layout(title="Who moved where", height=460)
     st.plotly_chart(figure, width="stretch", key="migration_sankey")
     st.caption(f"{int(moved['shoppers'].sum()):,} of {int(matrix['shoppers'].sum()):,} shoppers changed "
                "segment between these two moments.")
-    st.dataframe(matrix.pivot_table(index="from_segment", columns="to_segment", values="shoppers",
-                                    fill_value=0), width="stretch")
+    table = matrix.pivot_table(index="from_segment", columns="to_segment", values="shoppers",
+                               fill_value=0)
+    table.index.name = "From ↓ / to →"
+    table.columns.name = None
+    st.dataframe(table, width="stretch")
 
 
 def triggers(result: SegmentRun) -> None:

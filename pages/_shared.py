@@ -121,9 +121,15 @@ def segment_run_picker(key: str, label: str = "Segmentation used") -> str | None
         st.caption("No segmentation run yet: segments here are the RFM segments of the profiles. "
                    "Run one on the **Segments** page.")
         return None
-    return st.selectbox(label, list(choices), key=key, format_func=lambda r: choices[r].label,
-                        help="The primary segmentation is chosen on the Segments page; pick another "
-                        "run here to use it on this page only.")
+    picked = st.selectbox(label, list(choices), key=key, format_func=lambda r: choices[r].label,
+                          help="The primary segmentation is chosen on the Segments page; pick another "
+                          "run here to use it on this page only.")
+    if picked is not None:  # h15: a hint, not a button: pickers also sit inside forms
+        from analytics.staleness import SEGMENT_RUN
+
+        stale_notice(SEGMENT_RUN, picked, key=key, hint="Rebuild it on the **Segments** page to "
+                     "use the data now loaded.")
+    return picked
 
 
 # h15: never stale — a result older than the data says so, with a one-click rebuild.

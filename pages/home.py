@@ -8,7 +8,7 @@ import streamlit as st
 
 from analytics import stored
 from analytics.bundle import DEMO_DIR, load_bundle
-from analytics.labels import currency
+from analytics.labels import currency, event_label
 from analytics.overview import daily_events
 from analytics.profiles import build_profiles
 from analytics.recommend.store import PREVIEW_MODELS, ensure_models
@@ -54,7 +54,8 @@ daily = run(lambda: stored.load_or_build(ws, "overview.daily", {}, data_version(
 if not daily.empty:
     step = daily["day"].drop_duplicates().diff().min()
     unit = "day" if pd.isna(step) or step.days <= 1 else "week" if step.days <= 7 else "month"
-    fig = px.area(daily, x="day", y="events", color="event_type",
+    fig = px.area(daily.assign(event_type=daily["event_type"].map(event_label)), x="day", y="events",
+                  color="event_type",
                   title=f"Events per {unit} by type (non-standard types grouped as other)",
                   labels={"day": "", "events": "events"})
     fig.update_layout(legend_title_text="", height=360, margin={"t": 40, "b": 0})

@@ -77,9 +77,14 @@ def show_lists(lists: list[UserRecommendations] | None) -> None:
             if not result.rows:
                 st.caption("Nothing left to recommend.")
                 continue
-            st.table(result.frame()[["rank", "title", "score", "reason"]].round({"score": 3}),
-                     hide_index=True)
+            table = result.frame()[["rank", "title", "score", "reason"]]
+            st.table(table.assign(score=table["score"].map("{:.2f}".format)), hide_index=True)
 
+
+# h15: table headers in words (the frames keep their field names for the CLI's JSON)
+HISTORY_HEADERS = {"run_name": "Segmentation", "method": "Method", "created_at": "Run at",
+                   "segment_name": "Segment", "probability": "Probability", "run_id": "Run id",
+                   "valid_from": "From", "valid_to": "Until"}
 
 st.title("Shopper 360")
 st.caption("Everything about one shopper: profile, segments over time, latest events, what each "
@@ -166,11 +171,13 @@ if view.segments:
                                      f"{current.created_at:%Y-%m-%d %H:%M}){sure}"))
     right.caption(f"Segment history: {len(view.segments)} run(s), newest first")
     right.dataframe(view.history_frame(), hide_index=True, width="stretch", height=200,
-                    column_config={"probability": st.column_config.NumberColumn(format="%.2f")})
+                    column_config={**HISTORY_HEADERS, "probability": st.column_config.NumberColumn(
+                        "Probability", format="%.2f")})
     if view.spells:
         st.caption("Moves between segments recorded by refreshes (living segments); an empty "
-                   "valid_to means the shopper is still there.")
-        st.dataframe(blank_missing(view.spells_frame()), hide_index=True, width="stretch", height=180)
+                   "*until* means the shopper is still there.")
+        st.dataframe(blank_missing(view.spells_frame()), hide_index=True, width="stretch", height=180,
+                     column_config=HISTORY_HEADERS)
 
 # -- recent events -------------------------------------------------------------------------
 st.subheader("Recent events")
@@ -227,6 +234,10 @@ if uplift is None:
             "**Experiments & Uplift** page (or `shopper-lens uplift --experiment NAME`): every "
             "shopper it scores gets a predicted uplift here.", icon=":material/science:")
 else:
+    if uplift.source.startswith("experiment "):  # a results file does not go stale with the data
+        stale_notice(staleness.UPLIFT_RUN, uplift.run_id, key="s360:uplift",
+                     hint="Fit the uplift models again on **Experiments & Uplift** to score the "
+                     "shoppers on the data now loaded.")
     a, b, c = st.columns(3)
     a.metric("Predicted uplift", f"{uplift.uplift:+.4f}",
              help=f"Predicted change in {escape_markdown(uplift.outcome)} if treated, by the "

@@ -30,7 +30,8 @@ def test_every_feature_and_model_has_a_label_and_every_label_reads_as_words():
 
 @pytest.mark.parametrize(("seconds", "text"), [
     (None, "–"), (float("nan"), "–"), (0, "0 s"), (0.25, "250 ms"), (45, "45 s"), (119, "119 s"),
-    (600, "10 min"), (7199, "120 min"), (7200, "2.0 h"), (90_000, "25.0 h"), (259_200, "3.0 days")])
+    (600, "10 min"), (7199, "120 min"), (7200, "2.0 h"), (90_000, "25.0 h"), (259_200, "3.0 days"),
+    (15_543_360, "180 days")])
 def test_durations_read_as_people_say_them(seconds, text):
     assert labels.duration(seconds) == text
 

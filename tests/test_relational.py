@@ -285,3 +285,19 @@ def test_cli_loads_the_set_with_no_flags_and_reports_shape_keys_and_files(tmp_pa
     for f in result["files"]:
         assert f["rows_read"] == f["rows_loaded"] + f["rows_rejected"] + f["duplicates_skipped"]
     assert (result["events_total"], result["users_total"]) == (4, 2)
+
+
+def test_order_statuses_come_from_one_table():
+    """The event-type value map and the relational loaders agree on which statuses are sales."""
+    from analytics.ingest import relational, vocab
+
+    suggested, label = vocab.suggest({"created": 3, "delivered": 5, "canceled": 1, "on-hold": 2})
+    assert label == "order statuses"
+    assert {s: suggested[s] for s in ("created", "delivered", "canceled", "on-hold")} == {
+        "created": "skip", "delivered": "purchase", "canceled": "skip", "on-hold": "skip"}
+    assert relational.OLIST_PURCHASE_STATUSES == ("delivered", "shipped", "invoiced", "approved",
+                                                  "processing")
+    assert relational.WOO_PURCHASE_STATUSES == ("completed", "processing")
+    assert set(relational.SHOPIFY_NOT_REVENUE) == {"pending", "voided", "expired", "refunded"}
+    for status in (*vocab.OLIST_STATUSES, *vocab.WOO_STATUSES):  # no status unknown to the table
+        assert status in vocab.ORDER_STATUSES, status

@@ -136,3 +136,15 @@ def latest_runs(ws: Workspace, limit: int = 20) -> pd.DataFrame:
         return cur.execute("SELECT run_id, created_at, source, outcome, treatment, control, model, "
                            "users FROM uplift_runs ORDER BY created_at DESC LIMIT ?",
                            [limit]).df()
+
+
+def latest_run_id(ws: Workspace, source: str) -> str | None:
+    """The newest stored uplift run of ``source`` (e.g. ``experiment NAME``), None if none.
+
+    Pages ask it whether the scores Shopper 360 shows for that experiment are stale.
+    """
+    ensure_tables(ws)
+    with ws.cursor() as cur:
+        rows = cur.execute("SELECT run_id FROM uplift_runs WHERE source = ? "
+                           "ORDER BY created_at DESC, rowid DESC LIMIT 1", [source]).fetchall()
+    return str(rows[0][0]) if rows else None

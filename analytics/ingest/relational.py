@@ -19,21 +19,22 @@ import duckdb
 
 from analytics import settings
 from analytics.errors import IngestError, ShopperLensError
-from analytics.ingest import load
+from analytics.ingest import load, vocab
 from analytics.ingest.mapping import ColumnMapping
 from analytics.ingest.readers import quote_ident, read_error, relation_sql, sniff
 from analytics.workspace import Workspace
 
 Progress = Callable[[float, str], None]
 
-# Olist `order_status` values that are purchases; the others (canceled, unavailable, created) are
-# orders that were never paid or delivered, so their lines are rejected with that reason.
-OLIST_PURCHASE_STATUSES = ("delivered", "shipped", "invoiced", "approved", "processing")
+# Which order statuses are purchases comes from the one table of order statuses
+# (analytics/ingest/vocab.py). Olist orders only created, unavailable or canceled were never paid
+# or delivered, so their lines are rejected with that reason.
+OLIST_PURCHASE_STATUSES = vocab.purchase_statuses(vocab.OLIST_STATUSES)
 # Shopify `Financial Status` values whose lines are not revenue: never paid, or refunded in full.
-SHOPIFY_NOT_REVENUE = ("pending", "voided", "expired", "refunded")
+SHOPIFY_NOT_REVENUE = vocab.not_purchase_statuses(vocab.SHOPIFY_FINANCIAL)
 # WooCommerce statuses (optionally `wc-` prefixed) that are paid orders; pending, on-hold,
 # cancelled, refunded and failed orders are not revenue.
-WOO_PURCHASE_STATUSES = ("completed", "processing")
+WOO_PURCHASE_STATUSES = vocab.purchase_statuses(vocab.WOO_STATUSES)
 # Order-level columns of the common order-export plugins, which some fill on the first line only.
 WOO_ORDER_FIELDS = ("Order Status", "Order Date", "Email (Billing)", "Country Code (Billing)")
 # Shopify order-level columns, filled in only on the first line of an order.

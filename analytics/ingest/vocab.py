@@ -43,21 +43,41 @@ GA4_EVENTS: dict[str, str] = {
     "form_start": SKIP, "form_submit": SKIP,
 }
 
-# Order statuses (marketplaces, ERPs): a placed order is a purchase. Canceled orders never
-# became sales, so they are skipped by default; refunded/returned ones are refunds.
+# Order statuses (marketplaces, ERPs, shop plugins): a paid order is a purchase. Orders only
+# created or waiting for payment, and canceled ones, never became sales, so they are skipped by
+# default; refunded/returned ones are refunds. The one table of order statuses: the relational
+# loaders (Olist, WooCommerce) take their purchase statuses from it too.
 ORDER_STATUSES: dict[str, str] = {
     "delivered": "purchase", "shipped": "purchase", "invoiced": "purchase",
     "approved": "purchase", "processing": "purchase", "completed": "purchase",
-    "complete": "purchase", "fulfilled": "purchase", "created": "purchase",
+    "complete": "purchase", "fulfilled": "purchase",
+    "created": SKIP, "pending": SKIP, "on-hold": SKIP,
     "canceled": SKIP, "cancelled": SKIP, "unavailable": SKIP, "failed": SKIP,
     "refunded": "refund", "returned": "refund",
 }
 
-# Shopify financial statuses.
+# Shopify financial statuses (also the Shopify orders loader's notion of revenue).
 SHOPIFY_FINANCIAL: dict[str, str] = {
     "paid": "purchase", "partially_paid": "purchase", "authorized": "purchase",
     "partially_refunded": "purchase", "refunded": "refund", "voided": SKIP, "pending": SKIP,
+    "expired": SKIP,
 }
+
+# Each platform's own order statuses, in the order its documentation lists the paid ones first.
+OLIST_STATUSES = ("delivered", "shipped", "invoiced", "approved", "processing", "created",
+                  "unavailable", "canceled")
+WOO_STATUSES = ("completed", "processing", "pending", "on-hold", "cancelled", "refunded", "failed")
+
+
+def purchase_statuses(statuses: tuple[str, ...], table: Mapping[str, str] = ORDER_STATUSES
+                      ) -> tuple[str, ...]:
+    """The ``statuses`` that ``table`` counts as a purchase (a sale), in their given order."""
+    return tuple(s for s in statuses if table.get(s) == "purchase")
+
+
+def not_purchase_statuses(table: Mapping[str, str]) -> tuple[str, ...]:
+    """The statuses of ``table`` that are no sale (skipped or refunded)."""
+    return tuple(s for s, target in table.items() if target != "purchase")
 
 VOCABULARIES: tuple[tuple[str, str, Mapping[str, str]], ...] = (
     ("ua_action_codes", "Universal Analytics eCommerceAction.action_type codes", UA_ACTION_CODES),
@@ -70,6 +90,7 @@ VOCABULARIES: tuple[tuple[str, str, Mapping[str, str]], ...] = (
 CHOICES: dict[str, str] = {
     "canceled": "skip (never a sale) or refund", "cancelled": "skip (never a sale) or refund",
     "refunded": "refund or skip", "partially_refunded": "purchase (the refund part is not known)",
+    "created": "skip (not paid yet) or purchase",
 }
 
 

@@ -542,7 +542,7 @@ def _verdict(ndcg: dict[str, float], ci: dict[str, tuple[float, float]], users: 
 
 
 def _exclusion_sentence(ndcg: dict[str, dict[str, float]], mode: str, pick: str) -> str:
-    parts = ", ".join(f"{EXCLUSION_LABELS[m]} {max(v.values()):.4f}" for m, v in ndcg.items())
+    parts = ", ".join(f"{EXCLUSION_LABELS[m]} {max(v.values()):.3f}" for m, v in ndcg.items())
     return (f"Lists use '{EXCLUSION_LABELS[mode]}' (best NDCG per rule: {parts}).")
 
 

@@ -9,9 +9,11 @@ from pathlib import Path
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from analytics.experiments import user_uplift
+from analytics.experiments import list_experiments, user_uplift
+from analytics.experiments.store import latest_run_id
 from pages._shared import _open_workspace
 from tests.app.conftest import no_exceptions
+from tests.app.test_segmentation_in_use import NEW_EVENTS
 from tests.test_experiments import hillstrom_like
 
 PAGE = "pages/experiments.py"
@@ -53,6 +55,18 @@ def test_demo_experiment_ab_table_models_and_stored_scores(app: AppTest, _demo_d
         scored = cur.execute("SELECT user_id FROM uplift_scores LIMIT 1").fetchall()
     found = user_uplift(ws, scored[0][0])
     assert found is not None and found.meaning
+    name = str(list_experiments(ws)["experiment"][0])
+    assert latest_run_id(ws, f"experiment {name}") == found.run_id
+    assert not any("out of date" in w.value for w in at.warning)
+
+    # New data makes the stored scores stale: the page says so and how to refresh them.
+    at.switch_page("pages/data.py").run()
+    at.file_uploader(key="uploader").upload("late.csv", NEW_EVENTS.encode(), "text/csv").run()
+    next(b for b in at.button if b.label == "Load late.csv").click().run()
+    at.switch_page(PAGE).run()
+    no_exceptions(at)
+    stale = [w.value for w in at.warning if "These uplift scores are out of date" in w.value]
+    assert stale and "Fit uplift models" in stale[0]
 
 
 def test_results_file_mapping_arms_and_models(app: AppTest):

@@ -12,7 +12,11 @@ from analytics.labels import internal_names
 from tests.app.conftest import no_exceptions
 
 PAGES = ["pages/home.py", "pages/data.py", "pages/profiles.py", "pages/segments.py", "pages/journeys.py",
-         "pages/shopper_360.py", "pages/recommendations.py"]
+         "pages/shopper_360.py", "pages/recommendations.py", "pages/experiments.py"]
+SEGMENT_TABS = ["Map", "Stability", "Changes", "Export"]
+# On these screens every table header and widget label is ours (no user column names), so any
+# snake_case word there is an internal name, catalogued or not.
+SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")
 INTERNAL = re.compile(r"(?<![\w`])(" + "|".join(sorted(map(re.escape, internal_names()), key=len,
                                                          reverse=True)) + r")(?![\w`])")
 
@@ -54,10 +58,23 @@ def test_no_page_shows_an_internal_feature_model_or_metric_name(segmented: AppTe
         for text in shown_texts(at):
             for name in INTERNAL.findall(text):
                 found.setdefault(page, set()).add(name)
+    at.switch_page("pages/experiments.py").run()  # the demo experiment, arms inferred
+    found.update(snake_headers("experiments", at))
     at.switch_page("pages/segments.py").run()
-    at.session_state["segment_tab"] = "Export"
-    at.run()
-    no_exceptions(at)
-    found.update({"segments export": set(n for t in shown_texts(at) for n in INTERNAL.findall(t))}
-                 if any(INTERNAL.findall(t) for t in shown_texts(at)) else {})
+    for tab in SEGMENT_TABS:
+        at.session_state["segment_tab"] = tab
+        at.run()
+        no_exceptions(at)
+        names = {n for t in shown_texts(at) for n in INTERNAL.findall(t)}
+        found.update({f"segments {tab}": names} if names else {})
+        if tab != "Export":  # its preview shows the exported file's own column names
+            found.update(snake_headers(f"segments {tab}", at))
     assert not found, found
+
+
+def snake_headers(where: str, at: AppTest) -> dict[str, set[str]]:
+    """snake_case table headers and widget labels on a screen that shows no user columns."""
+    texts = [str(c) for frame in at.dataframe for c in frame.value.columns]
+    texts += [w.label for kind in ("selectbox", "multiselect", "radio") for w in at.get(kind)]
+    names = {t for t in texts if SNAKE.match(t)}
+    return {f"{where} headers": names} if names else {}

@@ -113,9 +113,15 @@ def test_changes_tab_refreshes_with_an_uploaded_file(demo_app: AppTest, tmp_path
     open_tab(at, "Changes")
     assert any("No refresh yet" in i.value for i in at.info)
     data = (followup / FILES["events"]).read_bytes()
-    at.file_uploader(key="refresh_files").upload("period2.csv.gz", data, "application/gzip").run()
-    next(b for b in at.button if b.label == "Refresh segments").click().run()
+    # the Data page's upload flow: check the mapping, load, then the one-click rebuild
+    at.file_uploader(key="changes:uploader").upload("period2.csv.gz", data, "application/gzip").run()
+    next(b for b in at.button if b.label == "Load period2.csv.gz").click().run()
+    at.run()
     no_exceptions(at)
+    assert any("re-applies **" in c.value for c in at.caption)
+    next(b for b in at.button if b.label == "Rebuild profiles now").click().run()
+    no_exceptions(at)
+    assert any("Re-applied" in s.value for s in at.success)
     at.run()
     assert any("changed segment between these two moments" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) >= 2  # sizes over time and the migration Sankey

@@ -103,7 +103,10 @@ def test_refresh_with_a_new_file_shows_the_migration_sankey(browser, tmp_path, _
         page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(
             str(followup / FILES["events"]))
         wait_idle(page)
-        page.get_by_role("button", name="Refresh segments").click()
+        # the Data page's upload flow: load, then the one-click rebuild that re-applies the run
+        page.get_by_role("button", name=f"Load {FILES['events']}").click()
+        wait_idle(page)
+        page.get_by_role("button", name="Rebuild profiles now").click()
         wait_idle(page)
         page.get_by_text("changed segment between these two moments").first.wait_for()
         page.locator(".js-plotly-plot .sankey-node").first.wait_for()
