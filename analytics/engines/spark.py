@@ -60,7 +60,7 @@ _SIDE_TABLES = {
     "datasets": "SELECT dataset_id, loaded_at FROM datasets",
     "identity_map": "SELECT alias, user_id FROM identity_map",
 }
-_CACHED = {"scoped", "tallies", "user_stats"}
+_CACHED = {"scoped", "tallies", "modes", "user_stats"}
 _EVENTS_EXPORT = "SELECT " + ", ".join(EVENT_COLUMNS) + " FROM events"  # noqa: S608 (fixed names)
 _INSTALL_HINT = ('Install the Spark extra: pip install "shopper-lens[spark]" (PySpark >= 4.0) and '
                  "Java 17+ (Debian: apt-get install -y default-jre-headless).")
@@ -77,6 +77,8 @@ class SparkEngine(Engine):
         # Spark's percentile is exact with linear interpolation (percentile_approx is not).
         "quantile_cont": lambda x, q: f"percentile({x}, {q})",
         "round_share": lambda n, total, digits: _round_share(n, total, int(digits)),
+        # Structs compare field by field, strings in byte order (as DuckDB's rows).
+        "ordered_pair": lambda a, b: f"struct({a}, {b})",
         # collect_list has no ORDER BY: collect (order, key, value), sort, drop the order.
         "json_object_by": lambda key, value, order: (
             f"to_json(map_from_entries(transform(array_sort(collect_list(named_struct("

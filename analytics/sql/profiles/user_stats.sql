@@ -22,7 +22,10 @@ SELECT s.user_id,
        count(*) FILTER (WHERE s.purchase_channel = 'offline') AS offline_purchases,
        coalesce(sum(s.revenue) FILTER (WHERE s.purchase_channel = 'offline'), 0)
            / nullif(sum(s.revenue) FILTER (WHERE s.purchase_channel IS NOT NULL), 0) AS offline_share,
-       CASE WHEN count(DISTINCT s.purchase_channel) = 2 THEN 1 ELSE 0 END AS omnichannel,
+       -- bought both ways (two counts instead of a DISTINCT count, which costs DuckDB a join)
+       CASE WHEN count(*) FILTER (WHERE s.purchase_channel = 'offline') > 0
+                 AND count(*) FILTER (WHERE s.purchase_channel = 'online') > 0 THEN 1 ELSE 0
+       END AS omnichannel,
        -- explicit feedback: ratings given, their mean, the share of high ones
        count(s.rating) FILTER (WHERE s.event_type = 'rate') AS ratings_given,
        avg(s.rating) FILTER (WHERE s.event_type = 'rate') AS mean_rating,
