@@ -47,10 +47,13 @@ def row_parts() -> list[tuple[str, str]]:
     return [*units(GROUP, ROW_UNITS), *_FULL_WINDOW_FEED, *units(GROUP, ("windows", "crm"))]
 
 
-def rows_sql() -> str:
+def rows_sql(all_users: bool = True) -> str:
     """Every feature but the scores, one row per shopper in scope, as one DuckDB statement.
-    Params: $as_of, $high_value_quantile, $all_users."""
-    return compose(row_parts(), unit(GROUP, "profile_rows"), inline=INLINE_UNITS)
+    Params: $as_of, $high_value_quantile, $all_users (pass the same value as ``all_users``:
+    for a few shoppers the scoped events are few, and reading them once beats four filtered
+    scans of every event)."""
+    return compose(row_parts(), unit(GROUP, "profile_rows"),
+                   inline=INLINE_UNITS if all_users else ())
 
 
 def assembly_sql(features: Sequence[str], scored: bool = True) -> str:
@@ -84,6 +87,15 @@ def scores_sql(source: str = "profiles") -> str:
     parts = [("profile_rows", f"SELECT * FROM {identifier(source)}"),  # noqa: S608
              ("profile_scores", unit(GROUP, "scores"))]
     return compose(parts, "SELECT * FROM profile_scores")
+
+
+def globals_sql() -> str:
+    """The population-wide inputs of every shopper's row, one row: the premium categories
+    (sorted) and the high-rating threshold. A refresh that recomputes only some shoppers is
+    exact only while these stay as they were. Params: $as_of, $high_value_quantile."""
+    parts = units(GROUP, ("category_prices", "premium_categories", "rating_scale"))
+    return compose(parts, "SELECT (SELECT list(category ORDER BY category) FROM premium_categories)"
+                          " AS premium_categories, (SELECT high_rating FROM rating_scale) AS high_rating")
 
 
 def moved_windows_sql() -> str:

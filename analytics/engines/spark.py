@@ -329,6 +329,8 @@ def store(ws: Workspace, table: Any, as_of: datetime, high_value_quantile: float
                     "FROM spark_profiles ORDER BY user_id")
         cur.unregister("spark_profiles")
         cur.unregister("rfm_grid")
+        # The globals of an earlier DuckDB build do not describe these rows: a refresh rebuilds.
+        cur.execute("DROP TABLE IF EXISTS profile_globals")
         return int(cur.execute("SELECT count(*) FROM profiles").fetchall()[0][0])
 
 
