@@ -1,18 +1,17 @@
 -- How often each shopper shows each value of the labelled columns (unknown values skipped).
--- One scan of scoped with seven grouping sets instead of seven GROUP BYs over it. In each set
--- only its own column is grouped (the others read NULL), so the one non-NULL column names the
--- attribute; the NULL group of a column (its unknown values) is dropped.
-SELECT user_id,
-       CASE WHEN device IS NOT NULL THEN 'device' WHEN channel IS NOT NULL THEN 'channel'
-            WHEN country IS NOT NULL THEN 'country' WHEN hour_band IS NOT NULL THEN 'hour_band'
-            WHEN weekday IS NOT NULL THEN 'weekday' WHEN category IS NOT NULL THEN 'category'
-            ELSE 'brand' END AS attribute,
-       value, n
-FROM (SELECT user_id, device, channel, country, hour_band, weekday, category, brand,
-             coalesce(device, channel, country, hour_band, weekday, category, brand) AS value,
-             count(*) AS n
-      FROM scoped
-      GROUP BY GROUPING SETS ((user_id, device), (user_id, channel), (user_id, country),
-                              (user_id, hour_band), (user_id, weekday), (user_id, category),
-                              (user_id, brand))) sets
-WHERE value IS NOT NULL
+-- Seven GROUP BYs over the (inlined) scoped events: measured cheaper on DuckDB than one
+-- GROUPING SETS scan, which materialises its input first.
+SELECT user_id, 'device' AS attribute, device AS value, count(*) AS n
+FROM scoped WHERE device IS NOT NULL GROUP BY user_id, device
+UNION ALL SELECT user_id, 'channel', channel, count(*)
+FROM scoped WHERE channel IS NOT NULL GROUP BY user_id, channel
+UNION ALL SELECT user_id, 'country', country, count(*)
+FROM scoped WHERE country IS NOT NULL GROUP BY user_id, country
+UNION ALL SELECT user_id, 'hour_band', hour_band, count(*)
+FROM scoped GROUP BY user_id, hour_band
+UNION ALL SELECT user_id, 'weekday', weekday, count(*)
+FROM scoped GROUP BY user_id, weekday
+UNION ALL SELECT user_id, 'category', category, count(*)
+FROM scoped WHERE category IS NOT NULL GROUP BY user_id, category
+UNION ALL SELECT user_id, 'brand', brand, count(*)
+FROM scoped WHERE brand IS NOT NULL GROUP BY user_id, brand

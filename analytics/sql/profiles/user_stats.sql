@@ -1,11 +1,12 @@
 -- Every plain per-shopper aggregate in ONE pass over the scoped events: RFM, engagement,
--- intent, prices, channel and feedback (each output column is used by profile_rows).
+-- intent, prices, channel and feedback (each output column is used by profile_rows); the two
+-- distinct counts come from their own units.
+SELECT a.*, d.active_days, coalesce(o.frequency, 0) AS frequency
+FROM (
 SELECT s.user_id,
        count(*) AS events,
        count(*) FILTER (WHERE s.event_type = 'view') AS views,
-       count(DISTINCT CAST(s.event_time AS DATE)) AS active_days,
        max(s.event_time) AS last_event_at,
-       count(DISTINCT s.order_key) FILTER (WHERE s.event_type = 'purchase') AS frequency,
        -- purchases without any price or amount give an unknown (NULL) monetary, not 0
        CASE WHEN count(s.revenue) FILTER (WHERE s.event_type IN ('purchase', 'refund')) = 0
                  AND count(*) FILTER (WHERE s.event_type = 'purchase') > 0 THEN NULL
@@ -35,3 +36,6 @@ FROM scoped s
 LEFT JOIN premium_categories p ON p.category = s.category
 CROSS JOIN rating_scale k
 GROUP BY s.user_id
+) a
+JOIN active_days d ON d.user_id = a.user_id
+LEFT JOIN order_counts o ON o.user_id = a.user_id
