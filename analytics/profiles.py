@@ -215,10 +215,9 @@ def build_profiles(ws: Workspace, as_of: datetime | None = None,
 
 def _build_table(cur: duckdb.DuckDBPyConnection, cutoff: datetime, quantile: float) -> None:
     """(Re)create ``profiles`` for every shopper as of ``cutoff``, scores included."""
-    cur.execute(_REFRESH_USERS_SQL)
     _register_grid(cur)
     _run(cur, "CREATE OR REPLACE TEMP TABLE profile_rows AS " + profile_sql.rows_sql(),
-         _row_params(cutoff, quantile, all_users=True))
+         _row_params(cutoff, quantile))
     _run(cur, "CREATE OR REPLACE TABLE profiles AS " + profile_sql.scored_sql(FEATURE_NAMES),
          {"as_of": cutoff, **_SCORE_PARAMS})
     cur.execute("DROP TABLE profile_rows")
@@ -271,7 +270,7 @@ def refresh_profiles(ws: Workspace, users: Iterable[str], as_of: datetime | None
         cur.execute("DELETE FROM profiles WHERE user_id IN (SELECT user_id FROM profile_refresh_users)")
         _run(cur, "CREATE OR REPLACE TEMP TABLE profile_rows AS "
              + profile_sql.rows_sql(all_users=False),
-             _row_params(cutoff, high_value_quantile, all_users=False))
+             _row_params(cutoff, high_value_quantile))
         _run(cur, "INSERT INTO profiles " + profile_sql.assembly_sql(FEATURE_NAMES, scored=False),
              {"as_of": cutoff})
         cur.execute("DROP TABLE profile_rows")
@@ -319,8 +318,8 @@ def _rescore(cur: duckdb.DuckDBPyConnection) -> None:
     cur.unregister("rfm_grid")
 
 
-def _row_params(as_of: datetime, quantile: float, all_users: bool) -> dict[str, Any]:
-    return {"as_of": as_of, "high_value_quantile": quantile, "all_users": all_users}
+def _row_params(as_of: datetime, quantile: float) -> dict[str, Any]:
+    return {"as_of": as_of, "high_value_quantile": quantile}
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from analytics.engines import profile_sql
-from analytics.engines.base import Engine, unit
+from analytics.engines.base import Engine
 from analytics.engines.duckdb import DuckDBEngine
 from analytics.engines.spark import SparkEngine, session
 from analytics.errors import ShopperLensError
@@ -34,8 +34,8 @@ def test_weekday_names_the_day_in_english():
 
 def test_every_macro_has_both_spellings_and_the_units_use_only_those():
     assert set(DuckDBEngine.macros) == set(SparkEngine.macros)
-    text = " ".join(unit("profiles", n) for n, _ in profile_sql.row_parts()
-                    if n not in ("window_events", "window_users"))
+    text = " ".join(sql for all_users in (True, False)
+                    for _, sql in profile_sql.row_parts(all_users))
     for engine in (DuckDBEngine(), SparkEngine(spark=None)):  # type: ignore[arg-type]
         assert "@" not in engine.render(text)
 

@@ -251,9 +251,7 @@ def spark_profiles(spark: SparkSession, events: DataFrame, side: Mapping[str, Da
     for name, frame in side.items():
         frame.createOrReplaceTempView(name)
     spark.createDataFrame(rfm_grid()).createOrReplaceTempView("rfm_grid")
-    spark.sql("SELECT CAST(NULL AS STRING) AS user_id WHERE false").createOrReplaceTempView(
-        "profile_refresh_users")
-    params = {"as_of": cutoff, "all_users": True, "high_value_quantile": high_value_quantile}
+    params = {"as_of": cutoff, "high_value_quantile": high_value_quantile}
     # The same units as DuckDB's one statement, run as views so the scoped events (read by
     # five units) are computed once and cached instead of re-read per reference.
     for name, sql in profile_sql.row_parts():
@@ -317,11 +315,10 @@ def build_profiles_spark(ws: Workspace, master: str = "local[2]", events: str | 
 def store(ws: Workspace, table: Any, as_of: datetime, high_value_quantile: float) -> int:
     """Replace ``profiles`` with Spark's rows, cast to the column types DuckDB's build gives."""
     with ws.transaction() as cur:
-        cur.execute("CREATE OR REPLACE TEMP TABLE profile_refresh_users (user_id VARCHAR)")
         cur.register("rfm_grid", rfm_grid())
         sql, params = DuckDBEngine().prepare(
             "DESCRIBE " + profile_sql.profiles_sql(FEATURE_NAMES),
-            {**_row_params(as_of, high_value_quantile, all_users=True), **_SCORE_PARAMS})
+            {**_row_params(as_of, high_value_quantile), **_SCORE_PARAMS})
         types = [(r[0], r[1]) for r in cur.execute(sql, params).fetchall()]
         cur.register("spark_profiles", table)
         columns = ", ".join(f'CAST("{n}" AS {t}) AS "{n}"' for n, t in types)
