@@ -178,6 +178,7 @@ WHERE user_id NOT IN (SELECT user_id FROM profile_refresh_users)
 _LAST_EVENT_SQL = "SELECT max(event_time) FROM events"
 _COUNT_SQL = "SELECT count(*) FROM profiles"
 _EXISTS_SQL = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'profiles'"
+_GLOBALS_EXIST_SQL = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'profile_globals'"
 _LOAD_SQL = "SELECT * FROM profiles ORDER BY user_id"
 _LOOKUP_SQL = "SELECT * FROM profiles WHERE user_id = ?"
 # h16a: with a lifetime-value fit stored, its values follow the built columns.
@@ -235,14 +236,26 @@ def build_profiles(ws: Workspace, as_of: datetime | None = None,
 
 def _build_table(cur: duckdb.DuckDBPyConnection, cutoff: datetime, quantile: float) -> None:
     """(Re)create ``profiles`` for every shopper as of ``cutoff``, scores included."""
-    cur.execute(_REFRESH_USERS_SQL)
     _register_grid(cur)
     _run(cur, "CREATE OR REPLACE TEMP TABLE profile_rows AS " + profile_sql.rows_sql(),
-         _row_params(cutoff, quantile, all_users=True))
+         _row_params(cutoff, quantile))
     _run(cur, "CREATE OR REPLACE TABLE profiles AS " + profile_sql.scored_sql(FEATURE_NAMES),
          {"as_of": cutoff, **_SCORE_PARAMS})
     cur.execute("DROP TABLE profile_rows")
     cur.unregister("rfm_grid")
+    _run(cur, "CREATE OR REPLACE TABLE profile_globals AS " + profile_sql.globals_sql(),
+         {"as_of": cutoff, "high_value_quantile": quantile})
+
+
+def _globals_unchanged(cur: duckdb.DuckDBPyConnection, cutoff: datetime, quantile: float) -> bool:
+    """Whether the premium categories and the high-rating threshold are those the stored
+    profiles were built with (no record, e.g. profiles stored by Spark: treated as changed)."""
+    if not cur.execute(_GLOBALS_EXIST_SQL).fetchall()[0][0]:
+        return False
+    stored = cur.execute("SELECT * FROM profile_globals").fetchall()
+    now = cur.execute(*_DUCKDB.prepare(profile_sql.globals_sql(),
+                                       {"as_of": cutoff, "high_value_quantile": quantile})).fetchall()
+    return stored == now
 
 
 def refresh_profiles(ws: Workspace, users: Iterable[str], as_of: datetime | None = None,
@@ -252,8 +265,10 @@ def refresh_profiles(ws: Workspace, users: Iterable[str], as_of: datetime | None
     ``users`` (those with new events) are recomputed in full. Shoppers with events leaving the
     7- or 30-day windows as ``as_of`` moves get only their window features recounted, from
     the last 30 days of events. Everyone's day counts grow by the days that passed, and RFM
-    quintiles are re-ranked over the whole population. The result equals a full
-    :func:`build_profiles` at the same ``as_of`` (tested).
+    quintiles are re-ranked over the whole population. When the new events change what every
+    row depends on (which categories are premium, the high-rating threshold), every profile is
+    rebuilt instead. The result equals a full :func:`build_profiles` at the same ``as_of``
+    (tested).
     """
     _check_quantile(high_value_quantile)
     with ws.transaction() as cur, _out_of_memory():
@@ -262,6 +277,11 @@ def refresh_profiles(ws: Workspace, users: Iterable[str], as_of: datetime | None
         cutoff = _resolve_as_of(cur, as_of)
         if old is None:
             raise NotFoundError("The profiles table is empty.", hint=_NOT_BUILT_HINT)
+        if not _globals_unchanged(cur, cutoff, high_value_quantile):
+            _build_table(cur, cutoff, high_value_quantile)
+            total = int(cur.execute(_COUNT_SQL).fetchall()[0][0])
+            staleness.record(cur, staleness.PROFILES)
+            return RefreshSummary(users=total, recomputed=total, as_of=cutoff, previous_as_of=old)
         cur.execute(_REFRESH_USERS_SQL)
         cur.register("new_event_users", pd.DataFrame({"user_id": sorted(set(users))}, dtype=object))
         cur.execute("INSERT INTO profile_refresh_users SELECT user_id FROM new_event_users")
@@ -269,8 +289,9 @@ def refresh_profiles(ws: Workspace, users: Iterable[str], as_of: datetime | None
         cur.execute(_DISTINCT_REFRESH_USERS_SQL)
         recomputed = int(cur.execute("SELECT count(*) FROM profile_refresh_users").fetchall()[0][0])
         cur.execute("DELETE FROM profiles WHERE user_id IN (SELECT user_id FROM profile_refresh_users)")
-        _run(cur, "CREATE OR REPLACE TEMP TABLE profile_rows AS " + profile_sql.rows_sql(),
-             _row_params(cutoff, high_value_quantile, all_users=False))
+        _run(cur, "CREATE OR REPLACE TEMP TABLE profile_rows AS "
+             + profile_sql.rows_sql(all_users=False),
+             _row_params(cutoff, high_value_quantile))
         _run(cur, "INSERT INTO profiles " + profile_sql.assembly_sql(FEATURE_NAMES, scored=False),
              {"as_of": cutoff})
         cur.execute("DROP TABLE profile_rows")
@@ -318,8 +339,8 @@ def _rescore(cur: duckdb.DuckDBPyConnection) -> None:
     cur.unregister("rfm_grid")
 
 
-def _row_params(as_of: datetime, quantile: float, all_users: bool) -> dict[str, Any]:
-    return {"as_of": as_of, "high_value_quantile": quantile, "all_users": all_users}
+def _row_params(as_of: datetime, quantile: float) -> dict[str, Any]:
+    return {"as_of": as_of, "high_value_quantile": quantile}
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from analytics.engines import profile_sql
-from analytics.engines.base import Engine, unit
+from analytics.engines.base import Engine
 from analytics.engines.duckdb import DuckDBEngine
 from analytics.engines.spark import SparkEngine, session
 from analytics.errors import ShopperLensError
@@ -16,17 +16,26 @@ def test_macros_expand_nested_arguments_and_refuse_unknown_ones():
     engine: Engine = DuckDBEngine()
     sql = engine.render("SELECT @days_between(CAST(a AS DATE), coalesce(b, ',')) FROM t")
     assert sql == "SELECT date_diff('day', CAST(a AS DATE), coalesce(b, ',')) FROM t"
-    assert engine.render("@weekday(@weekday(t)) || ','") == "strftime(strftime(t, '%a'), '%a') || ','"
+    assert engine.render("@epoch_seconds(@epoch_seconds(t)) || ','") == "epoch(epoch(t)) || ','"
     with pytest.raises(ShopperLensError, match="no DuckDB spelling"):
         engine.render("SELECT @nope(x)")
     with pytest.raises(ShopperLensError, match="Unbalanced"):
         engine.render("SELECT @weekday(t")
 
 
+def test_weekday_names_the_day_in_english():
+    import duckdb
+
+    days = ", ".join(DuckDBEngine().render(f"@weekday(TIMESTAMP '2024-03-{d:02d} 23:59:59')")
+                     for d in range(3, 10))  # Sunday 3 March 2024 to Saturday 9 March
+    got = duckdb.connect().execute(f"SELECT [{days}]").fetchall()[0][0]
+    assert got == ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+
+
 def test_every_macro_has_both_spellings_and_the_units_use_only_those():
     assert set(DuckDBEngine.macros) == set(SparkEngine.macros)
-    text = " ".join(unit("profiles", n) for n, _ in profile_sql.row_parts()
-                    if n not in ("window_events", "window_users"))
+    text = " ".join(sql for all_users in (True, False)
+                    for _, sql in profile_sql.row_parts(all_users))
     for engine in (DuckDBEngine(), SparkEngine(spark=None)):  # type: ignore[arg-type]
         assert "@" not in engine.render(text)
 

@@ -371,3 +371,44 @@ def test_purchases_without_amounts_leave_monetary_and_m_score_empty(ws):
     assert dora["r_score"] >= 1 and dora["rfm_segment"] != "Never purchased"  # R and F still known
     assert (eve["monetary"], eve["m_score"]) == (12.0, 1)
     assert fay["monetary"] == 0
+
+
+def _assert_same_profiles(refreshed: pd.DataFrame, full: pd.DataFrame) -> None:
+    """Every column equal (floats to 1e-9: sums in another order), row for row by user id."""
+    assert list(refreshed.columns) == list(full.columns)
+    refreshed = refreshed.loc[full.index]
+    for column in full.columns:
+        a, b = refreshed[column], full[column]
+        same = (a.isna() & b.isna()) | (a == b).fillna(False).astype(bool)
+        if pd.api.types.is_float_dtype(b):
+            same |= ((a - b).abs() < 1e-9).fillna(False).astype(bool)
+        assert same.all(), (column, a[~same].head(3).tolist(), b[~same].head(3).tolist())
+
+
+def test_refresh_that_moves_the_premium_categories_equals_a_full_rebuild(demo_ws, write):
+    """New views of one cheap category at a huge price make it premium: the views of shoppers
+    WITHOUT new events now count as high-value visits, so recomputing only the new shopper
+    would be wrong; the refresh must notice and rebuild everyone."""
+    from analytics.ingest import ingest_file
+    from analytics.profiles import refresh_profiles
+
+    with demo_ws.cursor() as cur:
+        end = cur.execute("SELECT max(event_time) FROM events").fetchall()[0][0]
+        cheapest = cur.execute("SELECT category FROM events WHERE event_type = 'view' AND price "
+                               "IS NOT NULL GROUP BY category ORDER BY avg(price) LIMIT 1"
+                               ).fetchall()[0][0]
+    build_profiles(demo_ws, as_of=end)
+    before = load_profiles(demo_ws).set_index("user_id")
+    rows = "".join(f"whale,{end:%Y-%m-%d} 00:00:{i:02d},view,i-gold,{cheapest},1000000\n"
+                   for i in range(50))
+    ingest_file(demo_ws, write("whale.csv", "user_id,event_time,event_type,item_id,category,"
+                                            "price\n" + rows))
+    summary = refresh_profiles(demo_ws, ["whale"], as_of=end)
+    refreshed = load_profiles(demo_ws).set_index("user_id")
+    build_profiles(demo_ws, as_of=end)
+    full = load_profiles(demo_ws).set_index("user_id")
+
+    moved = full["high_value_category_visits"].drop("whale") - before["high_value_category_visits"]
+    assert (moved > 0).sum() > 10  # the planted change reaches shoppers with no new events
+    assert summary.recomputed == len(full)
+    _assert_same_profiles(refreshed, full)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -43,9 +43,15 @@ def units(group: str, names: Iterable[str]) -> list[tuple[str, str]]:
     return [(name, unit(group, name)) for name in names]
 
 
-def compose(parts: Iterable[tuple[str, str]], final: str) -> str:
-    """``WITH name AS (sql), … final``: the parts in dependency order, then the final query."""
-    ctes = ",\n".join(f"{name} AS (\n{sql})" for name, sql in parts)
+def compose(parts: Iterable[tuple[str, str]], final: str, inline: Collection[str] = ()) -> str:
+    """``WITH name AS (sql), … final``: the parts in dependency order, then the final query.
+
+    Parts named in ``inline`` are marked ``NOT MATERIALIZED`` (DuckDB syntax: only for
+    statements run on DuckDB), so each reader scans the tables below with just the columns and
+    expressions it needs instead of one shared copy of every row being written first.
+    """
+    ctes = ",\n".join(f"{name} AS {'NOT MATERIALIZED ' if name in inline else ''}(\n{sql})"
+                       for name, sql in parts)
     return f"WITH\n{ctes}\n{final}" if ctes else final
 
 

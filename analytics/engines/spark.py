@@ -60,7 +60,7 @@ _SIDE_TABLES = {
     "datasets": "SELECT dataset_id, loaded_at FROM datasets",
     "identity_map": "SELECT alias, user_id FROM identity_map",
 }
-_CACHED = {"scoped", "tallies", "user_stats"}
+_CACHED = {"scoped", "tallies", "modes", "user_stats"}
 _EVENTS_EXPORT = "SELECT " + ", ".join(EVENT_COLUMNS) + " FROM events"  # noqa: S608 (fixed names)
 _INSTALL_HINT = ('Install the Spark extra: pip install "shopper-lens[spark]" (PySpark >= 4.0) and '
                  "Java 17+ (Debian: apt-get install -y default-jre-headless).")
@@ -77,6 +77,8 @@ class SparkEngine(Engine):
         # Spark's percentile is exact with linear interpolation (percentile_approx is not).
         "quantile_cont": lambda x, q: f"percentile({x}, {q})",
         "round_share": lambda n, total, digits: _round_share(n, total, int(digits)),
+        # Structs compare field by field, strings in byte order (as DuckDB's rows).
+        "ordered_pair": lambda a, b: f"struct({a}, {b})",
         # collect_list has no ORDER BY: collect (order, key, value), sort, drop the order.
         "json_object_by": lambda key, value, order: (
             f"to_json(map_from_entries(transform(array_sort(collect_list(named_struct("
@@ -249,9 +251,7 @@ def spark_profiles(spark: SparkSession, events: DataFrame, side: Mapping[str, Da
     for name, frame in side.items():
         frame.createOrReplaceTempView(name)
     spark.createDataFrame(rfm_grid()).createOrReplaceTempView("rfm_grid")
-    spark.sql("SELECT CAST(NULL AS STRING) AS user_id WHERE false").createOrReplaceTempView(
-        "profile_refresh_users")
-    params = {"as_of": cutoff, "all_users": True, "high_value_quantile": high_value_quantile}
+    params = {"as_of": cutoff, "high_value_quantile": high_value_quantile}
     # The same units as DuckDB's one statement, run as views so the scoped events (read by
     # five units) are computed once and cached instead of re-read per reference.
     for name, sql in profile_sql.row_parts():
@@ -315,11 +315,10 @@ def build_profiles_spark(ws: Workspace, master: str = "local[2]", events: str | 
 def store(ws: Workspace, table: Any, as_of: datetime, high_value_quantile: float) -> int:
     """Replace ``profiles`` with Spark's rows, cast to the column types DuckDB's build gives."""
     with ws.transaction() as cur:
-        cur.execute("CREATE OR REPLACE TEMP TABLE profile_refresh_users (user_id VARCHAR)")
         cur.register("rfm_grid", rfm_grid())
         sql, params = DuckDBEngine().prepare(
             "DESCRIBE " + profile_sql.profiles_sql(FEATURE_NAMES),
-            {**_row_params(as_of, high_value_quantile, all_users=True), **_SCORE_PARAMS})
+            {**_row_params(as_of, high_value_quantile), **_SCORE_PARAMS})
         types = [(r[0], r[1]) for r in cur.execute(sql, params).fetchall()]
         cur.register("spark_profiles", table)
         columns = ", ".join(f'CAST("{n}" AS {t}) AS "{n}"' for n, t in types)
@@ -327,6 +326,8 @@ def store(ws: Workspace, table: Any, as_of: datetime, high_value_quantile: float
                     "FROM spark_profiles ORDER BY user_id")
         cur.unregister("spark_profiles")
         cur.unregister("rfm_grid")
+        # The globals of an earlier DuckDB build do not describe these rows: a refresh rebuilds.
+        cur.execute("DROP TABLE IF EXISTS profile_globals")
         return int(cur.execute("SELECT count(*) FROM profiles").fetchall()[0][0])
 
 

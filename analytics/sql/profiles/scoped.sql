@@ -1,5 +1,5 @@
--- The events that count, with the keys and flags every group below uses.
--- Parameters: $as_of, $all_users (false: only the shoppers in profile_refresh_users).
+-- The events that count (scope_events: up to $as_of, of everyone or of the shoppers a refresh
+-- recomputes), with the keys and flags every group below uses.
 SELECT user_id, event_time, event_type, category, brand, price, revenue, device, channel, country,
        rating,
        coalesce(session_id, 'day:' || CAST(CAST(event_time AS DATE) AS STRING)) AS session_key,
@@ -11,6 +11,4 @@ SELECT user_id, event_time, event_type, category, brand, price, revenue, device,
        CASE WHEN hour(event_time) < 6 THEN 'night' WHEN hour(event_time) < 12 THEN 'morning'
             WHEN hour(event_time) < 18 THEN 'afternoon' ELSE 'evening' END AS hour_band,
        @weekday(event_time) AS weekday
-FROM events
-WHERE event_time <= $as_of
-  AND ($all_users OR user_id IN (SELECT user_id FROM profile_refresh_users))
+FROM scope_events

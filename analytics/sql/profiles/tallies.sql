@@ -1,4 +1,6 @@
 -- How often each shopper shows each value of the labelled columns (unknown values skipped).
+-- Seven GROUP BYs over the (inlined) scoped events: measured cheaper on DuckDB than one
+-- GROUPING SETS scan, which materialises its input first.
 SELECT user_id, 'device' AS attribute, device AS value, count(*) AS n
 FROM scoped WHERE device IS NOT NULL GROUP BY user_id, device
 UNION ALL SELECT user_id, 'channel', channel, count(*)
