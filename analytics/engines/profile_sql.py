@@ -47,6 +47,12 @@ _MOVED_WINDOW_FEED = [
 ]
 
 
+def scope_parts() -> list[tuple[str, str]]:
+    """Every shopper's events in scope (up to $as_of), keyed as the profiles key them: what
+    other per-shopper SQL builds on (the lifetime-value summary), so an order means the same."""
+    return [_ALL_SCOPE, *units(GROUP, ("scoped",))]
+
+
 def row_parts(all_users: bool = True) -> list[tuple[str, str]]:
     """The named steps of profile_rows in dependency order (an engine may run them as CTEs of
     one statement, or as views it can cache); ``all_users`` False: only the shoppers in

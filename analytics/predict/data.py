@@ -15,11 +15,11 @@ import pandas as pd
 
 from analytics.engines.base import compose, unit
 from analytics.engines.duckdb import DuckDBEngine
+from analytics.engines.profile_sql import scope_parts
 from analytics.errors import ConfigError, NotFoundError
 
 # From the first purchase to the last event of any kind (the profiles' as_of).
 _SPAN_SQL = "SELECT min(event_time) FILTER (WHERE event_type = 'purchase'), max(event_time) FROM events"
-_REFRESH_USERS_SQL = "CREATE OR REPLACE TEMP TABLE profile_refresh_users (user_id VARCHAR)"
 _DUCKDB = DuckDBEngine()
 #: The default holdout: the last quarter of the purchase history.
 HOLDOUT_SHARE = 0.25
@@ -60,13 +60,9 @@ def summary(cur: duckdb.DuckDBPyConnection, calibration_end: datetime,
             as_of: datetime | None = None) -> pd.DataFrame:
     """One row per buyer first seen by ``calibration_end``: user_id, frequency, recency, age
     (days), mean_value (of repeat orders) and holdout_orders (orders after it, up to ``as_of``)."""
-    cur.execute(_REFRESH_USERS_SQL)  # scoped.sql reads it; empty, since all_users is true
-    orders = compose([("scoped", unit("profiles", "scoped")), ("orders", unit("predict", "orders")),
+    orders = compose([*scope_parts(), ("orders", unit("predict", "orders")),
                       ("ranked", unit("predict", "ranked"))],
                      unit("predict", "summary"))
     cutoff = as_of if as_of is not None else calibration_end + timedelta(days=36500)
-    sql, params = _DUCKDB.prepare(orders, {"as_of": cutoff, "all_users": True,
-                                           "calibration_end": calibration_end})
-    frame = cur.execute(sql, params).df()
-    cur.execute("DROP TABLE profile_refresh_users")
-    return frame
+    sql, params = _DUCKDB.prepare(orders, {"as_of": cutoff, "calibration_end": calibration_end})
+    return cur.execute(sql, params).df()
