@@ -59,6 +59,7 @@ _LABELS = {"kmeans": "K-Means", "gmm": "Gaussian mixture", "bisecting_kmeans": "
 SPARK_SCALINGS = ("winsor", "log1p", "standard")
 WINSOR = (0.01, 0.99)  # as analytics.segments.features.Winsorizer
 MAX_ITER = 100
+BISECT_SHIFT = 10.0  # see _Shifted
 FEATURES_COL = "features"
 
 
@@ -238,7 +239,38 @@ def fit(frame: DataFrame, method: str, k: int, random_state: int = 0) -> Any:
         estimator = GaussianMixture(k=k, seed=random_state, maxIter=MAX_ITER)
     else:
         estimator = BisectingKMeans(k=k, seed=random_state, maxIter=MAX_ITER)
+        return _Shifted(estimator.setFeaturesCol(FEATURES_COL))._fit(frame)
     return estimator.setFeaturesCol(FEATURES_COL).fit(frame)
+
+
+class _Shifted:
+    """Bisecting K-Means on the features moved by :data:`BISECT_SHIFT` in every column.
+
+    MLlib splits a cluster by nudging its centre by a multiple of the centre's norm; on
+    standardised data the root centre is 0, so it never splits (measured: k = 3 asked, one
+    cluster returned). Distances, labels and silhouettes do not change under a translation.
+    """
+
+    def __init__(self, estimator: Any) -> None:
+        self.estimator = estimator
+
+    def _fit(self, frame: DataFrame) -> _Shifted:
+        self.model = self.estimator.fit(_shift(frame, BISECT_SHIFT))
+        return self
+
+    def transform(self, frame: DataFrame) -> DataFrame:
+        return self.model.transform(_shift(frame, BISECT_SHIFT))  # type: ignore[no-any-return]
+
+    def clusterCenters(self) -> list[Array]:  # noqa: N802 (MLlib's name)
+        return [np.asarray(c, dtype=float) - BISECT_SHIFT for c in self.model.clusterCenters()]
+
+
+def _shift(frame: DataFrame, by: float) -> DataFrame:
+    from pyspark.ml.functions import array_to_vector, vector_to_array
+    from pyspark.sql import functions as F
+
+    moved = F.transform(vector_to_array(F.col(FEATURES_COL)), lambda x: x + F.lit(by))
+    return frame.withColumn(FEATURES_COL, array_to_vector(moved))
 
 
 def labels_of(model: Any, frame: DataFrame, order: Sequence[Any] | None = None
