@@ -179,7 +179,16 @@ def _segment(args: argparse.Namespace) -> dict[str, Any]:
                        k_broad=args.k_broad, min_cluster_size=args.min_cluster_size, rules=rules,
                        name=args.name, random_state=args.seed)
     with _open(args) as ws:
-        run = run_segmentation(ws, spec)
+        if args.engine == "spark":  # h13: fitted on Spark MLlib, recorded as an ordinary run
+            from analytics.engines.spark_segments import run_segmentation_spark
+
+            run = run_segmentation_spark(ws, spec, master=args.master)
+        elif args.method == "bisecting_kmeans":
+            raise ShopperLensError("Bisecting K-Means runs on the Spark engine only.",
+                                   hint="Add --engine spark, or use --method kmeans.",
+                                   title="Invalid argument")
+        else:
+            run = run_segmentation(ws, spec)
         if args.out:
             frame = export_frame(ws, run.run_id, [f for f in run.features if f != "category_shares"])
             Path(args.out).write_bytes(to_csv_bytes(frame))
@@ -485,6 +494,15 @@ def _recommend(args: argparse.Namespace) -> dict[str, Any]:
                                title="Invalid argument")
     with _open(args) as ws:
         model = args.model or best_model(ws)
+        if args.engine == "spark":  # h13: MLlib ALS; the session started here is the one it uses
+            from analytics.engines.spark import session
+
+            if model not in ("als", "als_spark"):
+                raise ShopperLensError(f"The Spark engine trains ALS only, not {model!r}.",
+                                       hint="Use --model als with --engine spark.",
+                                       title="Invalid argument")
+            model = "als_spark"
+            session(args.master)
         options, exclusion = _recommend_exclusion(ws, args)
         trained = ensure_models(ws, [model], options)  # stored: reused next time
         if args.user:
@@ -793,9 +811,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", help="Spark only: Parquet/CSV events (file, folder, glob or URL such "
                    "as s3a://…) instead of the workspace's")
 
+    def _engine_flags(p: argparse.ArgumentParser) -> None:  # h13: Spark for segment, recommend
+        p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                       help="compute locally (default) or on Apache Spark (extra shopper-lens[spark])")
+        p.add_argument("--master", default="local[2]",
+                       help="Spark master: local[N], spark://HOST:PORT or sc://HOST:PORT")
+
     p = sub.add_parser("segment", parents=[common], help="segment shoppers; write a CSV")
     p.add_argument("--method", default="kmeans",
-                   choices=["rules", "kmeans", "gmm", "hierarchical", "hdbscan"])
+                   choices=["rules", "kmeans", "gmm", "hierarchical", "hdbscan", "bisecting_kmeans"],
+                   help="bisecting_kmeans needs --engine spark; hierarchical and hdbscan do not run on it")
+    _engine_flags(p)
     p.add_argument("--k", default="auto", help="number of segments, auto (default: 3-12) or auto:LOW-HIGH")
     p.add_argument("--k-min", type=int, help="auto k: smallest k to try (default 3)")
     p.add_argument("--k-max", type=int, help="auto k: largest k to try (default 12)")
@@ -859,6 +885,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-unknown", action="store_true",
                    help="an unknown --user gets the cold-start list instead of an error")
     _recommend_flags(p)
+    _engine_flags(p)
     p = sub.add_parser("evaluate", parents=[common], help="offline evaluation of recommenders")
     p.add_argument("--models", help="comma-separated model names (default: all)")
     p.add_argument("--split", choices=["days", "last"], default="days",

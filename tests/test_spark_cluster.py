@@ -20,12 +20,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
 from analytics.bundle import load_bundle
+from analytics.engines.spark_segments import run_segmentation_spark
 from analytics.profiles import build_profiles, load_profiles
 from analytics.sample import generate
+from analytics.segments import SegmentSpec, get_run, members
 from analytics.workspace import Workspace
-from tests.spark_support import assert_same_profiles, needs_spark
+from tests.spark_support import assert_same_profiles, needs_spark, spark  # noqa: F401
 
 pytestmark = [pytest.mark.spark, needs_spark]
 
@@ -93,7 +96,8 @@ def cluster(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.timeout(900)  # three JVMs start; minutes on a busy 2-core machine
-def test_profiles_through_a_standalone_cluster_equal_duckdb(cluster, tmp_path):
+def test_profiles_and_kmeans_through_a_standalone_cluster_equal_local_runs(cluster, tmp_path,
+                                                                          spark):  # noqa: F811
     shop = generate(tmp_path / "shop", users=300, seed=5).out_dir  # small: JVM overhead dominates
     db = tmp_path / "ws" / "shopper_lens.duckdb"
     with Workspace(db, allow=[shop]) as ws:
@@ -111,3 +115,18 @@ def test_profiles_through_a_standalone_cluster_equal_duckdb(cluster, tmp_path):
     with Workspace(db) as ws:
         assert_same_profiles(duck, load_profiles(ws))
     assert len(pd.read_csv(out)) == len(duck)
+    # K-Means on the cluster (the same one JVM set: a second cluster start costs ~90 s) gives
+    # the local session's segments.
+    run = subprocess.run([sys.executable, "-m", "analytics", "segment", "--engine", "spark",
+                          "--master", cluster, "--method", "kmeans", "--k", "4", "--db", str(db),
+                          "--json"], capture_output=True, text=True, timeout=600, check=False,
+                         env=os.environ | {"SPARK_LOCAL_IP": "127.0.0.1"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    on_cluster = json.loads(run.stdout.strip().splitlines()[-1])
+    with Workspace(db) as ws:
+        stored = get_run(ws, on_cluster["run_id"])
+        assert stored.quality["engine"]["master"] == cluster
+        local = run_segmentation_spark(ws, SegmentSpec(method="kmeans", k=4), spark=spark)
+        a = members(ws, stored.run_id).set_index("user_id")["segment_id"].sort_index()
+        b = members(ws, local.run_id).set_index("user_id")["segment_id"].sort_index()
+    assert len(a) == len(duck) and adjusted_rand_score(a, b) == pytest.approx(1.0)

@@ -219,9 +219,17 @@ class Handover:
 def handover(ws: Workspace, with_events: bool = True) -> Iterator[Handover]:
     """Export events (optional) and the CRM side tables to Parquet inside the workspace
     folder (DuckDB may write nowhere else); removed afterwards."""
+    queries = dict(_SIDE_TABLES) | ({"events": _EVENTS_EXPORT} if with_events else {})
+    with export_tables(ws, queries) as out:
+        yield out
+
+
+@contextmanager
+def export_tables(ws: Workspace, queries: Mapping[str, str]) -> Iterator[Handover]:
+    """Each fixed query's result as ``<name>.parquet`` in a fresh folder of the workspace
+    folder, for Spark to read; the folder is removed afterwards."""
     folder = ws.dir / "spark" / uuid.uuid4().hex[:12]
     folder.mkdir(parents=True)
-    queries = dict(_SIDE_TABLES) | ({"events": _EVENTS_EXPORT} if with_events else {})
     try:
         tables = {}
         with ws.cursor() as cur:

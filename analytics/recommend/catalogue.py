@@ -43,6 +43,10 @@ MODEL_CATALOGUE: dict[str, ModelInfo] = {
         "Content-based",
         "Items like the shopper's items by title words, category, brand and price band.", 6),
     "als": ModelInfo("ALS", "Matrix factorisation (alternating least squares, implicit).", 7),
+    # h13: the same factorisation on Spark MLlib (extra shopper-lens[spark]; needs Java).
+    "als_spark": ModelInfo(
+        "ALS (Spark)",
+        "Matrix factorisation (alternating least squares) on Spark MLlib, implicit feedback.", 7),
     "bpr": ModelInfo(
         "BPR",
         "Matrix factorisation trained to rank (Bayesian personalised ranking, implicit).", 8),

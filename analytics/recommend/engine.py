@@ -22,10 +22,14 @@ from analytics.recommend.base import Recommender
 from analytics.recommend.hybrid import COMPONENTS, Hybrid
 from analytics.recommend.interactions import Interactions, ItemCatalog, Scope
 from analytics.recommend.repeat import RepeatHybrid
+from analytics.recommend.spark_als import SparkALS
 from analytics.workspace import Workspace
 
 MODELS: dict[str, type[Recommender]] = {**COMPONENTS, Hybrid.name: Hybrid,
                                         RepeatHybrid.name: RepeatHybrid}
+# h13: models on an optional engine (the spark extra and Java): made and stored like the others,
+# but not offered by default lists or pages, which must work without Spark.
+OPTIONAL_MODELS: dict[str, type[Recommender]] = {SparkALS.name: SparkALS}
 DEFAULT_MODEL = Hybrid.name
 Progress = Callable[[float, str], None]
 
@@ -109,7 +113,8 @@ def model_names() -> list[str]:
 def make_model(name: str, options: TrainingOptions | None = None, **params: Any) -> Recommender:
     """A fresh model by registry name, with the shared rules from ``options``."""
     options = options or TrainingOptions()
-    if name not in MODELS:
+    registry = {**MODELS, **OPTIONAL_MODELS}
+    if name not in registry:
         raise ConfigError(f"Unknown recommendation model {name!r}.",
                           hint=f"Choose from {', '.join(MODELS)}.")
     settings = {"exclude_purchased": options.exclude_purchased,
@@ -117,7 +122,7 @@ def make_model(name: str, options: TrainingOptions | None = None, **params: Any)
                 "random_state": options.random_state,
                 **options.params_for(name), **params}
     try:
-        return MODELS[name](**settings)
+        return registry[name](**settings)
     except TypeError as e:
         raise ConfigError(f"Invalid parameter for the {name} model: {e}",
                           hint="Check the parameter names in the model's documentation.") from e

@@ -35,7 +35,14 @@ from analytics.errors import ConfigError, NotFoundError
 from analytics.recommend import metrics
 from analytics.recommend.base import EXCLUDE_PURCHASED, EXCLUSION_LABELS, EXCLUSIONS, exclusion_mode
 from analytics.recommend.catalogue import complexity, model_label
-from analytics.recommend.engine import DEFAULT_MODEL, MODELS, Progress, TrainingOptions, train
+from analytics.recommend.engine import (
+    DEFAULT_MODEL,
+    MODELS,
+    OPTIONAL_MODELS,
+    Progress,
+    TrainingOptions,
+    train,
+)
 from analytics.recommend.hybrid import Hybrid
 from analytics.recommend.interactions import Interactions, Scope
 from analytics.recommend.repeat import RepeatHybrid
@@ -408,7 +415,7 @@ def _split_note(split: Split) -> str:
 
 def _check(models: Sequence[str], k: int, split: Split, targets: Sequence[str],
            modes: Sequence[str]) -> None:
-    unknown = [m for m in models if m not in MODELS]
+    unknown = [m for m in models if m not in MODELS and m not in OPTIONAL_MODELS]  # h13: als_spark
     if unknown or not models:
         raise ConfigError(f"Unknown model(s): {', '.join(unknown) or '(none given)'}.",
                           hint=f"Choose from {', '.join(MODELS)}.")
