@@ -10,7 +10,7 @@ import pandas as pd
 
 from analytics.errors import ConfigError
 from analytics.profiles import load_profiles
-from analytics.segments.clustering import Clusterer
+from analytics.segments.clustering import METHODS, Clusterer
 from analytics.segments.describe import zscores
 from analytics.segments.features import DEFAULT_SCALING, preprocessor
 from analytics.segments.labels import relabel
@@ -56,8 +56,14 @@ def stability(ws: Workspace, run_id: str, resamples: int = 8,
                           "depend on a sample, so there is no stability to measure.",
                           hint="Pick a K-Means, mixture, hierarchical or HDBSCAN run.",
                           title="No stability for this run")
-    X = fitted["pipeline"].transform(load_profiles(ws))
     params = model.get_params()
+    if params.get("method", "kmeans") not in METHODS:  # e.g. bisecting k-means, fitted on Spark
+        raise ConfigError(f"{run.name} was fitted with {params['method'].replace('_', ' ')}, which "
+                          "has no refit on this machine.",
+                          hint="Its stability was measured on Spark while it ran (the run's quality "
+                               "figures); or segment with K-Means or a mixture to check it here.",
+                          title="No stability check for this run")
+    X = fitted["pipeline"].transform(load_profiles(ws))
     return bootstrap_stability(X, lambda: Clusterer(**params), model.predict(X), resamples,
                                random_state=int(params["random_state"]), progress=progress)
 
