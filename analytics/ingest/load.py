@@ -639,7 +639,12 @@ def _load(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
     if limit is not None:
         staging += f" LIMIT {int(limit)}"
     say(0.15, "Reading a sample")
-    source, source_params, record = _stage_sample(cur, fmt, staging, params)
+    # The sample reads without store_rejects, so it does not fill reject_errors.
+    _, sample_reader, sample_params = relation_sql(cur, fmt)
+    sample = _staging_sql(inspection, sample_reader, sample_params, salt, options.pii_mode)
+    if limit is not None:
+        sample = (f"{sample[0]} LIMIT {int(limit)}", sample[1])
+    source, source_params, record = _stage_sample(cur, fmt, (staging, params), sample)
     columns = [row[0] for row in cur.execute("DESCRIBE _raw").fetchall()]
     dtypes = {row[0]: str(row[1]) for row in cur.execute("DESCRIBE _raw").fetchall()}
     source_columns = [c for c in columns if c != READER_ERROR]
@@ -711,23 +716,23 @@ def _gate(cur: duckdb.DuckDBPyConnection, report: FileReport,
                           + " Nothing was changed.")
 
 
-def _stage_sample(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat, staging: str,
-                  params: list[Any]) -> tuple[str, list[Any], str | None]:
+def _stage_sample(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat,
+                  full: tuple[str, list[Any]], first: tuple[str, list[Any]]
+                  ) -> tuple[str, list[Any], str | None]:
     """Stage the first rows as ``_raw`` (what the normaliser and the plausibility gate sample)
     and return the SQL the one full pass reads, its parameters and its record-number SQL.
 
     Only NDJSON is staged whole: its broken lines are found by position and removed first."""
+    (staging, params), (first_sql, first_params) = full, first
     source, source_params, record = staging, params, None
-    sample = f"SELECT * FROM ({staging}) LIMIT {normalise.SAMPLE_ROWS}"
+    sample, params = f"SELECT * FROM ({first_sql}) LIMIT {normalise.SAMPLE_ROWS}", first_params
     try:
         if fmt.format == "ndjson":
-            cur.execute(f"CREATE TEMP TABLE _src AS {staging}", params)
+            cur.execute(f"CREATE TEMP TABLE _src AS {staging}", source_params)
             _drop_broken_lines(cur, fmt)
             source, source_params = "SELECT *, rowid AS __rowid FROM _src", []
             record = "__rowid - (SELECT min(rowid) FROM _src) + 1"
             sample, params = f"SELECT * FROM _src LIMIT {normalise.SAMPLE_ROWS}", []
-        elif fmt.format == "csv" and fmt.delimiter != " ":  # the sample must not fill reject_errors
-            sample = sample.replace("store_rejects = true", "ignore_errors = true")
         cur.execute(f"CREATE TEMP TABLE _raw AS {sample}", params)
     except duckdb.Error as e:
         raise read_error(fmt, e) from e
