@@ -2,6 +2,16 @@
 
     python benchmarks/scale.py --users 2000 20000            # DuckDB and Spark at each size
     python benchmarks/scale.py --users 200000 --no-spark
+    python benchmarks/scale.py --events 1000000 10000000 100000000 --spark-max 10000000 \
+        --memory-limit 8GB --threads 2                       # issue 13: the 1M-100M runs
+
+--events: the shop is written by DuckDB SQL straight to Parquet (benchmarks/scale_shop.py; the
+Python generator is far too slow for 100M), in a temporary folder (--tmp, default /tmp) that is
+deleted afterwards. Each size goes through DuckDB: ingest of the Parquet files, profiles,
+K-Means (k = 6) and ALS, under SHOPPER_LENS_MEMORY_LIMIT / SHOPPER_LENS_THREADS (spilling to
+the workspace's .tmp folder, whose peak size is printed), and through Spark local[2] (profiles)
+up to --spark-max events. One JSON line per finished step, so a stopped run still leaves its
+figures; the growth of each step's time from one size to the next is in the summary.
 
 For each size a shop is generated (analytics.sample, about 58 events per online shopper) and
 loaded; it times build_profiles on DuckDB and build_profiles_spark on Spark local[2] (the
@@ -13,16 +23,24 @@ The last line is a JSON summary.
 
 Measured on the shared 2-core machine (load average ~20 from other jobs), --users 1000 5000:
 60,271 / 297,150 events; DuckDB 1.03 s / 1.39 s; Spark local[2] 90 s (warm-up) / 37 s, same
-profile counts; Spark session start 28 s. The 1M/10M/100M sizes of issue 13 are not measured.
+profile counts; Spark session start 28 s. --events 1000000 10000000 (load 20-29): ingest
+42 s / 494 s, profiles 33 s / 189 s, K-Means 22 s / 14 s, ALS 84 s / 296 s, peak RSS 0.8 / 5.5 GB;
+Spark at 1M 1,002 s (five Spark JVMs on the 2 cores); 100M not run (docs/scale-out.md: the
+extrapolation).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import resource
+import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +48,9 @@ from analytics.bundle import load_bundle
 from analytics.profiles import build_profiles, load_profiles
 from analytics.sample import generate
 from analytics.workspace import Workspace
+
+sys.path.insert(0, str(Path(__file__).parent))
+from scale_shop import write_shop  # noqa: E402
 
 
 def _rss_mb() -> float:
@@ -78,12 +99,121 @@ def run(users: list[int], spark_too: bool) -> dict[str, Any]:
     return summary
 
 
+class _SpillWatch:
+    """The peak size of a folder (DuckDB's spill files), sampled twice a second in a thread."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.peak, self._stop = folder, 0, threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.5):
+            size = 0
+            for f in self.folder.rglob("*"):
+                with contextlib.suppress(OSError):
+                    size += f.stat().st_size
+            self.peak = max(self.peak, size)
+
+    def __enter__(self) -> _SpillWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _step(row: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
+    started = time.perf_counter()
+    out = fn()
+    row[f"{name}_s"] = round(time.perf_counter() - started, 2)
+    row["peak_rss_mb"] = round(_rss_mb())
+    print(json.dumps({"events": row["events"], "step": name, "s": row[f"{name}_s"],
+                      "peak_rss_mb": row["peak_rss_mb"]}), flush=True)
+    return out
+
+
+def run_events(sizes: list[int], spark_max: int, tmp: Path, als_max: int) -> dict[str, Any]:
+    """The issue-13 scale runs: DuckDB at every size, Spark up to ``spark_max`` events."""
+    from analytics.recommend.engine import train
+    from analytics.segments import SegmentSpec, run_segmentation
+
+    summary: dict[str, Any] = {"sizes": [], "memory_limit": os.environ.get(
+        "SHOPPER_LENS_MEMORY_LIMIT", "4GB"), "threads": os.environ.get("SHOPPER_LENS_THREADS", "2")}
+    spark = None
+    if any(n <= spark_max for n in sizes):
+        from analytics.engines.spark import build_profiles_spark, session
+
+        started = time.perf_counter()
+        spark = session("local[2]", conf={"spark.sql.shuffle.partitions": "8"})
+        spark.sparkContext.setLogLevel("ERROR")
+        summary["spark_start_s"] = round(time.perf_counter() - started, 2)
+    for n in sizes:
+        with tempfile.TemporaryDirectory(dir=tmp, prefix="shopper-lens-scale-") as folder_name:
+            folder = Path(folder_name)
+            row: dict[str, Any] = {"events": n}
+            files = _step(row, "generate", lambda f=folder, n=n: write_shop(f / "shop", n))
+            row["parquet_mb"] = round(sum(p.stat().st_size for p in files) / 1e6)
+            ws = Workspace(folder / "ws" / "bench.duckdb", allow=[folder / "shop"])
+            with _SpillWatch(ws.tmp_dir) as spill:
+                _step(row, "ingest", lambda ws=ws, files=files, n=n: [_ingest(ws, p, n) for p in files])
+                row["shoppers"] = _step(row, "profiles", lambda ws=ws: build_profiles(ws).users)
+                _step(row, "kmeans", lambda ws=ws: run_segmentation(
+                    ws, SegmentSpec(method="kmeans", k=6)))
+                if n <= als_max:
+                    _step(row, "als", lambda ws=ws: train(ws, ["als"]))
+                if spark is not None and n <= spark_max:
+                    _step(row, "spark_profiles", lambda ws=ws: build_profiles_spark(ws, spark=spark))
+            row["spill_peak_mb"] = round(spill.peak / 1e6)
+            row["db_mb"] = round(ws.path.stat().st_size / 1e6)
+            ws.close()
+        print(json.dumps(row), flush=True)
+        summary["sizes"].append(row)
+    if spark is not None:
+        spark.stop()
+    steps = ("ingest", "profiles", "kmeans", "als", "spark_profiles")
+    summary["growth"] = {step: _growth(summary["sizes"], f"{step}_s") for step in steps}
+    return summary
+
+
+def _ingest(ws: Workspace, path: Path, events: int) -> None:
+    """One file, with a progress line (a 100M run takes long; a stopped run keeps these)."""
+    from analytics.ingest import ingest_file
+
+    started = time.perf_counter()
+    report = ingest_file(ws, path)
+    print(json.dumps({"events": events, "file": path.name, "rows": report.rows_loaded,
+                      "s": round(time.perf_counter() - started, 2),
+                      "peak_rss_mb": round(_rss_mb())}), flush=True)
+
+
+def _growth(rows: list[dict[str, Any]], key: str) -> list[dict[str, float]]:
+    """Time ratio against event ratio for successive sizes that both measured ``key``."""
+    have = [r for r in rows if key in r]
+    return [{"events_x": round(b["events"] / a["events"], 1), "time_x": round(b[key] / a[key], 2)}
+            for a, b in zip(have, have[1:], strict=False)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, nargs="+", default=[2000, 20000])
+    parser.add_argument("--events", type=int, nargs="+", help="the SQL-written shop at these sizes")
+    parser.add_argument("--spark-max", type=int, default=10_000_000, help="Spark up to N events")
+    parser.add_argument("--als-max", type=int, default=100_000_000, help="ALS up to N events")
+    parser.add_argument("--memory-limit", help="SHOPPER_LENS_MEMORY_LIMIT for the workspace")
+    parser.add_argument("--threads", type=int, help="SHOPPER_LENS_THREADS for the workspace")
+    parser.add_argument("--tmp", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--no-spark", action="store_true", help="DuckDB only")
     args = parser.parse_args()
-    print(json.dumps(run(args.users, spark_too=not args.no_spark)))
+    if args.memory_limit:
+        os.environ["SHOPPER_LENS_MEMORY_LIMIT"] = args.memory_limit
+    if args.threads:
+        os.environ["SHOPPER_LENS_THREADS"] = str(args.threads)
+    if args.events:
+        spark_max = 0 if args.no_spark else args.spark_max
+        print(json.dumps(run_events(args.events, spark_max, args.tmp, args.als_max)))
+    else:
+        print(json.dumps(run(args.users, spark_too=not args.no_spark)))
 
 
 if __name__ == "__main__":

@@ -246,19 +246,26 @@ def _staging_sql(inspection: Inspection, reader_sql: str, reader_params: list[An
 
 
 def _reason_sql(plan: normalise.Plan, has_reader_error: bool) -> str:
+    """The first reason a row cannot load (NULL if it can), over the ``__n_`` typed values."""
     required = {f.name for f in KIND_FIELDS[plan.kind] if f.required}
     whens = []
     if has_reader_error:
         whens.append(f"WHEN {READER_ERROR} IS NOT NULL THEN 'unreadable line: ' || {READER_ERROR}")
     for typed in plan.typed:
+        value = _typed_name(typed.name)
         if typed.raw is not None:
             failure = typed.failure.replace("'", "''")
             whens.append(
-                f"WHEN _raw_{typed.name} IS NOT NULL AND {quote_ident(typed.name)} IS NULL THEN "
-                f"'{typed.name} ''' || left(_raw_{typed.name}, 60) || ''' is not {failure}'")
+                f"WHEN __r_{typed.name} IS NOT NULL AND {value} IS NULL THEN "
+                f"'{typed.name} ''' || left(__r_{typed.name}, 60) || ''' is not {failure}'")
         if typed.name in required:
-            whens.append(f"WHEN {quote_ident(typed.name)} IS NULL THEN '{typed.name} is empty'")
+            whens.append(f"WHEN {value} IS NULL THEN '{typed.name} is empty'")
     return f"CASE {' '.join(whens)} END" if whens else "CAST(NULL AS VARCHAR)"
+
+
+def _typed_name(name: str) -> str:
+    """The inner name of a typed value, apart from the source columns (which may share it)."""
+    return quote_ident(f"__n_{name}")
 
 
 def _attributes_sql(columns: list[str], mapping: ColumnMapping, plan: normalise.Plan) -> str:
@@ -273,24 +280,65 @@ def _attributes_sql(columns: list[str], mapping: ColumnMapping, plan: normalise.
 
 # Record number (1 = first data row). Rowids of a table made inside a transaction start at a
 # large offset, so count from the smallest.
-_RECORD = "rowid - (SELECT min(rowid) FROM _raw) + 1"
+_RECORD = "rowid - (SELECT min(rowid) FROM {table}) + 1"
+
+
+def _raw_json_sql(columns: list[str], plan: normalise.Plan) -> str:
+    """The source row as JSON text (what a rejected row is kept as)."""
+    pairs = ", ".join(f"{plan.param(c)}, {quote_ident(c)}" for c in columns)
+    return f"CAST(json_object({pairs}) AS VARCHAR)" if pairs else "CAST(NULL AS VARCHAR)"
 
 
 def _create_norm(cur: duckdb.DuckDBPyConnection, plan: normalise.Plan, columns: list[str],
-                 mapping: ColumnMapping, has_reader_error: bool) -> None:
-    values = [f"{t.value} AS {quote_ident(t.name)}" for t in plan.typed]
-    values += [f"{t.raw} AS _raw_{t.name}" for t in plan.typed if t.raw is not None]
+                 mapping: ColumnMapping, has_reader_error: bool, source: str,
+                 source_params: list[Any], record: str | None) -> None:
+    """One pass over the source: typed values and the reject reason of every row, the raw
+    text only of the rows that fail, so the source itself is never stored.
+
+    ``record`` is the SQL of a row's record number when the source is a staged table whose
+    rowids number the records; otherwise ``_norm``'s own rowids number them.
+    """
+    inner = [f"{t.value} AS {_typed_name(t.name)}" for t in plan.typed]
+    inner += [f"{t.raw} AS __r_{t.name}" for t in plan.typed if t.raw is not None]
+    if record is not None:
+        inner.append(f"{record} AS _rec")
+    outer = [f"{_typed_name(t.name)} AS {quote_ident(t.name)}" for t in plan.typed]
     if plan.kind in KINDS_WITH_ATTRIBUTES:
-        values.append(f"{_attributes_sql(columns, mapping, plan)} AS attributes")
-    if has_reader_error:
-        values.append(READER_ERROR)
-    sql = (f"CREATE TEMP TABLE _norm AS SELECT *, {_reason_sql(plan, has_reader_error)} AS _reason "
-           f"FROM (SELECT {', '.join(values)}, {_RECORD} AS _rec FROM _raw)")
-    cur.execute(sql, normalise.bind(sql, plan.params))
+        outer.append(f"{_attributes_sql(columns, mapping, plan)} AS attributes")
+    outer.append("_reason")
+    outer.append(f"CASE WHEN _reason IS NOT NULL THEN {_raw_json_sql(columns, plan)} END AS _raw_row")
+    if record is not None:
+        outer.append("_rec")
+    body = (f"SELECT {', '.join(outer)} FROM (SELECT *, {_reason_sql(plan, has_reader_error)} "
+            f"AS _reason FROM (SELECT *, {', '.join(inner)} FROM ({source})))")
+    # The plan's named parameters and the reader's positional ones cannot share a statement:
+    # the reader's are bound by name too.
+    sql, named = _named_positionals(f"CREATE TEMP TABLE _norm AS {body}", source_params)
+    cur.execute(sql, {**normalise.bind(sql, plan.params), **named})
+
+
+def _named_positionals(sql: str, params: list[Any]) -> tuple[str, dict[str, Any]]:
+    """``sql`` with each ``?`` outside quotes (identifiers and literals) as ``$sN``."""
+    out: list[str] = []
+    quote: str | None = None
+    count = 0
+    for ch in sql:
+        if quote is not None:
+            quote = None if ch == quote else quote  # a doubled quote leaves and re-enters
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "?":
+            out.append(f"$s{count}")
+            count += 1
+            continue
+        out.append(ch)
+    if count != len(params):
+        raise AssertionError(f"{count} placeholders for {len(params)} reader parameters")
+    return "".join(out), {f"s{i}": v for i, v in enumerate(params)}
 
 
 _VALID_EVENTS = """
-    SELECT n.* EXCLUDE (event_type),
+    SELECT n.* EXCLUDE (event_type, _reason, _raw_row),
            CASE WHEN n.event_type = 'purchase' AND (n.quantity < 0 OR n.revenue < 0)
                 THEN 'refund' ELSE n.event_type END AS event_type
     FROM _norm n WHERE n._reason IS NULL"""
@@ -334,10 +382,13 @@ def _insert_rows(cur: duckdb.DuckDBPyConnection, kind: str, dataset_id: str, sou
         params["source"] = source
         if derive_sessions:
             params["gap"] = settings.get("SHOPPER_LENS_SESSION_GAP_MINUTES")
-        lo, hi = cur.execute("SELECT min(event_time), max(event_time) FROM _norm "
-                             "WHERE _reason IS NULL").fetchall()[0]
-        overlap = cur.execute("SELECT count(*) FROM (SELECT 1 FROM events WHERE event_time "
-                              "BETWEEN ? AND ? LIMIT 1)", [lo, hi]).fetchall()[0][0]
+        lo = hi = None
+        overlap = 0
+        if cur.execute("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)").fetchall()[0][0]:
+            lo, hi = cur.execute("SELECT min(event_time), max(event_time) FROM _norm "
+                                 "WHERE _reason IS NULL").fetchall()[0]
+            overlap = cur.execute("SELECT count(*) FROM (SELECT 1 FROM events WHERE event_time "
+                                  "BETWEEN ? AND ? LIMIT 1)", [lo, hi]).fetchall()[0][0]
         # Only an overlapping export can repeat stored rows; otherwise dedup within the file.
         existing = f"SELECT {col_list} FROM events WHERE event_time BETWEEN $lo AND $hi" \
             if overlap else None
@@ -373,21 +424,14 @@ _CSV_REJECTS = """
     FROM reject_errors GROUP BY line"""
 
 
-def _insert_rejects(cur: duckdb.DuckDBPyConnection, dataset_id: str, columns: list[str],
-                    csv_rejects: bool, fmt: SourceFormat, withhold: bool = False) -> None:
-    """Record rejected rows. Parsed rows are kept from the staged (already hashed) table; the
-    raw text of an unparseable line cannot be hashed column by column, so with ``withhold``
-    (the file has personal columns) it is not stored at all."""
-    keys: dict[str, Any] = {"dataset": dataset_id}
-    pairs = []
-    for i, column in enumerate(columns):
-        keys[f"k{i}"] = column
-        pairs.append(f"$k{i}, r.{quote_ident(column)}")
-    raw = f"CAST(json_object({', '.join(pairs)}) AS VARCHAR)" if pairs else "NULL"
-    cur.execute(
-        f"INSERT INTO rejects SELECT $dataset, n._rec, n._reason, {raw} FROM _norm n "
-        f"JOIN (SELECT {_RECORD} AS _rec, * FROM _raw) r USING (_rec) WHERE n._reason IS NOT NULL",
-        keys)
+def _insert_rejects(cur: duckdb.DuckDBPyConnection, dataset_id: str, csv_rejects: bool,
+                    fmt: SourceFormat, withhold: bool = False) -> None:
+    """Record rejected rows. Parsed rows are kept as ``_norm`` carried them (already hashed);
+    the raw text of an unparseable line cannot be hashed column by column, so with
+    ``withhold`` (the file has personal columns) it is not stored at all."""
+    record = "_rec" if fmt.format == "ndjson" else _RECORD.format(table="_norm")
+    cur.execute(f"INSERT INTO rejects SELECT ?, {record}, _reason, _raw_row FROM _norm "
+                "WHERE _reason IS NOT NULL", [dataset_id])
     if csv_rejects:
         cur.execute(_CSV_REJECTS, {"dataset": dataset_id, "withhold": withhold})
     if fmt.format == "ndjson":
@@ -594,28 +638,34 @@ def _load(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
     staging, params = _staging_sql(inspection, reader, reader_params, salt, options.pii_mode)
     if limit is not None:
         staging += f" LIMIT {int(limit)}"
-    say(0.15, "Staging rows")
-    try:
-        cur.execute(f"CREATE TEMP TABLE _raw AS {staging}", params)
-    except duckdb.Error as e:
-        raise read_error(fmt, e) from e
-    if fmt.format == "ndjson":
-        _drop_broken_lines(cur, fmt)
+    say(0.15, "Reading a sample")
+    # The sample reads without store_rejects, so it does not fill reject_errors.
+    _, sample_reader, sample_params = relation_sql(cur, fmt)
+    sample = _staging_sql(inspection, sample_reader, sample_params, salt, options.pii_mode)
+    if limit is not None:
+        sample = (f"{sample[0]} LIMIT {int(limit)}", sample[1])
+    source, source_params, record = _stage_sample(cur, fmt, (staging, params), sample)
     columns = [row[0] for row in cur.execute("DESCRIBE _raw").fetchall()]
     dtypes = {row[0]: str(row[1]) for row in cur.execute("DESCRIBE _raw").fetchall()}
     source_columns = [c for c in columns if c != READER_ERROR]
-    say(0.35, "Normalising values")
     try:
         plan = normalise.build(cur, column_map, dtypes, options.timezone, options.day_first)
     except IngestError as e:
         raise IngestError(f"{inspection.name}: {e.message}", hint=e.hint) from e
-    _create_norm(cur, plan, source_columns, column_map, READER_ERROR in columns)
+    say(0.3, "Reading and normalising rows")
+    try:
+        _create_norm(cur, plan, source_columns, column_map, READER_ERROR in columns, source,
+                     source_params, record)
+    except duckdb.OutOfMemoryException:
+        raise
+    except duckdb.Error as e:
+        raise read_error(fmt, e) from e
     dataset_id = uuid.uuid4().hex[:12]
     derive = column_map.kind == "events" and "session_id" not in column_map.mapped()
     say(0.55, "Removing duplicates and writing rows")
     _insert_rows(cur, column_map.kind, dataset_id, options.source, derive)
     say(0.8, "Keeping rejected rows")
-    _insert_rejects(cur, dataset_id, source_columns, csv_rejects, fmt, withhold=bool(inspection.pii))
+    _insert_rejects(cur, dataset_id, csv_rejects, fmt, withhold=bool(inspection.pii))
     report = _report(cur, path, inspection, column_map, options, dataset_id, fmt, plan, derive)
     found = plausibility.check_events(cur, column_map, source_columns)
     report = replace(report, warnings=[w.as_json() for w in found],
@@ -625,7 +675,7 @@ def _load(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
     _record_dataset(cur, report, digest, fmt, column_map, options)
     if column_map.kind == "identities":
         relink_identities(cur)
-    for table in ("_norm", "_raw"):
+    for table in ("_norm", "_raw") + (("_src",) if fmt.format == "ndjson" else ()):
         cur.execute(f"DROP TABLE {table}")
     return report, dataset_id
 
@@ -636,6 +686,11 @@ def _identical_lines_note(cur: duckdb.DuckDBPyConnection, column_map: ColumnMapp
         return []
     fields = ", ".join(quote_ident(f) for f in TABLE_COLUMNS["events"]
                        if f not in ("source_user_id", "source"))
+    # Distinct row hashes are at most the distinct rows, so no repeated hash proves no repeated
+    # row; only then is the exact (much slower) DISTINCT over every field skipped.
+    if not _count(cur, f"SELECT count(*) - count(DISTINCT hash({fields})) FROM _norm "
+                  "WHERE _reason IS NULL"):
+        return []
     repeats = _count(cur, f"SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT {fields} "
                      "FROM _norm WHERE _reason IS NULL)) FROM _norm WHERE _reason IS NULL")
     if not repeats:
@@ -648,7 +703,8 @@ def _identical_lines_note(cur: duckdb.DuckDBPyConnection, column_map: ColumnMapp
 def _gate(cur: duckdb.DuckDBPyConnection, report: FileReport,
           found: list[plausibility.LoadWarning], options: _Options) -> None:
     """Refuse (the transaction rolls back) on too many unknown event types, or under --strict."""
-    share = plausibility.unknown_share(cur) if report.kind == "events" else 0.0
+    any_unknown = any(w.code == "unknown_event_types" for w in found)  # else no row is unknown
+    share = plausibility.unknown_share(cur) if report.kind == "events" and any_unknown else 0.0
     if share > plausibility.MAX_UNKNOWN_SHARE and not options.allow_unknown_types:
         unknown = next(w for w in found if w.code == "unknown_event_types")
         raise IngestError(f"{report.name}: {unknown.message}",
@@ -660,20 +716,43 @@ def _gate(cur: duckdb.DuckDBPyConnection, report: FileReport,
                           + " Nothing was changed.")
 
 
+def _stage_sample(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat,
+                  full: tuple[str, list[Any]], first: tuple[str, list[Any]]
+                  ) -> tuple[str, list[Any], str | None]:
+    """Stage the first rows as ``_raw`` (what the normaliser and the plausibility gate sample)
+    and return the SQL the one full pass reads, its parameters and its record-number SQL.
+
+    Only NDJSON is staged whole: its broken lines are found by position and removed first."""
+    (staging, params), (first_sql, first_params) = full, first
+    source, source_params, record = staging, params, None
+    sample, params = f"SELECT * FROM ({first_sql}) LIMIT {normalise.SAMPLE_ROWS}", first_params
+    try:
+        if fmt.format == "ndjson":
+            cur.execute(f"CREATE TEMP TABLE _src AS {staging}", source_params)
+            _drop_broken_lines(cur, fmt)
+            source, source_params = "SELECT *, rowid AS __rowid FROM _src", []
+            record = "__rowid - (SELECT min(rowid) FROM _src) + 1"
+            sample, params = f"SELECT * FROM _src LIMIT {normalise.SAMPLE_ROWS}", []
+        cur.execute(f"CREATE TEMP TABLE _raw AS {sample}", params)
+    except duckdb.Error as e:
+        raise read_error(fmt, e) from e
+    return source, source_params, record
+
+
 def _drop_broken_lines(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat) -> None:
     """Remove the empty rows read_json made for broken lines; the lines become rejects."""
     lines, params = ndjson_rejects_sql(fmt)
     cur.execute(f"CREATE TEMP TABLE _bad_lines AS {lines}", params)
-    first = cur.execute("SELECT min(rowid) FROM _raw").fetchall()[0][0]
+    first = cur.execute("SELECT min(rowid) FROM _src").fetchall()[0][0]
     if first is not None:
-        cur.execute("DELETE FROM _raw WHERE rowid - ? + 1 IN (SELECT k FROM _bad_lines)", [first])
+        cur.execute("DELETE FROM _src WHERE rowid - ? + 1 IN (SELECT k FROM _bad_lines)", [first])
 
 
 def _report(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
             column_map: ColumnMapping, options: _Options, dataset_id: str, fmt: SourceFormat,
             plan: normalise.Plan, derived_sessions: bool) -> FileReport:
     ds = {"d": dataset_id}
-    parsed = _count(cur, "SELECT count(*) FROM _raw")
+    parsed = _count(cur, "SELECT count(*) FROM _norm")
     valid = _count(cur, "SELECT count(*) FROM _norm WHERE _reason IS NULL")
     loaded = _count(cur, f"SELECT count(*) FROM {column_map.kind} WHERE dataset_id = $d", ds)
     rejected = _count(cur, "SELECT count(*) FROM rejects WHERE dataset_id = $d", ds)

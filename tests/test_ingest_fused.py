@@ -1,0 +1,85 @@
+"""The one-pass load: the source is read once into typed rows; only failing rows keep raw text.
+
+Hand-made files with known answers: which records fail (by number), the raw text they are kept
+with, identical lines kept, only stored copies skipped, and reader parameters next to column
+names that hold a ``?`` or a quote.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from analytics.ingest import ingest_file
+from analytics.ingest.load import _named_positionals
+
+# Records 2 (price) and 4 (time) fail; records 5 and 6 are the same line twice.
+MIXED = (
+    'user_id,event_time,event_type,item_id,price,"what?","it\'s"\n'
+    "u1,2024-03-01 10:00:00,view,i1,10,a,x\n"
+    "u1,2024-03-01 10:05:00,cart,i1,ten,b,y\n"
+    "u2,2024-03-02 09:00:00,view,i2,5,c,z\n"
+    "u2,someday,view,i2,5,d,w\n"
+    "u3,2024-03-03 08:00:00,purchase,i3,7,e,v\n"
+    "u3,2024-03-03 08:00:00,purchase,i3,7,e,v\n"
+)
+
+
+def _rejects(ws, dataset_id: str) -> list[tuple[int, str, dict[str, str]]]:  # type: ignore[no-untyped-def]
+    with ws.cursor() as cur:
+        rows = cur.execute("SELECT record, reason, raw FROM rejects WHERE dataset_id = ? "
+                           "ORDER BY record", [dataset_id]).fetchall()
+    return [(int(r), str(reason), json.loads(raw)) for r, reason, raw in rows]
+
+
+def test_failing_records_keep_their_number_reason_and_raw_text(ws, write):
+    report = ingest_file(ws, write("mixed.csv", MIXED))
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected,
+            report.duplicates_skipped) == (6, 4, 2, 0)
+    got = _rejects(ws, report.dataset_id)
+    assert [(r, reason.split(" ")[0]) for r, reason, _ in got] == [(2, "price"), (4, "event_time")]
+    assert got[0][2] == {"user_id": "u1", "event_time": "2024-03-01 10:05:00", "event_type": "cart",
+                         "item_id": "i1", "price": "ten", "what?": "b", "it's": "y"}
+    assert got[1][2]["event_time"] == "someday"
+    assert any("1 rows repeat another row" in n for n in report.notes)  # kept, and said so
+
+
+def test_only_copies_already_stored_are_duplicates(ws, write):
+    first = ingest_file(ws, write("a.csv", MIXED))
+    # The same purchase three times: two copies are stored, so one is new.
+    again = MIXED.splitlines()[0] + "\n" + "u3,2024-03-03 08:00:00,purchase,i3,7,e,v\n" * 3
+    second = ingest_file(ws, write("b.csv", again))
+    assert (second.rows_read, second.rows_loaded, second.duplicates_skipped) == (3, 1, 2)
+    with ws.cursor() as cur:
+        stored = cur.execute("SELECT count(*) FROM events WHERE user_id = 'u3'").fetchall()[0][0]
+    assert stored == 3
+    assert first.rows_loaded + second.rows_loaded == 5
+
+
+def test_no_repeat_note_when_every_line_differs(ws, write):
+    lines = MIXED.splitlines()
+    report = ingest_file(ws, write("c.csv", "\n".join(lines[:6]) + "\n"))
+    assert report.rows_loaded == 3
+    assert not any("repeat another row" in n for n in report.notes)
+
+
+def test_parquet_rows_with_an_empty_required_field_are_rejected(ws, tmp_path):
+    frame = pd.DataFrame({
+        "user_id": ["u1", None, "u2"],
+        "event_time": pd.to_datetime(["2024-01-01 10:00", "2024-01-01 11:00", "2024-01-02 09:00"]),
+        "event_type": ["view", "view", "purchase"], "item_id": ["i1", "i2", "i3"],
+        "price": [1.5, 2.0, 3.0]})
+    path = tmp_path / "ev.parquet"
+    frame.to_parquet(path, index=False)
+    report = ingest_file(ws, path)
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (3, 2, 1)
+    (record, reason, raw), = _rejects(ws, report.dataset_id)
+    assert (record, reason, raw["item_id"], raw["user_id"]) == (2, "user_id is empty", "i2", None)
+
+
+def test_positional_parameters_are_renamed_outside_quotes_only():
+    sql, params = _named_positionals(
+        "SELECT \"a?\", 'b?''?', ? FROM read_csv(?, delim = ?)", [1, "f", ","])
+    assert sql == "SELECT \"a?\", 'b?''?', $s0 FROM read_csv($s1, delim = $s2)"
+    assert params == {"s0": 1, "s1": "f", "s2": ","}
