@@ -16,13 +16,14 @@ from pages._privacy_view import privacy_tab
 from pages._shared import workspace
 
 st.title("Data")
+ws = workspace()  # signs the visitor in (or stops) before any tab is drawn
 
 # Tab title -> renderer (no arguments). Every tab runs on each rerun, as Streamlit tabs do.
 TABS: dict[str, Callable[[], None]] = {
     "Upload": load_flow,
     "Datasets & quality": datasets_tab,
     "Privacy": privacy_tab,
-    "Identities": lambda: _identities_view.render(workspace()),  # probabilistic identity links
+    "Identities": lambda: _identities_view.render(ws),  # probabilistic identity links
 }
 for tab, render in zip(st.tabs(list(TABS)), TABS.values(), strict=True):
     with tab:

@@ -13,9 +13,10 @@ from pages._experiments_view import (
     show_ab,
     uplift_models,
 )
-from pages._shared import escape_markdown, run
+from pages._shared import escape_markdown, run, workspace
 
 st.title("Experiments & Uplift")
+workspace()  # signs the visitor in (or stops) before any control is drawn
 st.caption("Did the campaign work, for whom, and whom should it target next?")
 
 mode = st.radio("Source", ["Experiment in this workspace", "Upload a results file"],
