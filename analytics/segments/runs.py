@@ -23,12 +23,12 @@ import pandas as pd
 from analytics import staleness
 from analytics.errors import ConfigError, NotFoundError
 from analytics.profiles import load_profiles
-from analytics.segments import drift
+from analytics.segments import drift, heatmaps
 from analytics.segments.autok import DEFAULT_KS, size_problem
 from analytics.segments.clustering import METHODS, NOISE, Clusterer, Sweep, check_k, score, sweep_k
-from analytics.segments.describe import SegmentSummary, naming_matrix, summarise
+from analytics.segments.describe import SegmentSummary, naming_matrix, summarise, zscores
 from analytics.segments.features import CATEGORY_SHARES, DEFAULT_FEATURES, DEFAULT_SCALING, preprocessor
-from analytics.segments.labels import category_labels
+from analytics.segments.labels import category_labels, relabel
 from analytics.segments.rules import RuleSet, assign
 from analytics.segments.stability import match_labels
 from analytics.workspace import Workspace
@@ -237,8 +237,9 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
     fitted["baseline"] = drift.baseline(X, labels, columns)
     keep = labels != NOISE if spec.method in ("rules", "selection") else np.ones(len(labels), dtype=bool)
     fitted["category_labels"] = readable = category_labels(ws, _categories(profiles, fitted))
+    z = zscores(X[keep], labels[keep], [relabel(c, readable) for c in columns])
     summaries = summarise(labels[keep], X[keep], columns, profiles[keep].reset_index(drop=True),
-                          names, naming_matrix(profiles)[keep], readable)
+                          names, naming_matrix(profiles)[keep], readable, z=z)
     if spec.method == "hdbscan":
         summaries = [replace(s, name=NOISE_NAME) if s.segment_id == NOISE else s for s in summaries]
     quality["notes"] = list(notes)
@@ -257,6 +258,8 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
                      datetime.now(), spec.params(), list(spec.features),
                      _clean(quality), tuple(summaries), tuple(notes), sweep)
     _store(ws, run, members, fitted, spec)
+    if spec.method != "selection":  # a selection's heatmap compares it with everyone else
+        heatmaps.save(ws, run_id, z)
     return run
 
 
@@ -413,6 +416,7 @@ def delete_run(ws: Workspace, run_id: str) -> None:
         for statement in _DELETE_RUN:
             cur.execute(statement, [run_id])
         staleness.forget(cur, staleness.SEGMENT_RUN, run_id)
+        heatmaps.forget(cur, run_id)
 
 
 def save_selection(ws: Workspace, user_ids: Sequence[str], name: str,

@@ -10,6 +10,7 @@ import pandas as pd
 
 from analytics.errors import ConfigError
 from analytics.profiles import load_profiles
+from analytics.segments import heatmaps
 from analytics.segments.clustering import Clusterer
 from analytics.segments.describe import zscores
 from analytics.segments.features import DEFAULT_SCALING, preprocessor
@@ -30,7 +31,19 @@ def scaled_matrix(ws: Workspace, features: Sequence[str],
 
 
 def heatmap(ws: Workspace, run_id: str) -> pd.DataFrame:
-    """Segment name x feature table of mean z-scores (the run's own scaled features)."""
+    """Segment name x feature table of mean z-scores (the run's own scaled features).
+
+    Read from what the run stored when it was recorded; computed from every profile only when
+    that is missing or built from older data (and then stored for the next open).
+    """
+    names = {s.segment_id: s.name for s in get_run(ws, run_id).segments}
+    found = heatmaps.load(ws, run_id, names)
+    if found is not None:
+        return found
+    return _computed_heatmap(ws, run_id, names)
+
+
+def _computed_heatmap(ws: Workspace, run_id: str, segment_names: dict[int, str]) -> pd.DataFrame:
     fitted = load_model(ws, run_id)
     profiles = load_profiles(ws)
     labels = members(ws, run_id).set_index("user_id")
@@ -42,7 +55,11 @@ def heatmap(ws: Workspace, run_id: str) -> pd.DataFrame:
     if "model" not in fitted and "rules" not in fitted:  # a selection: compare with everyone else
         names = np.where(inside, names[0] if len(names) else "", "Everyone else")
         return zscores(X, names, columns)
-    return zscores(X[inside], names, columns)
+    ids = labels["segment_id"].reindex(profiles["user_id"][inside]).to_numpy()
+    by_id = zscores(X[inside], ids, columns)
+    heatmaps.save(ws, run_id, by_id)
+    found = heatmaps.named(by_id, segment_names)
+    return zscores(X[inside], names, columns) if found is None else found
 
 
 def stability(ws: Workspace, run_id: str, resamples: int = 8,
