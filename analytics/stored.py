@@ -57,6 +57,16 @@ def load(ws: Workspace, kind: str, settings: Any, version: str) -> Any | None:
     return pickle.loads(rows[0][3])  # noqa: S301 - written by save() into this workspace
 
 
+def load_latest(ws: Workspace, kind: str, settings: Any) -> tuple[Any, str] | None:
+    """The stored result for ``settings`` and the data version it was built from, whatever that
+    version (a page shows it flagged as stale while the current one is built), or None."""
+    with ws.cursor() as cur:
+        rows = cur.execute(_GET_SQL, [kind, settings_key(settings)]).fetchall()
+    if not rows:
+        return None
+    return pickle.loads(rows[0][3]), str(rows[0][0])  # noqa: S301 - written by save()
+
+
 def info(ws: Workspace, kind: str, settings: Any) -> StoredInfo | None:
     """When and from which data the stored result was built (without reading the payload)."""
     with ws.cursor() as cur:
