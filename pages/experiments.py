@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from analytics import stored
 from analytics.errors import ConfigError
 from analytics.experiments import (
     ExperimentData,
@@ -49,6 +50,8 @@ from analytics.experiments.segments import (
 from analytics.experiments.targeting import simulate, targeting_list
 from analytics.experiments.uplift import UpliftResult
 from analytics.export import to_csv_bytes
+from analytics.versions import data_version, model_inputs_version
+from pages._counted import in_background
 from pages._shared import escape_markdown, run, workspace
 
 NONE = "(none)"
@@ -58,10 +61,14 @@ st.caption("Did the campaign work, for whom, and whom should it target next?")
 ws = workspace()
 
 
-@st.cache_data(ttl=300, max_entries=8, show_spinner="Computing outcomes and pre-period features…")
+# h14a: computed over all events once per data version and stored; on a large shop after new
+# data they are rebuilt in the background while the page shows progress (pages/_counted.py).
 def cached_workspace_data(path: str, experiment: str, treated: str, control: str,
-                          window: int) -> ExperimentData:
-    return workspace_data(workspace(), experiment, treated, control, window_days=window)
+                          window: int) -> ExperimentData | None:
+    settings = {"experiment": experiment, "treated": treated, "control": control, "window": window}
+    return in_background("the outcomes and pre-period features", stored.state(
+        ws, "experiments.data", settings, data_version,
+        lambda: workspace_data(ws, experiment, treated, control, window_days=window)))
 
 
 @st.cache_data(ttl=300, max_entries=4, show_spinner="Reading the results file…")
@@ -74,9 +81,10 @@ def cached_workspace_arms(path: str, experiment: str, control: str, window: int)
     return workspace_arms(workspace(), experiment, control, window_days=window)
 
 
-@st.cache_data(ttl=300, max_entries=8, show_spinner="Finding each shopper's segment at assignment…")
-def cached_segments_at(path: str, key: str, experiment: str) -> AssignmentSegments:
-    return segments_at_assignment(workspace(), key, experiment)
+def cached_segments_at(path: str, key: str, experiment: str) -> AssignmentSegments | None:
+    return in_background("each shopper's segment at assignment", stored.state(
+        ws, "experiments.segments_at", {"source": key, "experiment": experiment},
+        model_inputs_version, lambda: segments_at_assignment(ws, key, experiment)))
 
 
 @st.cache_data(ttl=300, max_entries=8, show_spinner="Comparing the arms…")
@@ -122,6 +130,8 @@ def workspace_mode() -> Chosen | None:
         arms = run(lambda: cached_workspace_arms(str(ws.path), name, control, window))
         return f"ws|{name}|*|{control}|{window}", arms, name
     data = run(lambda: cached_workspace_data(str(ws.path), name, treated, control, window))
+    if data is None:  # being computed in the background (its progress is shown)
+        return None
     return f"ws|{name}|{treated}|{control}|{window}", data, name
 
 
@@ -222,7 +232,10 @@ def segments_section(data: ExperimentData, experiment: str | None) -> None:
                          format_func=lambda m: {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg"}[m])
     source = sources[label]
     if experiment is not None and not source.startswith("column:"):
-        at = run(lambda: cached_segments_at(str(ws.path), source, experiment))
+        found = run(lambda: cached_segments_at(str(ws.path), source, experiment))
+        if found is None:  # being computed in the background (its progress is shown)
+            return
+        at = found
         st.caption(escape_markdown(at.rule))
         labels = at.labels
     else:

@@ -3,18 +3,15 @@ purchase or to abandonment, and the step-to-step flow of visits as a Sankey."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import TypeVar
 
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from analytics import journeys_store
 from analytics.errors import ShopperLensError
 from analytics.export import to_csv_bytes
-from analytics.jobs import Progress
 from analytics.journeys import (
     BREAKDOWNS,
     DEFAULT_STEPS,
@@ -22,9 +19,9 @@ from analytics.journeys import (
     Paths,
     Sankey,
 )
-from analytics.journeys_store import Counted, funnel_state, paths_state, sankey_state
+from analytics.journeys_store import funnel_state, paths_state, sankey_state
 from analytics.schema import EVENT_TYPES
-from pages._jobs import background, forget, progress
+from pages._counted import in_background
 from pages._shared import cached_overview, escape_markdown, segment_run_picker, workspace
 
 T = TypeVar("T")
@@ -45,60 +42,22 @@ if cached_overview(str(ws.path)).empty:
 # (or a prompt) with the job's progress instead of blocking for a minute.
 
 
-@st.cache_resource(show_spinner=False)
-def _one_count_at_a_time() -> threading.Lock:
-    """Background counts run one after another (each already uses every core in DuckDB)."""
-    return threading.Lock()
-
-
-def counted(what: str, state: Counted[T]) -> T | None:
-    """The current result; while it is counted in the background, the older one (flagged) or
-    None, with the job's progress shown."""
-    if state.fresh:
-        forget(state.key)  # a finished job for this version: its result is the stored one
-        return state.result
-    if cached_overview(str(ws.path)).events < journeys_store.BACKGROUND_FROM_EVENTS:
-        with st.spinner(f"Counting {what} over all events (once per data version)…"):
-            return state.build()
-
-    def count(say: Progress) -> T:
-        say(0.0, "Waiting for the other counts" if _one_count_at_a_time().locked() else "Counting")
-        with _one_count_at_a_time():
-            say(0.1, f"Counting {what} over all events")
-            return state.build()
-
-    job = background(state.key, f"Counting {what}", count)
-    if job.done:
-        forget(state.key)
-        if job.error is not None:
-            raise job.error
-        return cast(T, job.result)
-    if state.result is not None:
-        st.warning(f"Showing {what} counted from older data: the new data is being counted in "
-                   "the background and replaces it when done.", icon=":material/update:")
-    else:
-        st.info(f"Counting {what} over all events for the first time (once per data version); it "
-                "shows here when done. The other tabs stay usable.", icon=":material/hourglass_top:")
-    progress(state.key)
-    return state.result
-
-
 def cached_funnel(path: str, steps: tuple[str, ...], per: str, window_days: float,
                   by: str | None, segment_run: str | None = None) -> Funnel | None:
-    return counted("the funnel", funnel_state(workspace(), steps=steps, per=per,
+    return in_background("the funnel", funnel_state(workspace(), steps=steps, per=per,
                                               window_days=window_days, by=by, segment_run=segment_run))
 
 
 def cached_paths(path: str, detail: str, max_length: int, top: int, by: str | None,
                  segment_run: str | None = None) -> Paths | None:
     what = "the paths per segment" if by == "segment" else "the paths of all visits"
-    return counted(what, paths_state(workspace(), detail=detail, max_length=max_length, top=top,
+    return in_background(what, paths_state(workspace(), detail=detail, max_length=max_length, top=top,
                                      by=by, segment_run=segment_run))
 
 
 def cached_sankey(path: str, detail: str, max_steps: int, min_share: float,
                   outcome: str) -> Sankey | None:
-    return counted("the flow of visits", sankey_state(workspace(), detail=detail, max_steps=max_steps,
+    return in_background("the flow of visits", sankey_state(workspace(), detail=detail, max_steps=max_steps,
                                                       min_share=min_share, outcome=outcome))
 
 

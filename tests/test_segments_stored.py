@@ -6,8 +6,7 @@ import pandas as pd
 import pytest
 
 from analytics import stored
-from analytics.segments import SegmentSpec, delete_run, rename_segment, run_segmentation
-from analytics.segments import heatmaps
+from analytics.segments import SegmentSpec, delete_run, heatmaps, rename_segment, run_segmentation
 from analytics.segments.views import _computed_heatmap, heatmap
 
 

@@ -56,13 +56,13 @@ def test_journeys_on_an_empty_workspace_points_to_data(app: AppTest):
 def test_after_new_data_a_large_shop_counts_in_the_background(demo_app: AppTest, monkeypatch):
     """Above the threshold the page never blocks on a count: it shows a prompt with progress,
     the job stores the result, the next run shows it; results from older data show flagged."""
-    from analytics import journeys_store
+    from analytics import stored
     from analytics.journeys_store import funnel_state
     from analytics.workspace import default_path
     from pages._jobs import current
     from pages._shared import _open_workspace
 
-    monkeypatch.setattr(journeys_store, "BACKGROUND_FROM_EVENTS", 0)  # every shop counts as large
+    monkeypatch.setattr(stored, "BACKGROUND_FROM_EVENTS", 0)  # every shop counts as large
     at = demo_app.run()
     at.switch_page("pages/journeys.py").run()
     no_exceptions(at)
@@ -79,6 +79,6 @@ def test_after_new_data_a_large_shop_counts_in_the_background(demo_app: AppTest,
         cur.execute("UPDATE stored_results SET data_version = 'older' WHERE kind = 'journeys.funnel'")
     at.run()
     no_exceptions(at)
-    assert any("counted from older data" in w.value for w in at.warning)
+    assert any("computed from older data" in w.value for w in at.warning)
     assert {m.label: m.value for m in at.metric}["Sessions at view"] == metrics["Sessions at view"]
     current(funnel_state(ws).key).wait(120)  # type: ignore[union-attr]
