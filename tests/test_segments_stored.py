@@ -55,3 +55,23 @@ def test_a_heatmap_from_older_data_is_not_used_and_a_deleted_run_leaves_none(dem
     assert float(heatmap(demo_ws, kmeans_run.run_id).abs().max().max()) < 99  # recomputed
     delete_run(demo_ws, kmeans_run.run_id)
     assert _stored_rows(demo_ws) == 0
+
+
+def test_the_kept_matrix_equals_a_fresh_encoding_and_follows_a_profile_rebuild(demo_ws):
+    import numpy as np
+
+    from analytics.profiles import build_profiles, load_profiles
+    from analytics.segments import DEFAULT_FEATURES, matrix, preprocessor
+
+    matrix.clear()
+    features = list(DEFAULT_FEATURES)
+    first = matrix.encoded(demo_ws, None, features, "log1p")
+    fresh = preprocessor(features, "log1p").fit_transform(load_profiles(demo_ws))
+    np.testing.assert_array_equal(first.X, fresh)
+    assert list(first.users) == load_profiles(demo_ws)["user_id"].tolist()
+    assert matrix.encoded(demo_ws, None, features, "log1p") is first  # kept, not recomputed
+    assert matrix.encoded(demo_ws, None, features, "robust") is not first  # other scaling
+    build_profiles(demo_ws)  # rebuilt profiles are new inputs: encoded again
+    assert matrix.encoded(demo_ws, None, features, "log1p") is not first
+    subset = matrix.load_columns(demo_ws, ["user_id", "frequency"])
+    pd.testing.assert_frame_equal(subset, load_profiles(demo_ws)[["user_id", "frequency"]])

@@ -23,7 +23,7 @@ import pandas as pd
 from analytics import staleness
 from analytics.errors import ConfigError, NotFoundError
 from analytics.profiles import load_profiles
-from analytics.segments import drift, heatmaps
+from analytics.segments import drift, heatmaps, matrix
 from analytics.segments.autok import DEFAULT_KS, size_problem
 from analytics.segments.clustering import METHODS, NOISE, Clusterer, Sweep, check_k, score, sweep_k
 from analytics.segments.describe import SegmentSummary, naming_matrix, summarise, zscores
@@ -60,6 +60,7 @@ ORDER BY created_at DESC LIMIT 1"""
 _MEMBERS = """
 SELECT user_id, segment_id, segment_name, probability FROM segment_members
 WHERE run_id = ? ORDER BY segment_id, user_id"""
+_MEMBERS_BY_USER = "SELECT user_id, segment_id FROM segment_members WHERE run_id = ? ORDER BY user_id"
 _MODEL = "SELECT model, definition FROM segment_runs WHERE run_id = ?"
 _RENAME_MEMBERS = "UPDATE segment_members SET segment_name = ? WHERE run_id = ? AND segment_id = ?"
 _UPDATE_SEGMENTS = "UPDATE segment_runs SET segments = ? WHERE run_id = ?"
@@ -126,9 +127,11 @@ def run_segmentation(ws: Workspace, spec: SegmentSpec, progress: Progress | None
         For unknown methods/features, uninformative features, a k that does not fit the data,
         or invalid rules.
     """
-    profiles = load_profiles(ws)
-    if spec.method == "rules":
+    if spec.method == "rules":  # rules may read any profile column
+        profiles = load_profiles(ws)
         return _record(ws, spec, profiles, *_rules(spec, profiles))
+    # Only the columns clustering and describing read (not all 45, nor the JSON ones unused).
+    profiles = matrix.load_columns(ws, matrix.columns_for(ws, spec.features))
     if spec.method not in METHODS:
         raise ConfigError(f"Unknown segmentation method {spec.method!r}.",
                           hint=f"Use one of: rules, {', '.join(METHODS)}.", title="Invalid method")
@@ -138,8 +141,9 @@ def run_segmentation(ws: Workspace, spec: SegmentSpec, progress: Progress | None
                           title="Too few shoppers")
     features, notes = usable_features(profiles, spec.features, explicit=spec.features != DEFAULT_FEATURES)
     spec = replace(spec, features=tuple(features))
-    pipeline = preprocessor(features, spec.scaling, spec.pca_components, random_state=spec.random_state)
-    X = pipeline.fit_transform(profiles)
+    # The same profiles encoded the same way give the same matrix: kept between re-runs.
+    found = matrix.encoded(ws, profiles, features, spec.scaling, spec.pca_components, spec.random_state)
+    pipeline, X = found.pipeline, found.X
     sweep = None
     if spec.k is None and spec.method != "hdbscan":
         sweep = sweep_k(X, spec.method, spec.ks, spec.sample_size, spec.random_state, progress)
@@ -297,10 +301,16 @@ def _stable_ids(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels
         row = cur.execute(_PREVIOUS_LIKE, [spec.method, json.dumps(list(spec.features)), run_id]).fetchall()
     if not row:
         return labels, names
-    previous = members(ws, row[0][0])
-    prev = previous.set_index("user_id")["segment_id"]
+    with ws.cursor() as cur:
+        previous = cur.execute(_MEMBERS_BY_USER, [row[0][0]]).df()
+    users = profiles["user_id"].to_numpy()
+    # The same shoppers in the same order (a re-run on unchanged profiles): match by position,
+    # not by hashing 240,000 user ids twice; the overlap counts are the same.
+    same = len(previous) == len(users) and np.array_equal(previous["user_id"].to_numpy(), users)
+    index = pd.RangeIndex(len(users)) if same else users
+    prev = pd.Series(previous["segment_id"].to_numpy(), index=index if same else previous["user_id"])
     prev = prev[prev != NOISE]
-    current = pd.Series(labels, index=profiles["user_id"].to_numpy())
+    current = pd.Series(labels, index=index)
     current = current[current != NOISE]
     if prev.empty or current.empty:
         return labels, names

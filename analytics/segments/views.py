@@ -10,10 +10,10 @@ import pandas as pd
 
 from analytics.errors import ConfigError
 from analytics.profiles import load_profiles
-from analytics.segments import heatmaps
+from analytics.segments import heatmaps, matrix
 from analytics.segments.clustering import Clusterer
 from analytics.segments.describe import zscores
-from analytics.segments.features import DEFAULT_SCALING, preprocessor
+from analytics.segments.features import DEFAULT_SCALING
 from analytics.segments.labels import relabel
 from analytics.segments.runs import feature_columns, get_run, load_model, members
 from analytics.segments.stability import Stability, bootstrap_stability
@@ -26,8 +26,8 @@ HOVER_FEATURES = ("frequency", "monetary", "days_since_last_event", "top_categor
 def scaled_matrix(ws: Workspace, features: Sequence[str],
                   scaling: str = DEFAULT_SCALING) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """(user ids, scaled features) of every profiled shopper, as clustering sees them."""
-    profiles = load_profiles(ws)
-    return profiles["user_id"].to_numpy(), preprocessor(features, scaling).fit_transform(profiles)
+    found = matrix.encoded(ws, None, list(features), scaling)  # kept for re-runs and re-maps
+    return found.users, found.X
 
 
 def heatmap(ws: Workspace, run_id: str) -> pd.DataFrame:
@@ -83,7 +83,7 @@ def map_frame(ws: Workspace, run_id: str | None, user_ids: np.ndarray[Any, Any],
               xy: np.ndarray[Any, Any]) -> pd.DataFrame:
     """x, y, user_id, segment and hover features for each mapped shopper."""
     frame = pd.DataFrame({"user_id": user_ids, "x": xy[:, 0], "y": xy[:, 1]})
-    profiles = load_profiles(ws)[["user_id", *HOVER_FEATURES]]
+    profiles = matrix.load_columns(ws, ["user_id", *HOVER_FEATURES])
     frame = frame.merge(profiles, on="user_id", how="left")
     if run_id:
         seg = members(ws, run_id)[["user_id", "segment_name"]]
