@@ -3,8 +3,8 @@
 A re-cluster with a fixed k at 240,000 shoppers spent most of its time reading all 45 profile
 columns and decoding the JSON category mix into the scaled matrix, again on every run, and the
 map did the same. Here only the columns a run needs are read (:func:`columns_for`), and the
-fitted encoder + scaler and the matrix are kept in memory per process, keyed by the profiles'
-identity (data version, build time, row count, as-of), the features, scaling, PCA and seed, so
+fitted encoder + scaler and the matrix are kept in memory per process, keyed by a hash of the
+profile values read (so any change to them is a new key), the features, scaling, PCA and seed:
 the same inputs give the same matrix without recomputing it. Entries are never mutated.
 """
 
@@ -23,17 +23,11 @@ from sklearn.pipeline import Pipeline
 from analytics.profiles import _require_profiles, load_profiles
 from analytics.segments.describe import NAMING_FEATURES
 from analytics.segments.features import DEFAULT_SCALING, preprocessor
-from analytics.staleness import PROFILES
-from analytics.versions import data_version_of
 from analytics.workspace import Workspace
 
 #: Besides the features, what describing and recording a run reads.
 DESCRIBE_COLUMNS = ("user_id", "monetary", "top_category", "main_device", *NAMING_FEATURES, "as_of")
 MAX_ENTRIES = 4  # a 240k x 20 float matrix is ~40 MB
-_TOKEN_SQL = """
-SELECT (SELECT CAST(built_at AS VARCHAR) FROM result_versions WHERE kind = ? AND result_id = ''),
-       count(*), CAST(max(as_of) AS VARCHAR)
-FROM profiles"""
 _COLUMNS_SQL = """SELECT column_name FROM information_schema.columns
 WHERE table_name = 'profiles' ORDER BY ordinal_position"""
 
@@ -53,11 +47,20 @@ _LOCK = threading.Lock()
 MAX_FRAMES = 2
 
 
-def profiles_token(ws: Workspace) -> tuple[Any, ...]:
-    """What identifies the stored profiles (changes when they are rebuilt or refreshed)."""
-    with ws.cursor() as cur:
-        built = cur.execute(_TOKEN_SQL, [PROFILES]).fetchall()[0]
-        return (str(ws.path), data_version_of(cur), *built)
+def profiles_token(ws: Workspace, columns: Sequence[str]) -> tuple[Any, ...]:
+    """What identifies the content of ``columns`` of the stored profiles: any rebuild, refresh,
+    forget or in-place update of them changes it (a hash of every value, one DuckDB pass over
+    just these columns, milliseconds at 240,000 shoppers)."""
+    known = set(_table_columns(ws))
+    picked = sorted({c for c in columns if c in known} | {"user_id"})
+    quoted = ", ".join(_quote(c) for c in picked)
+    with ws.cursor() as cur:  # names checked against the catalogue, and quoted
+        row = cur.execute(f"SELECT count(*), sum(hash({quoted})) FROM profiles").fetchall()[0]  # noqa: S608
+    return (str(ws.path), tuple(picked), *row)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def columns_for(ws: Workspace, features: Sequence[str]) -> list[str]:
@@ -78,7 +81,7 @@ def load_columns(ws: Workspace, columns: Sequence[str]) -> pd.DataFrame:
 
     A name the table does not have reads the whole table, so the usual checks report it.
     """
-    key = (profiles_token(ws), tuple(columns))
+    key = (profiles_token(ws, columns), tuple(columns))
     with _LOCK:
         found = _FRAMES.get(key)
     if found is not None:
@@ -95,7 +98,7 @@ def _read_columns(ws: Workspace, columns: Sequence[str]) -> pd.DataFrame:
     known = set(_table_columns(ws))
     if not set(columns) <= known:
         return load_profiles(ws)
-    quoted = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+    quoted = ", ".join(_quote(c) for c in columns)
     with ws.cursor() as cur:
         # names checked against the catalogue above, and quoted
         return cur.execute(f"SELECT {quoted} FROM profiles ORDER BY user_id").df()  # noqa: S608
@@ -109,7 +112,7 @@ def encoded(ws: Workspace, profiles: pd.DataFrame | None, features: Sequence[str
 
     ``profiles`` must be the stored table's rows in its order (as :func:`load_columns` gives).
     """
-    key = (profiles_token(ws), tuple(features), scaling, pca_components, random_state)
+    key = (profiles_token(ws, features), tuple(features), scaling, pca_components, random_state)
     with _LOCK:
         found = _CACHE.get(key)
         if found is not None:
