@@ -81,14 +81,20 @@ def info(ws: Workspace, kind: str, settings: Any) -> StoredInfo | None:
 def save(ws: Workspace, kind: str, settings: Any, version: str, result: Any,
          seconds: float | None = None) -> None:
     """Store ``result`` for ``settings`` as built from ``version`` (replacing what was there)."""
-    payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
     try:
         with ws.cursor() as cur:
-            cur.execute(_PUT_SQL, [kind, settings_key(settings), version,
-                                   json.dumps(settings, sort_keys=True, default=str), seconds,
-                                   payload])
+            save_on(cur, kind, settings, version, result, seconds)
     except (duckdb.TransactionException, duckdb.ConstraintException):
         pass  # another session stored the same result at the same moment: theirs is kept
+
+
+def save_on(cur: duckdb.DuckDBPyConnection, kind: str, settings: Any, version: str, result: Any,
+            seconds: float | None = None) -> None:
+    """:func:`save` on an open cursor, e.g. inside the transaction that records what it
+    belongs to (so both land or neither does)."""
+    payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    cur.execute(_PUT_SQL, [kind, settings_key(settings), version,
+                           json.dumps(settings, sort_keys=True, default=str), seconds, payload])
 
 
 def load_or_build(ws: Workspace, kind: str, settings: Any, version: str,

@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 
 from analytics import stored
-from analytics.versions import data_version
+from analytics.versions import data_version, data_version_of
 from analytics.workspace import Workspace
 
 KIND = "segments.heatmap"
@@ -23,6 +23,11 @@ KIND = "segments.heatmap"
 def save(ws: Workspace, run_id: str, by_id: pd.DataFrame) -> None:
     """Keep ``by_id`` (segment id x feature mean z-scores) for run ``run_id`` and today's data."""
     stored.save(ws, KIND, {"run_id": run_id}, data_version(ws), by_id)
+
+
+def save_on(cur: duckdb.DuckDBPyConnection, run_id: str, by_id: pd.DataFrame) -> None:
+    """:func:`save` inside the transaction that records the run (both land or neither)."""
+    stored.save_on(cur, KIND, {"run_id": run_id}, data_version_of(cur), by_id)
 
 
 def load(ws: Workspace, run_id: str, names: Mapping[int, str]) -> pd.DataFrame | None:

@@ -261,9 +261,8 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
     run = SegmentRun(run_id, spec.name or _default_name(spec, k), spec.method, k, as_of,
                      datetime.now(), spec.params(), list(spec.features),
                      _clean(quality), tuple(summaries), tuple(notes), sweep)
-    _store(ws, run, members, fitted, spec)
-    if spec.method != "selection":  # a selection's heatmap compares it with everyone else
-        heatmaps.save(ws, run_id, z)
+    # A selection's heatmap compares it with everyone else: computed when shown.
+    _store(ws, run, members, fitted, spec, None if spec.method == "selection" else z)
     return run
 
 
@@ -341,7 +340,7 @@ def _clean(value: Any) -> Any:
 
 
 def _store(ws: Workspace, run: SegmentRun, frame: pd.DataFrame, fitted: dict[str, Any],
-           spec: SegmentSpec) -> None:
+           spec: SegmentSpec, heatmap: pd.DataFrame | None = None) -> None:
     buffer = io.BytesIO()
     joblib.dump(fitted, buffer)
     definition = {"method": run.method, "params": run.params, "features": run.features,
@@ -359,6 +358,8 @@ def _store(ws: Workspace, run: SegmentRun, frame: pd.DataFrame, fitted: dict[str
         cur.execute(_INSERT_MEMBERS, {"run_id": run.run_id})
         cur.unregister("members_frame")
         staleness.record(cur, staleness.SEGMENT_RUN, run.run_id, based_on_profiles=True)
+        if heatmap is not None:
+            heatmaps.save_on(cur, run.run_id, heatmap)
 
 
 def list_runs(ws: Workspace) -> pd.DataFrame:
