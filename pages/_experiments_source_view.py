@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from analytics import stored
 from analytics.errors import ConfigError
 from analytics.experiments import (
     ExperimentData,
@@ -30,16 +31,23 @@ from analytics.experiments.segments import (
     AssignmentSegments,
     segments_at_assignment,
 )
+from analytics.versions import data_version, model_inputs_version
+from pages._counted import in_background
 from pages._shared import escape_markdown, run, workspace
 
 NONE = "(none)"
 ALL_ARMS = "All arms against the control"
 
 
-@st.cache_data(ttl=300, max_entries=8, show_spinner="Computing outcomes and pre-period features…")
+# Computed over all events once per data version and stored; on a large shop after new data
+# they are rebuilt in the background while the page shows progress (pages/_counted.py).
 def cached_workspace_data(path: str, experiment: str, treated: str, control: str,
-                          window: int) -> ExperimentData:
-    return workspace_data(workspace(), experiment, treated, control, window_days=window)
+                          window: int) -> ExperimentData | None:
+    ws = workspace()
+    settings = {"experiment": experiment, "treated": treated, "control": control, "window": window}
+    return in_background("the outcomes and pre-period features", stored.state(
+        ws, "experiments.data", settings, data_version,
+        lambda: workspace_data(ws, experiment, treated, control, window_days=window)))
 
 
 @st.cache_data(ttl=300, max_entries=4, show_spinner="Reading the results file…")
@@ -52,9 +60,11 @@ def cached_workspace_arms(path: str, experiment: str, control: str, window: int)
     return workspace_arms(workspace(), experiment, control, window_days=window)
 
 
-@st.cache_data(ttl=300, max_entries=8, show_spinner="Finding each shopper's segment at assignment…")
-def cached_segments_at(path: str, key: str, experiment: str) -> AssignmentSegments:
-    return segments_at_assignment(workspace(), key, experiment)
+def cached_segments_at(path: str, key: str, experiment: str) -> AssignmentSegments | None:
+    ws = workspace()
+    return in_background("each shopper's segment at assignment", stored.state(
+        ws, "experiments.segments_at", {"source": key, "experiment": experiment},
+        model_inputs_version, lambda: segments_at_assignment(ws, key, experiment)))
 
 
 @st.cache_data(ttl=300, max_entries=8, show_spinner="Comparing the arms…")
@@ -102,6 +112,8 @@ def workspace_mode() -> Chosen | None:
         arms = run(lambda: cached_workspace_arms(str(ws.path), name, control, window))
         return f"ws|{name}|*|{control}|{window}", arms, name
     data = run(lambda: cached_workspace_data(str(ws.path), name, treated, control, window))
+    if data is None:  # being computed in the background (its progress is shown)
+        return None
     return f"ws|{name}|{treated}|{control}|{window}", data, name
 
 

@@ -90,7 +90,10 @@ def segments_section(data: ExperimentData, experiment: str | None) -> None:
                          format_func=lambda m: {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg"}[m])
     source = sources[label]
     if experiment is not None and not source.startswith("column:"):
-        at = run(lambda: cached_segments_at(str(ws.path), source, experiment))
+        found = run(lambda: cached_segments_at(str(ws.path), source, experiment))
+        if found is None:  # being computed in the background (its progress is shown)
+            return
+        at = found
         st.caption(escape_markdown(at.rule))
         labels = at.labels
     else:

@@ -45,6 +45,9 @@ MAP_KEY = "segment_map"
 
 MapPoints = tuple[Any, Any, str]
 MAX_MAPS = 6
+# h14a: 20,000 points by default (50,000 took seconds to draw and to pan in the browser)
+POINT_CHOICES = (5_000, 20_000, 50_000)
+MAP_POINTS = 20_000
 
 
 @st.cache_resource(ttl=600, max_entries=4, show_spinner="Reading the scaled profile features…")
@@ -55,10 +58,11 @@ def cached_matrix(path: str, as_of: str, features: tuple[str, ...], scaling: str
 
 @st.cache_data(ttl=600, max_entries=6, show_spinner=False)
 def cached_embedding(path: str, as_of: str, features: tuple[str, ...], scaling: str, method: str,
-                     n_neighbors: int, min_dist: float, metric: str) -> MapPoints:
+                     n_neighbors: int, min_dist: float, metric: str,
+                     max_points: int = MAP_POINTS) -> MapPoints:
     """Keyed by data, features and projection only: re-clustering never re-draws the map."""
     users, X = cached_matrix(path, as_of, features, scaling)
-    result = embed(X, method, n_neighbors, min_dist, metric)
+    result = embed(X, method, n_neighbors, min_dist, metric, max_points=max_points)
     return users[result.rows], result.xy, result.note
 
 
@@ -74,10 +78,10 @@ def _umap_maps() -> dict[str, MapPoints]:
     return {}
 
 
-def umap_points(args: tuple[Any, ...]) -> MapPoints:
+def umap_points(args: tuple[Any, ...], max_points: int = MAP_POINTS) -> MapPoints:
     """The UMAP map if it is ready; otherwise start it in the background and return a PCA map
     (drawn in a moment) with the job's progress under it. The page reruns when UMAP is done."""
-    key = "map|" + repr(args)
+    key = "map|" + repr((*args, max_points))
     maps = _umap_maps()
     if key in maps:
         return maps[key]
@@ -90,7 +94,7 @@ def umap_points(args: tuple[Any, ...]) -> MapPoints:
             say(0.05, "Waiting for UMAP to finish compiling (once per server start)")
             warm.wait()
         say(0.2, f"Fitting UMAP on up to {FIT_SAMPLE:,} shoppers and placing the rest")
-        result = embed(X, "umap", n_neighbors, min_dist, metric)
+        result = embed(X, "umap", n_neighbors, min_dist, metric, max_points=max_points)
         return users[result.rows], result.xy, result.note
 
     job = background(key, "Computing the UMAP map", compute)
@@ -103,7 +107,7 @@ def umap_points(args: tuple[Any, ...]) -> MapPoints:
             maps.pop(next(iter(maps)))
         maps[key] = job.result
         return job.result
-    pca_users, xy, note = cached_embedding(*args[:4], "pca", 15, 0.1, "euclidean")
+    pca_users, xy, note = cached_embedding(*args[:4], "pca", 15, 0.1, "euclidean", max_points)
     progress(key)
     return pca_users, xy, ("PCA map shown while the UMAP map is computed; it replaces this one "
                            f"when ready. {note}")
@@ -250,21 +254,25 @@ def overview(result: SegmentRun) -> None:
 @st.fragment
 def shopper_map(result: SegmentRun) -> None:
     ws = workspace()
-    c = st.columns(4)
+    c = st.columns(5)
     method = c[0].selectbox("Projection", list(PROJECTIONS), format_func=lambda p: p.upper(),
                             key="map_projection",
                             help="\n".join(f"{k}: {v}" for k, v in PROJECTIONS.items()))
     neighbours = c[1].slider("n_neighbors", 2, 100, 15, disabled=method != "umap")
     min_dist = c[2].slider("min_dist", 0.0, 1.0, 0.1, disabled=method != "umap")
     metric = c[3].selectbox("Metric", METRICS, disabled=method == "pca")
+    shown = c[4].selectbox("Shoppers shown", POINT_CHOICES, index=POINT_CHOICES.index(MAP_POINTS),
+                           format_func="{:,}".format, key="map_points",
+                           help="A random sample of this many shoppers is drawn (more is slower "
+                           "to draw and to move around); the map says how many there are.")
     features = tuple(f for f in result.features) or DEFAULT_FEATURES
     args = (str(ws.path), str(result.as_of), features, str(result.params.get("scaling", "log1p")),
             method, neighbours, min_dist, metric)
     if method == "umap":
-        users, xy, note = run(lambda: umap_points(args))
+        users, xy, note = run(lambda: umap_points(args, shown))
     else:
         with st.spinner(f"Drawing the {method.upper()} map…"):
-            users, xy, note = run(lambda: cached_embedding(*args))
+            users, xy, note = run(lambda: cached_embedding(*args, shown))
     frame = run(lambda: map_frame(ws, result.run_id, np.asarray(users), np.asarray(xy)))
     st.caption(note)
     hover = {"user_id": True, **{f: True for f in HOVER_FEATURES}, "x": False, "y": False}

@@ -19,8 +19,9 @@ from analytics.journeys import (
     Paths,
     Sankey,
 )
-from analytics.journeys_store import stored_funnel, stored_paths, stored_sankey
+from analytics.journeys_store import funnel_state, paths_state, sankey_state
 from analytics.schema import EVENT_TYPES
+from pages._counted import in_background
 from pages._shared import cached_overview, escape_markdown, segment_run_picker, workspace
 
 T = TypeVar("T")
@@ -36,32 +37,31 @@ if cached_overview(str(ws.path)).empty:
     st.stop()
 
 
-# Results are stored in the workspace per data version (counted over all events once); these
-# caches only save re-reading them within a minute.
-@st.cache_data(ttl=60, max_entries=16, show_spinner="Counting the funnel over all events (once per "
-               "data version)…")
+# Results are stored in the workspace per data version (counted over all events once). After
+# new data, a large shop recounts in the background: the page shows the previous result flagged
+# (or a prompt) with the job's progress instead of blocking for a minute.
+
+
 def cached_funnel(path: str, steps: tuple[str, ...], per: str, window_days: float,
-                  by: str | None, segment_run: str | None = None) -> Funnel:
-    return stored_funnel(workspace(), steps=steps, per=per, window_days=window_days, by=by,
-                         segment_run=segment_run)
+                  by: str | None, segment_run: str | None = None) -> Funnel | None:
+    return in_background("the funnel", funnel_state(workspace(), steps=steps, per=per,
+                                              window_days=window_days, by=by, segment_run=segment_run))
 
 
-@st.cache_data(ttl=60, max_entries=16, show_spinner="Finding the paths of all visits (once per data "
-               "version)…")
 def cached_paths(path: str, detail: str, max_length: int, top: int, by: str | None,
-                 segment_run: str | None = None) -> Paths:
-    return stored_paths(workspace(), detail=detail, max_length=max_length, top=top, by=by,
-                        segment_run=segment_run)
+                 segment_run: str | None = None) -> Paths | None:
+    what = "the paths per segment" if by == "segment" else "the paths of all visits"
+    return in_background(what, paths_state(workspace(), detail=detail, max_length=max_length, top=top,
+                                     by=by, segment_run=segment_run))
 
 
-@st.cache_data(ttl=60, max_entries=16, show_spinner="Tracing the flow of all visits (once per data "
-               "version)…")
-def cached_sankey(path: str, detail: str, max_steps: int, min_share: float, outcome: str) -> Sankey:
-    return stored_sankey(workspace(), detail=detail, max_steps=max_steps, min_share=min_share,
-                         outcome=outcome)
+def cached_sankey(path: str, detail: str, max_steps: int, min_share: float,
+                  outcome: str) -> Sankey | None:
+    return in_background("the flow of visits", sankey_state(workspace(), detail=detail, max_steps=max_steps,
+                                                      min_share=min_share, outcome=outcome))
 
 
-def shown(fn: Callable[[], T]) -> T | None:
+def shown(fn: Callable[[], T | None]) -> T | None:
     """Call ``fn``; show an expected error in place (the other tabs still render)."""
     try:
         return fn()

@@ -76,16 +76,19 @@ def naming_matrix(profiles: pd.DataFrame) -> pd.DataFrame:
 def summarise(labels: np.ndarray[Any, Any], Z: np.ndarray[Any, Any], columns: list[str],
               profiles: pd.DataFrame, names: dict[int, str] | None = None,
               naming: pd.DataFrame | None = None,
-              category_labels: Mapping[str, str] | None = None) -> list[SegmentSummary]:
+              category_labels: Mapping[str, str] | None = None,
+              z: pd.DataFrame | None = None) -> list[SegmentSummary]:
     """One summary per segment id; ``names`` overrides the automatic names.
 
     ``Z`` holds the model's scaled features (the distinguishing list comes from them);
     ``naming`` the traits automatic names are built from (default: :func:`naming_matrix`);
-    ``category_labels`` readable labels for numeric category ids (see :mod:`.labels`).
+    ``category_labels`` readable labels for numeric category ids (see :mod:`.labels`);
+    ``z`` the :func:`zscores` of ``Z`` by ``labels`` with relabelled columns, when the caller
+    already has it (the run stores it as its heatmap).
     """
     readable = dict(category_labels or {})
-    columns = [relabel(c, readable) for c in columns]
-    z = zscores(Z, labels, columns)
+    if z is None:
+        z = zscores(Z, labels, [relabel(c, readable) for c in columns])
     traits = (naming_matrix(profiles) if naming is None else naming).reset_index(drop=True)
     traits = traits.groupby(labels).mean()
     auto = auto_names(traits, profiles, labels, readable)

@@ -23,12 +23,12 @@ import pandas as pd
 from analytics import staleness
 from analytics.errors import ConfigError, NotFoundError
 from analytics.profiles import load_profiles
-from analytics.segments import drift
+from analytics.segments import drift, heatmaps, matrix
 from analytics.segments.autok import DEFAULT_KS, size_problem
 from analytics.segments.clustering import METHODS, NOISE, Clusterer, Sweep, check_k, score, sweep_k
-from analytics.segments.describe import SegmentSummary, naming_matrix, summarise
+from analytics.segments.describe import SegmentSummary, naming_matrix, summarise, zscores
 from analytics.segments.features import CATEGORY_SHARES, DEFAULT_FEATURES, DEFAULT_SCALING, preprocessor
-from analytics.segments.labels import category_labels
+from analytics.segments.labels import category_labels, relabel
 from analytics.segments.rules import RuleSet, assign
 from analytics.segments.stability import match_labels
 from analytics.workspace import Workspace
@@ -60,6 +60,7 @@ ORDER BY created_at DESC LIMIT 1"""
 _MEMBERS = """
 SELECT user_id, segment_id, segment_name, probability FROM segment_members
 WHERE run_id = ? ORDER BY segment_id, user_id"""
+_MEMBERS_BY_USER = "SELECT user_id, segment_id FROM segment_members WHERE run_id = ? ORDER BY user_id"
 _MODEL = "SELECT model, definition FROM segment_runs WHERE run_id = ?"
 _RENAME_MEMBERS = "UPDATE segment_members SET segment_name = ? WHERE run_id = ? AND segment_id = ?"
 _UPDATE_SEGMENTS = "UPDATE segment_runs SET segments = ? WHERE run_id = ?"
@@ -126,9 +127,11 @@ def run_segmentation(ws: Workspace, spec: SegmentSpec, progress: Progress | None
         For unknown methods/features, uninformative features, a k that does not fit the data,
         or invalid rules.
     """
-    profiles = load_profiles(ws)
-    if spec.method == "rules":
+    if spec.method == "rules":  # rules may read any profile column
+        profiles = load_profiles(ws)
         return _record(ws, spec, profiles, *_rules(spec, profiles))
+    # Only the columns clustering and describing read (not all 45, nor the JSON ones unused).
+    profiles = matrix.load_columns(ws, matrix.columns_for(ws, spec.features))
     if spec.method not in METHODS:
         raise ConfigError(f"Unknown segmentation method {spec.method!r}.",
                           hint=f"Use one of: rules, {', '.join(METHODS)}.", title="Invalid method")
@@ -138,8 +141,9 @@ def run_segmentation(ws: Workspace, spec: SegmentSpec, progress: Progress | None
                           title="Too few shoppers")
     features, notes = usable_features(profiles, spec.features, explicit=spec.features != DEFAULT_FEATURES)
     spec = replace(spec, features=tuple(features))
-    pipeline = preprocessor(features, spec.scaling, spec.pca_components, random_state=spec.random_state)
-    X = pipeline.fit_transform(profiles)
+    # The same profiles encoded the same way give the same matrix: kept between re-runs.
+    found = matrix.encoded(ws, profiles, features, spec.scaling, spec.pca_components, spec.random_state)
+    pipeline, X = found.pipeline, found.X
     sweep = None
     if spec.k is None and spec.method != "hdbscan":
         sweep = sweep_k(X, spec.method, spec.ks, spec.sample_size, spec.random_state, progress)
@@ -237,8 +241,9 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
     fitted["baseline"] = drift.baseline(X, labels, columns)
     keep = labels != NOISE if spec.method in ("rules", "selection") else np.ones(len(labels), dtype=bool)
     fitted["category_labels"] = readable = category_labels(ws, _categories(profiles, fitted))
+    z = zscores(X[keep], labels[keep], [relabel(c, readable) for c in columns])
     summaries = summarise(labels[keep], X[keep], columns, profiles[keep].reset_index(drop=True),
-                          names, naming_matrix(profiles)[keep], readable)
+                          names, naming_matrix(profiles)[keep], readable, z=z)
     if spec.method == "hdbscan":
         summaries = [replace(s, name=NOISE_NAME) if s.segment_id == NOISE else s for s in summaries]
     quality["notes"] = list(notes)
@@ -256,7 +261,8 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
     run = SegmentRun(run_id, spec.name or _default_name(spec, k), spec.method, k, as_of,
                      datetime.now(), spec.params(), list(spec.features),
                      _clean(quality), tuple(summaries), tuple(notes), sweep)
-    _store(ws, run, members, fitted, spec)
+    # A selection's heatmap compares it with everyone else: computed when shown.
+    _store(ws, run, members, fitted, spec, None if spec.method == "selection" else z)
     return run
 
 
@@ -294,10 +300,16 @@ def _stable_ids(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels
         row = cur.execute(_PREVIOUS_LIKE, [spec.method, json.dumps(list(spec.features)), run_id]).fetchall()
     if not row:
         return labels, names
-    previous = members(ws, row[0][0])
-    prev = previous.set_index("user_id")["segment_id"]
+    with ws.cursor() as cur:
+        previous = cur.execute(_MEMBERS_BY_USER, [row[0][0]]).df()
+    users = profiles["user_id"].to_numpy()
+    # The same shoppers in the same order (a re-run on unchanged profiles): match by position,
+    # not by hashing 240,000 user ids twice; the overlap counts are the same.
+    same = len(previous) == len(users) and np.array_equal(previous["user_id"].to_numpy(), users)
+    index = pd.RangeIndex(len(users)) if same else users
+    prev = pd.Series(previous["segment_id"].to_numpy(), index=index if same else previous["user_id"])
     prev = prev[prev != NOISE]
-    current = pd.Series(labels, index=profiles["user_id"].to_numpy())
+    current = pd.Series(labels, index=index)
     current = current[current != NOISE]
     if prev.empty or current.empty:
         return labels, names
@@ -328,7 +340,7 @@ def _clean(value: Any) -> Any:
 
 
 def _store(ws: Workspace, run: SegmentRun, frame: pd.DataFrame, fitted: dict[str, Any],
-           spec: SegmentSpec) -> None:
+           spec: SegmentSpec, heatmap: pd.DataFrame | None = None) -> None:
     buffer = io.BytesIO()
     joblib.dump(fitted, buffer)
     definition = {"method": run.method, "params": run.params, "features": run.features,
@@ -346,6 +358,8 @@ def _store(ws: Workspace, run: SegmentRun, frame: pd.DataFrame, fitted: dict[str
         cur.execute(_INSERT_MEMBERS, {"run_id": run.run_id})
         cur.unregister("members_frame")
         staleness.record(cur, staleness.SEGMENT_RUN, run.run_id, based_on_profiles=True)
+        if heatmap is not None:
+            heatmaps.save_on(cur, run.run_id, heatmap)
 
 
 def list_runs(ws: Workspace) -> pd.DataFrame:
@@ -413,6 +427,7 @@ def delete_run(ws: Workspace, run_id: str) -> None:
         for statement in _DELETE_RUN:
             cur.execute(statement, [run_id])
         staleness.forget(cur, staleness.SEGMENT_RUN, run_id)
+        heatmaps.forget(cur, run_id)
 
 
 def save_selection(ws: Workspace, user_ids: Sequence[str], name: str,

@@ -10,9 +10,10 @@ import pandas as pd
 
 from analytics.errors import ConfigError
 from analytics.profiles import load_profiles
+from analytics.segments import heatmaps, matrix
 from analytics.segments.clustering import METHODS, Clusterer
 from analytics.segments.describe import zscores
-from analytics.segments.features import DEFAULT_SCALING, preprocessor
+from analytics.segments.features import DEFAULT_SCALING
 from analytics.segments.labels import relabel
 from analytics.segments.runs import feature_columns, get_run, load_model, members
 from analytics.segments.stability import Stability, bootstrap_stability
@@ -25,12 +26,24 @@ HOVER_FEATURES = ("frequency", "monetary", "days_since_last_event", "top_categor
 def scaled_matrix(ws: Workspace, features: Sequence[str],
                   scaling: str = DEFAULT_SCALING) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """(user ids, scaled features) of every profiled shopper, as clustering sees them."""
-    profiles = load_profiles(ws)
-    return profiles["user_id"].to_numpy(), preprocessor(features, scaling).fit_transform(profiles)
+    found = matrix.encoded(ws, None, list(features), scaling)  # kept for re-runs and re-maps
+    return found.users, found.X
 
 
 def heatmap(ws: Workspace, run_id: str) -> pd.DataFrame:
-    """Segment name x feature table of mean z-scores (the run's own scaled features)."""
+    """Segment name x feature table of mean z-scores (the run's own scaled features).
+
+    Read from what the run stored when it was recorded; computed from every profile only when
+    that is missing or built from older data (and then stored for the next open).
+    """
+    names = {s.segment_id: s.name for s in get_run(ws, run_id).segments}
+    found = heatmaps.load(ws, run_id, names)
+    if found is not None:
+        return found
+    return _computed_heatmap(ws, run_id, names)
+
+
+def _computed_heatmap(ws: Workspace, run_id: str, segment_names: dict[int, str]) -> pd.DataFrame:
     fitted = load_model(ws, run_id)
     profiles = load_profiles(ws)
     labels = members(ws, run_id).set_index("user_id")
@@ -42,7 +55,11 @@ def heatmap(ws: Workspace, run_id: str) -> pd.DataFrame:
     if "model" not in fitted and "rules" not in fitted:  # a selection: compare with everyone else
         names = np.where(inside, names[0] if len(names) else "", "Everyone else")
         return zscores(X, names, columns)
-    return zscores(X[inside], names, columns)
+    ids = labels["segment_id"].reindex(profiles["user_id"][inside]).to_numpy()
+    by_id = zscores(X[inside], ids, columns)
+    heatmaps.save(ws, run_id, by_id)
+    found = heatmaps.named(by_id, segment_names)
+    return zscores(X[inside], names, columns) if found is None else found
 
 
 def stability(ws: Workspace, run_id: str, resamples: int = 8,
@@ -72,7 +89,7 @@ def map_frame(ws: Workspace, run_id: str | None, user_ids: np.ndarray[Any, Any],
               xy: np.ndarray[Any, Any]) -> pd.DataFrame:
     """x, y, user_id, segment and hover features for each mapped shopper."""
     frame = pd.DataFrame({"user_id": user_ids, "x": xy[:, 0], "y": xy[:, 1]})
-    profiles = load_profiles(ws)[["user_id", *HOVER_FEATURES]]
+    profiles = matrix.load_columns(ws, ["user_id", *HOVER_FEATURES])
     frame = frame.merge(profiles, on="user_id", how="left")
     if run_id:
         seg = members(ws, run_id)[["user_id", "segment_name"]]

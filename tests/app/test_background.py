@@ -65,8 +65,8 @@ def test_the_map_shows_pca_at_once_and_swaps_in_umap_when_it_is_ready(
     real_embed = _segments_view.embed
     release = threading.Event()  # UMAP "finishes" only when the test has seen the stand-in
 
-    def quick_umap(X: Any, method: str, *args: Any) -> Any:
-        found = real_embed(X, "pca")
+    def quick_umap(X: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+        found = real_embed(X, "pca", **kwargs)
         if method != "umap":
             return found
         release.wait(60)

@@ -51,3 +51,34 @@ def test_journeys_on_an_empty_workspace_points_to_data(app: AppTest):
     at.switch_page("pages/journeys.py").run()
     no_exceptions(at)
     assert any("No events yet" in i.value for i in at.info)
+
+
+def test_after_new_data_a_large_shop_counts_in_the_background(demo_app: AppTest, monkeypatch):
+    """Above the threshold the page never blocks on a count: it shows a prompt with progress,
+    the job stores the result, the next run shows it; results from older data show flagged."""
+    from analytics import stored
+    from analytics.journeys_store import funnel_state
+    from analytics.workspace import default_path
+    from pages._jobs import current
+    from pages._shared import _open_workspace
+
+    monkeypatch.setattr(stored, "BACKGROUND_FROM_EVENTS", 0)  # every shop counts as large
+    at = demo_app.run()
+    at.switch_page("pages/journeys.py").run()
+    no_exceptions(at)
+    assert not at.metric and any("for the first time" in i.value for i in at.info)
+    ws = _open_workspace(str(default_path().resolve()))
+    job = current(funnel_state(ws).key)
+    assert job is not None and job.wait(120) and job.error is None
+    at.run()
+    no_exceptions(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Sessions at view"].replace(",", "")) > 10_000
+    assert funnel_state(ws).fresh and not any("older data" in w.value for w in at.warning)
+    with ws.cursor() as cur:  # planted: the stored funnel was counted from older data
+        cur.execute("UPDATE stored_results SET data_version = 'older' WHERE kind = 'journeys.funnel'")
+    at.run()
+    no_exceptions(at)
+    assert any("computed from older data" in w.value for w in at.warning)
+    assert {m.label: m.value for m in at.metric}["Sessions at view"] == metrics["Sessions at view"]
+    current(funnel_state(ws).key).wait(120)  # type: ignore[union-attr]

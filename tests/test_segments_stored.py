@@ -1,0 +1,77 @@
+"""Stored read-side results of a run: the heatmap equals a fresh computation from the profiles."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analytics import stored
+from analytics.segments import SegmentSpec, delete_run, heatmaps, rename_segment, run_segmentation
+from analytics.segments.views import _computed_heatmap, heatmap
+
+
+def _names(run):  # type: ignore[no-untyped-def]
+    return {s.segment_id: s.name for s in run.segments}
+
+
+def _stored_rows(ws) -> int:  # type: ignore[no-untyped-def]
+    with ws.cursor() as cur:
+        return int(cur.execute("SELECT count(*) FROM stored_results WHERE kind = ?",
+                               [heatmaps.KIND]).fetchall()[0][0])
+
+
+@pytest.fixture
+def kmeans_run(demo_ws):  # type: ignore[no-untyped-def]
+    return run_segmentation(demo_ws, SegmentSpec(k=4))
+
+
+def test_the_stored_heatmap_equals_the_one_computed_from_every_profile(demo_ws, kmeans_run):
+    fresh = _computed_heatmap(demo_ws, kmeans_run.run_id, _names(kmeans_run))
+    # computed by segment name over every profile, the way the page did before it was stored
+    assert list(fresh.index) == sorted(_names(kmeans_run).values())
+    found = heatmaps.load(demo_ws, kmeans_run.run_id, _names(kmeans_run))
+    assert found is not None
+    pd.testing.assert_frame_equal(found, fresh, check_exact=False, rtol=1e-9, atol=1e-12)
+    pd.testing.assert_frame_equal(heatmap(demo_ws, kmeans_run.run_id), fresh)
+
+
+def test_a_rename_shows_in_the_stored_heatmap_and_shared_names_are_pooled(demo_ws, kmeans_run):
+    first, second = (s.segment_id for s in kmeans_run.segments[:2])
+    rename_segment(demo_ws, kmeans_run.run_id, first, "Zebra buyers")
+    assert "Zebra buyers" in heatmap(demo_ws, kmeans_run.run_id).index
+    # Two segments with one name: the stored per-segment rows cannot be shown, one pooled row is
+    rename_segment(demo_ws, kmeans_run.run_id, second, "Zebra buyers")
+    pooled = heatmap(demo_ws, kmeans_run.run_id)
+    assert list(pooled.index).count("Zebra buyers") == 1 and len(pooled) == kmeans_run.k - 1
+
+
+def test_a_heatmap_from_older_data_is_not_used_and_a_deleted_run_leaves_none(demo_ws, kmeans_run):
+    assert _stored_rows(demo_ws) == 1
+    # planted: a stored table under another data version must be ignored, not shown
+    key = {"run_id": kmeans_run.run_id}
+    stale = stored.load(demo_ws, heatmaps.KIND, key, stored.info(demo_ws, heatmaps.KIND, key).data_version)
+    stored.save(demo_ws, heatmaps.KIND, key, "older-data", stale * 0 + 99.0)
+    assert heatmaps.load(demo_ws, kmeans_run.run_id, _names(kmeans_run)) is None
+    assert float(heatmap(demo_ws, kmeans_run.run_id).abs().max().max()) < 99  # recomputed
+    delete_run(demo_ws, kmeans_run.run_id)
+    assert _stored_rows(demo_ws) == 0
+
+
+def test_the_kept_matrix_equals_a_fresh_encoding_and_follows_a_profile_rebuild(demo_ws):
+    import numpy as np
+
+    from analytics.profiles import build_profiles, load_profiles
+    from analytics.segments import DEFAULT_FEATURES, matrix, preprocessor
+
+    matrix.clear()
+    features = list(DEFAULT_FEATURES)
+    first = matrix.encoded(demo_ws, None, features, "log1p")
+    fresh = preprocessor(features, "log1p").fit_transform(load_profiles(demo_ws))
+    np.testing.assert_array_equal(first.X, fresh)
+    assert list(first.users) == load_profiles(demo_ws)["user_id"].tolist()
+    assert matrix.encoded(demo_ws, None, features, "log1p") is first  # kept, not recomputed
+    assert matrix.encoded(demo_ws, None, features, "robust") is not first  # other scaling
+    build_profiles(demo_ws)  # rebuilt profiles are new inputs: encoded again
+    assert matrix.encoded(demo_ws, None, features, "log1p") is not first
+    subset = matrix.load_columns(demo_ws, ["user_id", "frequency"])
+    pd.testing.assert_frame_equal(subset, load_profiles(demo_ws)[["user_id", "frequency"]])
