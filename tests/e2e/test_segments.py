@@ -30,6 +30,7 @@ def lasso(page, box: dict[str, float], fraction: float = 0.25) -> None:  # type:
     page.mouse.up()
 
 
+@pytest.mark.timeout(600)  # the first UMAP map compiles numba kernels (no cache on a fresh machine)
 def test_cluster_lasso_save_and_download_the_selection(browser, demo_server):
     context = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
     page = context.new_page()
