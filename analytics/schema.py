@@ -141,6 +141,41 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "experiments": ("user_id", "experiment", "variant", "assigned_at"),
 }
 
+# The identity map follows links transitively (alias -> id -> id ...), bounded at 16 hops; a
+# cycle resolves to its smallest id. ``direct`` is the one-hop links it starts from: the latest
+# identities file per alias, later also applied probabilistic links for aliases no file maps.
+_IDENTITY_MAP_VIEW = """CREATE VIEW identity_map AS
+            WITH RECURSIVE direct AS (<direct>),
+            chain(alias, user_id, depth, path, cyclic) AS (
+                SELECT alias, user_id, 1, [alias, user_id], alias = user_id FROM direct
+                UNION ALL
+                SELECT c.alias, d.user_id, c.depth + 1, list_append(c.path, d.user_id),
+                       list_contains(c.path, d.user_id)
+                FROM chain c JOIN direct d ON d.alias = c.user_id
+                WHERE NOT c.cyclic AND c.depth < 16),
+            last AS (
+                SELECT alias, arg_max(user_id, depth) AS user_id, arg_max(path, depth) AS path,
+                       arg_max(cyclic, depth) AS cyclic
+                FROM chain GROUP BY alias)
+            SELECT alias, CASE WHEN cyclic
+                THEN list_min(list_slice(path, list_position(path, user_id), -1))
+                ELSE user_id END AS user_id
+            FROM last"""
+_FILE_LINKS = """
+                SELECT i.alias, arg_max(i.user_id, d.loaded_at) AS user_id
+                FROM identities i JOIN datasets d USING (dataset_id) GROUP BY i.alias"""
+_FILE_AND_PROBABILISTIC_LINKS = """
+                SELECT i.alias, arg_max(i.user_id, d.loaded_at) AS user_id
+                FROM identities i JOIN datasets d USING (dataset_id) GROUP BY i.alias
+                UNION ALL
+                SELECT l.alias, l.user_id FROM identity_links l
+                WHERE l.alias NOT IN (SELECT alias FROM identities)"""
+
+
+def _identity_map_view(direct: str) -> str:
+    return _IDENTITY_MAP_VIEW.replace("<direct>", direct)
+
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
@@ -205,25 +240,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # bounded at 16 hops.
     (
         "DROP VIEW identity_map",
-        """CREATE VIEW identity_map AS
-            WITH RECURSIVE direct AS (
-                SELECT i.alias, arg_max(i.user_id, d.loaded_at) AS user_id
-                FROM identities i JOIN datasets d USING (dataset_id) GROUP BY i.alias),
-            chain(alias, user_id, depth, path, cyclic) AS (
-                SELECT alias, user_id, 1, [alias, user_id], alias = user_id FROM direct
-                UNION ALL
-                SELECT c.alias, d.user_id, c.depth + 1, list_append(c.path, d.user_id),
-                       list_contains(c.path, d.user_id)
-                FROM chain c JOIN direct d ON d.alias = c.user_id
-                WHERE NOT c.cyclic AND c.depth < 16),
-            last AS (
-                SELECT alias, arg_max(user_id, depth) AS user_id, arg_max(path, depth) AS path,
-                       arg_max(cyclic, depth) AS cyclic
-                FROM chain GROUP BY alias)
-            SELECT alias, CASE WHEN cyclic
-                THEN list_min(list_slice(path, list_position(path, user_id), -1))
-                ELSE user_id END AS user_id
-            FROM last""",
+        _identity_map_view(_FILE_LINKS),
     ),
     # h15: which data version each derived result was built from, so pages can flag stale ones.
     (
@@ -255,28 +272,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             method VARCHAR NOT NULL DEFAULT 'probabilistic', status VARCHAR NOT NULL,
             linked_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
         "DROP VIEW identity_map",
-        """CREATE VIEW identity_map AS
-            WITH RECURSIVE direct AS (
-                SELECT i.alias, arg_max(i.user_id, d.loaded_at) AS user_id
-                FROM identities i JOIN datasets d USING (dataset_id) GROUP BY i.alias
-                UNION ALL
-                SELECT l.alias, l.user_id FROM identity_links l
-                WHERE l.alias NOT IN (SELECT alias FROM identities)),
-            chain(alias, user_id, depth, path, cyclic) AS (
-                SELECT alias, user_id, 1, [alias, user_id], alias = user_id FROM direct
-                UNION ALL
-                SELECT c.alias, d.user_id, c.depth + 1, list_append(c.path, d.user_id),
-                       list_contains(c.path, d.user_id)
-                FROM chain c JOIN direct d ON d.alias = c.user_id
-                WHERE NOT c.cyclic AND c.depth < 16),
-            last AS (
-                SELECT alias, arg_max(user_id, depth) AS user_id, arg_max(path, depth) AS path,
-                       arg_max(cyclic, depth) AS cyclic
-                FROM chain GROUP BY alias)
-            SELECT alias, CASE WHEN cyclic
-                THEN list_min(list_slice(path, list_position(path, user_id), -1))
-                ELSE user_id END AS user_id
-            FROM last""",
+        _identity_map_view(_FILE_AND_PROBABILISTIC_LINKS),
     ),
     # h16a: predicted lifetime value — one row per fit (parameters, split, validation) and the
     # latest fit's per-shopper values, which load_profiles joins so rules and exports see them.
