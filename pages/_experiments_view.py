@@ -115,7 +115,7 @@ def uplift_section(result: UpliftResult, data: ExperimentData) -> None:
     fig = px.line(result.curves, x="fraction", y="qini", color="model",
                   title=f"Qini curve (held-out users) — best: {result.best}",
                   labels={"fraction": "share of users targeted, highest predicted uplift first",
-                          "qini": "incremental outcomes per user"})
+                          "qini": "incremental outcomes per user", "model": "Model"})
     fig.update_traces(line={"dash": "dash"}, selector={"name": "Random targeting"})
     st.plotly_chart(fig, width="stretch")
     st.caption("The dashed straight line is random targeting: picking X% of users at random gains "

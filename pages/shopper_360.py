@@ -239,7 +239,7 @@ else:
                      hint="Fit the uplift models again on **Experiments & Uplift** to score the "
                      "shoppers on the data now loaded.")
     a, b, c = st.columns(3)
-    a.metric("Predicted uplift", f"{uplift.uplift:+.4f}",
+    a.metric("Predicted uplift", f"{uplift.uplift:+.3g}",  # a rate or an amount: 3 digits
              help=f"Predicted change in {escape_markdown(uplift.outcome)} if treated, by the "
              f"{uplift.model} model.")
     b.metric("Percentile", f"{uplift.percentile:.0%}",

@@ -68,7 +68,7 @@ def test_a_link_opens_a_shopper_with_segment_history_and_uplift(demo_app: AppTes
     assert any(m.value == f"#### {history['segment_name'][0]}" for m in at.markdown)
     assert at.dataframe[1].value["segment_name"].tolist() == ["Before a refresh"]  # moves
     metrics = {m.label: m.value for m in at.metric}
-    assert (metrics["Predicted uplift"], metrics["Percentile"]) == ("-0.0400", "10%")
+    assert (metrics["Predicted uplift"], metrics["Percentile"]) == ("-0.04", "10%")
     assert "leave them out" in " ".join(m.value for m in at.markdown)
     # 'u1' was stored without the data version it read: flagged, with where to refit it
     stale = [w.value for w in at.warning if w.value.startswith("These uplift scores may be out of date")]
