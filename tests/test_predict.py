@@ -221,6 +221,26 @@ def test_stored_values_join_the_profiles_and_work_in_rules(fitted_ws):
     assert one is not None and one["clv"] == pytest.approx(row["clv"])
 
 
+def test_a_segmentation_on_a_fit_older_than_the_data_says_so(tmp_path, small_events):
+    from analytics.segments import SegmentSpec, run_segmentation
+    from tests.test_profiles import ev, insert
+
+    _, events = small_events
+    ws = Workspace(tmp_path / "ws.duckdb")
+    _load(ws, events)
+    build_profiles(ws)
+    predict(ws, calibration_end=CAL_END.to_pydatetime(), horizon_days=90)
+    rules = {"name": "Risk", "segments": [
+        {"name": "Gone", "when": {"feature": "p_alive", "op": "<", "value": 0.3}}]}
+    spec = SegmentSpec(method="rules", rules=rules)
+    assert not [n for n in run_segmentation(ws, spec).notes if "lifetime-value fit" in n]
+    insert(ws, ev("late-shopper", "2025-12-30 10:00", "purchase", order_id="late", revenue=9.0))
+    build_profiles(ws)  # profiles are current again; the stored predictions are not
+    [note] = [n for n in run_segmentation(ws, spec).notes if "lifetime-value fit" in n]
+    assert "p_alive" in note and "fit it again" in note
+    ws.close()
+
+
 def test_rules_on_predictions_before_any_fit_say_to_fit(ws):
     from tests.test_profiles import ev, insert
 

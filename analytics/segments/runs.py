@@ -22,7 +22,7 @@ import pandas as pd
 
 from analytics import staleness
 from analytics.errors import ConfigError, NotFoundError
-from analytics.profiles import load_profiles
+from analytics.profiles import PREDICTED_FEATURES, load_profiles
 from analytics.segments import drift, heatmaps, matrix
 from analytics.segments.autok import DEFAULT_KS, size_problem
 from analytics.segments.clustering import METHODS, NOISE, Clusterer, Sweep, check_k, score, sweep_k
@@ -227,6 +227,17 @@ def _rules(spec: SegmentSpec, profiles: pd.DataFrame) -> tuple[Any, ...]:
     return labels, None, X, fitted, quality, notes, None, names
 
 
+def _stale_predictions_note(ws: Workspace, uses: set[str]) -> list[str]:
+    """A note when the run used predicted lifetime-value features from a fit older than the data
+    (they are stored values, not recomputed with the profiles)."""
+    used = sorted(uses & {f.name for f in PREDICTED_FEATURES})
+    if not used:
+        return []
+    fresh = staleness.freshness(ws, staleness.PREDICTIONS)
+    return [f"Built on {', '.join(used)} from a lifetime-value fit older than the data: fit it "
+            "again on the Predictions page, then segment again."] if fresh.stale else []
+
+
 def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np.ndarray[Any, Any],
             probability: np.ndarray[Any, Any] | None, X: np.ndarray[Any, Any],
             fitted: dict[str, Any], quality: dict[str, Any], notes: list[str],
@@ -246,6 +257,8 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
                           names, naming_matrix(profiles)[keep], readable, z=z)
     if spec.method == "hdbscan":
         summaries = [replace(s, name=NOISE_NAME) if s.segment_id == NOISE else s for s in summaries]
+    uses = set(columns) | (RuleSet.from_json(fitted["rules"]).features() if "rules" in fitted else set())
+    notes = [*notes, *_stale_predictions_note(ws, uses)]
     quality["notes"] = list(notes)
     if sweep is not None:
         quality["sweep"] = sweep.as_json()
