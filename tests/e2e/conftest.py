@@ -56,6 +56,7 @@ def start_server(db: Path, extra_env: dict[str, str] | None = None, cwd: Path | 
     # test (a fresh virtualenv has no numba cache); the map test turns it back on.
     env = {**os.environ, "SHOPPER_LENS_DB": str(db), "SHOPPER_LENS_MAP_WARMUP": "off",
            **(extra_env or {})}
+    server_log(db).parent.mkdir(parents=True, exist_ok=True)
     log = open(server_log(db), "ab")  # noqa: SIM115 -- the server writes to it until it stops
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless",
