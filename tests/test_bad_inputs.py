@@ -301,8 +301,9 @@ def _check_loaded(name: str, case: Case, result: Any, done: subprocess.Completed
         assert sorted(out["sizes"]) == sorted(s.name for s in result.segments)
         assert len(result.segments) == case.loaded
         changed = {t for t in set(before) | set(after) if before.get(t) != after.get(t)}
-        # a segmentation writes its run, its members and the data version it was built from
-        assert changed and all(t.startswith("segment") or t == "result_versions"
+        # a segmentation writes its run, its members, the data version it was built from and
+        # its stored heatmap
+        assert changed and all(t.startswith("segment") or t in ("result_versions", "stored_results")
                                for t in changed), changed
         return
     report = out["files"][0]
