@@ -10,7 +10,8 @@ from analytics.profile_views import profiles_built
 from analytics.segments import SegmentRun, get_run, list_runs
 from analytics.segments.primary import set_primary
 from pages._living_view import changes_tab
-from pages._segments_view import execute, export_panel, overview, shopper_map, spec_form, stability_tab
+from pages._map_view import shopper_map
+from pages._segments_view import execute, export_panel, overview, spec_form, stability_tab
 from pages._shared import (
     cached_run_choices,
     data_changed,

@@ -58,11 +58,11 @@ def test_the_map_shows_pca_at_once_and_swaps_in_umap_when_it_is_ready(
     by a stand-in that needs no numba compile (minutes on a busy 2-core machine)."""
     from analytics.jobs import Job
     from analytics.segments.runs import SegmentSpec, run_segmentation
-    from pages import _jobs, _segments_view
+    from pages import _jobs, _map_view
     from pages._jobs import _registry
     from tests.app.test_profiles_segments import open_tab
 
-    real_embed = _segments_view.embed
+    real_embed = _map_view.embed
     release = threading.Event()  # UMAP "finishes" only when the test has seen the stand-in
 
     def quick_umap(X: Any, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -72,7 +72,7 @@ def test_the_map_shows_pca_at_once_and_swaps_in_umap_when_it_is_ready(
         release.wait(60)
         return embedding.Embedding(found.rows, found.xy[:, ::-1], method, {}, len(X), len(X))
 
-    monkeypatch.setattr(_segments_view, "embed", quick_umap)
+    monkeypatch.setattr(_map_view, "embed", quick_umap)
     monkeypatch.setattr(_jobs, "_WARM", [Job("warm", lambda say: None)])
 
     with Workspace(Path(os.environ["SHOPPER_LENS_DB"])) as ws:
