@@ -7,13 +7,10 @@ import streamlit as st
 from analytics.recommend.base import EXCLUSION_LABELS, EXCLUSIONS
 from analytics.recommend.evaluate import latest_summary
 from analytics.versions import model_inputs_version
+from pages._evaluation_view import AUTO, evaluate_now, params_form, show_evaluation
 from pages._recommend_view import (
-    AUTO,
-    evaluate_now,
     export_tab,
-    params_form,
     preview_tab,
-    show_evaluation,
     similar_tab,
     stored_or_training,
     train_for_preview,
