@@ -21,16 +21,10 @@ from analytics.ingest import (
 from analytics.ingest.load import GATE_ROWS
 from analytics.ingest.presets import by_name
 from analytics.ingest.relational import (
-    Recognition,
-    RelationalReport,
-    detect_keys,
-    files_table,
-    keys_table,
-    load_relational,
     recognise_sets,
-    roles_table,
 )
 from analytics.schema import KIND_FIELDS
+from pages._relational_view import relational_form, show_relational_report
 from pages._shared import (
     cached_overview,
     cached_run_choices,
@@ -193,35 +187,6 @@ def load_options(file_id: str, name: str, path: Path) -> LoadOptions:
     constants = fixed_values(file_id, kind)
     return LoadOptions(name=name, kind=kind, preset="auto", header=header, mapping=changes,
                        source=source, pii_mode=pii_mode, event_map=event_map, constants=constants)
-
-
-def relational_form(recognition: Recognition, key: str) -> None:
-    """Several files recognised as one export: its files, the detected join, one load."""
-    ws = workspace()
-    st.success(f"Recognised as one **{escape_markdown(recognition.shape.label)}** "
-               f"({len(recognition.files)} files).", icon=":material/hub:")
-    st.dataframe(roles_table(recognition), hide_index=True)
-    keys = run(lambda: detect_keys(ws, recognition))
-    st.markdown("**Detected join** (keys shared by the files, and how many values match)")
-    st.dataframe(keys_table(keys), hide_index=True, column_config={
-        "match rate": st.column_config.ProgressColumn("match rate", format="percent",
-                                                      min_value=0.0, max_value=1.0)})
-    label = f"Load all {len(recognition.files)} files"
-    if st.button(label, type="primary", key=f"{key}:load"):
-        bar = st.progress(0.0, "Starting")
-        done = run(lambda: load_relational(
-            ws, recognition, progress=lambda f, m: bar.progress(min(f, 1.0), m)))
-        st.session_state.setdefault("relational_loaded", {})[key] = done
-        data_changed()
-        st.rerun()
-
-
-def show_relational_report(report: RelationalReport) -> None:
-    """What a relational load brought, file by file."""
-    st.success(f"Loaded the {escape_markdown(report.label)}.", icon=":material/inventory_2:")
-    st.dataframe(files_table(report), hide_index=True)
-    for note in [*report.notes, *(n for f in report.files for n in f.notes)]:
-        st.caption(f":material/info: {escape_markdown(note)}")
 
 
 def load_flow(key: str = "uploader", run_id: str | None = None) -> None:
