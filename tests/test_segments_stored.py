@@ -71,7 +71,14 @@ def test_the_kept_matrix_equals_a_fresh_encoding_and_follows_a_profile_rebuild(d
     assert list(first.users) == load_profiles(demo_ws)["user_id"].tolist()
     assert matrix.encoded(demo_ws, None, features, "log1p") is first  # kept, not recomputed
     assert matrix.encoded(demo_ws, None, features, "robust") is not first  # other scaling
-    build_profiles(demo_ws)  # rebuilt profiles are new inputs: encoded again
-    assert matrix.encoded(demo_ws, None, features, "log1p") is not first
+    build_profiles(demo_ws)  # a rebuild: the matrix follows the stored values, kept or not
+    np.testing.assert_allclose(matrix.encoded(demo_ws, None, features, "log1p").X, first.X)
+    with demo_ws.cursor() as cur:  # any changed value is a new input: encoded again
+        cur.execute("UPDATE profiles SET frequency = frequency + 1 WHERE user_id = ?",
+                    [first.users[0]])
+    changed = matrix.encoded(demo_ws, None, features, "log1p")
+    assert changed is not first
+    assert changed.X[0].tolist() != first.X[0].tolist()
+    build_profiles(demo_ws)
     subset = matrix.load_columns(demo_ws, ["user_id", "frequency"])
     pd.testing.assert_frame_equal(subset, load_profiles(demo_ws)[["user_id", "frequency"]])
