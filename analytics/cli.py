@@ -666,7 +666,9 @@ def _link(args: argparse.Namespace) -> dict[str, Any]:
                f"{report.all_pairs:,} pairs compared); {verb} {report.applied:,} at ≥ "
                f"{report.threshold}, {report.review:,} for review.")
     if report.precision_estimate is not None:
-        _say(args, f"  estimated precision of the applied links: {report.precision_estimate:.1%}")
+        _say(args, f"  estimated precision of the applied links: {report.precision_estimate:.1%} "
+                   f"(model's mean probability {report.model_precision:.1%}); based on "
+                   f"{report.precision_basis}")
     return out
 
 

@@ -59,7 +59,9 @@ def _find(ws: Workspace) -> None:
         data_changed()
     report = st.session_state.get("link_report")
     if isinstance(report, LinkReport):
-        estimate = (f" Estimated precision of the applied links: {report.precision_estimate:.1%}."
+        estimate = (f" Estimated precision of the applied links: {report.precision_estimate:.1%} "
+                    f"(the model's own mean probability says {report.model_precision:.1%}; the "
+                    f"estimate rests on {report.precision_basis})."
                     if report.precision_estimate is not None else "")
         st.success(f"Applied {report.applied:,} links at ≥ {report.threshold:.2f}; "
                    f"{report.review:,} pairs between {REVIEW_FLOOR} and {report.threshold:.2f} "

@@ -80,6 +80,17 @@ UNION SELECT DISTINCT m.user_id FROM identity_map m JOIN identities i ON i.alias
 """
 
 
+_KNOWN_SQL = """
+SELECT i.alias, any_value(m.user_id) FROM identities i JOIN identity_map m ON m.alias = i.alias
+WHERE m.user_id <> i.alias GROUP BY i.alias"""
+
+
+def known_pairs(cur: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Store alias -> online id of the identities file: the labelled pairs precision is
+    checked on."""
+    return {str(a): str(u) for a, u in cur.execute(_KNOWN_SQL).fetchall()}
+
+
 @dataclass(frozen=True)
 class Sides:
     """The two frames a linking run compares (one row per identity)."""

@@ -24,7 +24,8 @@ import duckdb
 import pandas as pd
 
 from analytics.errors import ConfigError, NotFoundError
-from analytics.identity.features import Sides, identity_frames
+from analytics.identity.calibration import PrecisionEstimate, held_out_precision
+from analytics.identity.features import Sides, identity_frames, known_pairs
 from analytics.identity.model import LABELS, score
 from analytics.ingest.load import relink_identities
 from analytics.workspace import Workspace
@@ -51,6 +52,9 @@ class LinkReport:
     seconds: float
     written: bool
     pairs: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    #: the model's own precision (mean probability of the applied links): optimistic
+    model_precision: float | None = None
+    precision_basis: str = ""
 
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -108,6 +112,7 @@ def find_links(ws: Workspace, threshold: float = DEFAULT_THRESHOLD, *, apply: bo
     with ws.cursor() as cur:
         sides, deterministic = identity_frames(cur, ws.pii_salt())
         linked, rejected = _excluded(cur)
+        known = known_pairs(cur)
     taken = linked | deterministic
     store = sides.store[~sides.store["unique_id"].isin(taken)].reset_index(drop=True)
     online = sides.online[~sides.online["unique_id"].isin(taken)].reset_index(drop=True)
@@ -115,12 +120,15 @@ def find_links(ws: Workspace, threshold: float = DEFAULT_THRESHOLD, *, apply: bo
         pairs = pd.DataFrame(columns=["alias", "user_id", "probability", "match_weight",
                                       "evidence"])
         blocked = 0
+        estimate = PrecisionEstimate(None, None, 0, 0.0, 0.0, 0.0)
     else:
         scored = score(sides, Sides(store, online), say, min_probability=REVIEW_FLOOR)
         keep = pd.Series([(a, u) not in rejected for a, u in zip(
             scored.pairs["alias"], scored.pairs["user_id"], strict=True)], dtype=bool)
         pairs = _one_to_one(scored.pairs.loc[keep.to_numpy()].reset_index(drop=True))
         blocked = scored.blocked_pairs
+        estimate = held_out_precision(scored.every, known, set(online["unique_id"]), threshold,
+                                      len(store), int((pairs["probability"] >= threshold).sum()))
     pairs["status"] = ["auto" if p >= threshold else "pending" for p in pairs["probability"]]
     auto = pairs[pairs["status"] == "auto"]
     if apply:
@@ -129,7 +137,9 @@ def find_links(ws: Workspace, threshold: float = DEFAULT_THRESHOLD, *, apply: bo
     say(1.0, "Done")
     return LinkReport(
         candidates=len(pairs), applied=len(auto), review=int((pairs["status"] == "pending").sum()),
-        precision_estimate=round(float(auto["probability"].mean()), 4) if len(auto) else None,
+        precision_estimate=estimate.value if len(auto) else None,
+        model_precision=round(float(auto["probability"].mean()), 4) if len(auto) else None,
+        precision_basis=estimate.basis if estimate.held_out and len(auto) else "",
         threshold=threshold, store_identities=len(store), online_identities=len(online),
         blocked_pairs=blocked, all_pairs=len(store) * len(online),
         seconds=round(time.perf_counter() - started, 2), written=apply,

@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from analytics.errors import ShopperLensError
+from analytics.identity.calibration import fixed_prior, probabilities
 from analytics.identity.features import Sides
 
 #: What each comparison is called on the page, by Splink output column.
@@ -29,8 +30,15 @@ LABELS: dict[str, str] = {
     "city": "city (hashed)", "store": "home store", "device": "app device",
     "birth_year": "birth year", "gender": "gender", "country": "country",
     "cats": "category mix", "activity": "active in the same period",
+    "place": "place (hashed postcode, city or store; country)",
 }
-_EXACT = ("email", "phone", "postcode", "city", "store", "device", "gender", "country")
+_EXACT = ("email", "phone", "device", "gender")
+# Where a shopper lives is one comparison, not four: a home store and a country follow from a
+# postcode (the store is the one nearest it), so counting "same postcode", "same store" and
+# "same country" as independent evidence tripled one fact and linked store-only card holders to
+# strangers in their postcode. The levels run from most to least specific; the first that
+# agrees is the evidence.
+_PLACE = ("postcode", "city", "store", "country")
 # Blocking: only pairs that share one of these are compared (each is an equi-join, so the
 # number of comparisons grows with block sizes, not with store × online).
 # (store + gender was dropped: its blocks grow with the shop, so comparisons grew quadratically.)
@@ -53,11 +61,12 @@ class Scored:
     pairs: pd.DataFrame  # alias, user_id, probability, match_weight, evidence (list of dicts)
     model: dict[str, Any]
     blocked_pairs: int
+    every: pd.DataFrame  # alias, user_id, probability of every blocked pair, known cards too
 
 
 def _present(sides: Sides) -> list[str]:
     """Comparisons both sides have data for (a column empty on one side teaches nothing)."""
-    columns = [*_EXACT, "birth_year", "cats"]
+    columns = [*_EXACT, *_PLACE, "birth_year", "cats"]
     out = [c for c in columns
            if sides.store[c].notna().any() and sides.online[c].notna().any()]
     if sides.store["first_day"].notna().any() and sides.online["first_day"].notna().any():
@@ -71,6 +80,9 @@ def comparisons(present: list[str]) -> list[Any]:
     import splink.comparison_library as cl
 
     out: list[Any] = []
+    place = [c for c in _PLACE if c in present]
+    if place:
+        out.append(_place(place))
     for name in present:
         if name in _EXACT:
             out.append(cl.ExactMatch(name))
@@ -97,6 +109,22 @@ def comparisons(present: list[str]) -> list[Any]:
                 cll.ElseLevel(),
             ], output_column_name="activity"))
     return out
+
+
+def _place(columns: list[str]) -> Any:
+    """One comparison for postcode, city, home store and country: same postcode, else same
+    city, else same store, else same country, else different (missing when no pair of values
+    is known on both sides)."""
+    import splink.comparison_level_library as cll
+    import splink.comparison_library as cl
+
+    null = " AND ".join(f"({c}_l IS NULL OR {c}_r IS NULL)" for c in columns)
+    levels: list[Any] = [cll.CustomLevel(null, "missing on one side").configure(is_null_level=True)]
+    words = {"postcode": "same postcode", "city": "same city", "store": "same home store",
+             "country": "same country"}
+    levels += [cll.CustomLevel(f"{c}_l = {c}_r", words[c]) for c in columns]
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(levels, output_column_name="place")
 
 
 def settings(present: list[str], prior: float = 1e-4) -> Any:
@@ -175,9 +203,11 @@ def _train(linker: Any, present: list[str], n_store: int, progress: Progress) ->
 def score(train: Sides, target: Sides, progress: Progress | None = None,
           min_probability: float = 0.2) -> Scored:
     """Learn m/u on ``train`` (every identity, linked ones too: they are the agreeing pairs EM
-    learns m from) and score the blocked pairs of ``target`` (the identities still unlinked).
+    learns m from), score every blocked pair of ``train`` and fit the prior to ``target`` (the
+    identities still unlinked; see :mod:`.calibration`).
 
-    Returns pairs with probability ≥ ``min_probability``, best first.
+    Returns the target pairs with probability ≥ ``min_probability``, best first, and every
+    blocked pair's probability under that prior (for the held-out precision check).
     """
     from splink import DuckDBAPI, Linker
 
@@ -190,24 +220,31 @@ def score(train: Sides, target: Sides, progress: Progress | None = None,
                      settings(present), log_level=None)
     _train(learner, present, len(train.store), say)
     model = learner.misc.save_model_to_json()
-    model["probability_two_random_records_match"] = prior_for(train, target, present)
     scoring = DuckDBAPI()
-    linker = Linker([scoring.register(target.store, dataset_display_name="store"),
-                     scoring.register(target.online, dataset_display_name="online")],
+    linker = Linker([scoring.register(train.store, dataset_display_name="store"),
+                     scoring.register(train.online, dataset_display_name="online")],
                     model, log_level=None)
-    say(0.75, "Counting blocked pairs")
-    blocked = _blocked_count(linker)
-    say(0.8, f"Scoring {blocked:,} blocked pairs")
-    predictions = linker.inference.predict(threshold_match_probability=min_probability)
-    frame: pd.DataFrame = predictions.as_pandas_dataframe()  # type: ignore[no-untyped-call]
-    model = linker.misc.save_model_to_json()
-    return Scored(_pairs(frame, model), model, blocked)
+    say(0.8, "Scoring the blocked pairs")
+    frame: pd.DataFrame = linker.inference.predict().as_pandas_dataframe()  # type: ignore[no-untyped-call]
+    ids = _oriented(frame)
+    weights = frame[[c for c in frame.columns if c.startswith("mw_")]].sum(axis=1)
+    in_target = (ids["alias"].isin(target.store["unique_id"])
+                 & ids["user_id"].isin(target.online["unique_id"])).to_numpy()
+    n_pairs = len(target.store) * len(target.online)
+    prior = fixed_prior(weights[in_target], n_pairs, prior_for(train, target, present))
+    model["probability_two_random_records_match"] = prior
+    every = ids.assign(probability=probabilities(weights, prior))
+    chosen = frame[in_target & (every["probability"] >= min_probability).to_numpy()]
+    return Scored(_pairs(chosen, model), model, int(in_target.sum()), every)
 
 
-def _blocked_count(linker: Any) -> int:
-    blocked = linker.inference.compute_blocked_pairs_for_predict()
-    counted = blocked.query_sql("SELECT count(*) AS n FROM {this}").as_record_list()
-    return int(counted[0]["n"])
+def _oriented(frame: pd.DataFrame) -> pd.DataFrame:
+    """alias (the store id) and user_id (the online id) of Splink's pairs."""
+    store_left = frame["source_dataset_l"] == "store"
+    return pd.DataFrame({
+        "alias": frame["unique_id_l"].where(store_left, frame["unique_id_r"]).astype(str),
+        "user_id": frame["unique_id_r"].where(store_left, frame["unique_id_l"]).astype(str),
+    })
 
 
 def _labels(model: dict[str, Any]) -> dict[str, dict[int, str]]:
@@ -247,12 +284,9 @@ def _pairs(frame: pd.DataFrame, model: dict[str, Any]) -> pd.DataFrame:
             items.append({"comparison": name, "label": labels[name].get(gamma, str(gamma)),
                           "weight": round(float(getattr(row, f"mw_{name}")), 3)})
         evidence.append(items)
-    store_left = frame["source_dataset_l"] == "store"
-    out = pd.DataFrame({
-        "alias": frame["unique_id_l"].where(store_left, frame["unique_id_r"]).astype(str),
-        "user_id": frame["unique_id_r"].where(store_left, frame["unique_id_l"]).astype(str),
-        "probability": frame["match_probability"].astype(float),
-        "match_weight": frame["match_weight"].astype(float), "evidence": evidence,
-    })
+    weights = frame[[f"mw_{name}" for name in names]].sum(axis=1).to_numpy(dtype=float)
+    out = _oriented(frame).assign(probability=probabilities(weights, prior),
+                                  match_weight=prior_weight + weights)
+    out["evidence"] = pd.Series(evidence, index=out.index, dtype=object)
     return out.sort_values(["probability", "alias", "user_id"], ascending=[False, True, True],
                            ignore_index=True)
