@@ -252,3 +252,41 @@ def test_cli_link_json_review_file_and_unlink(identity_linked, lws, capsys):
     assert "No probabilistic link" in capsys.readouterr().err
     assert main(["link", "--db", db, "--threshold", "2"]) == 2
     assert "outside" in capsys.readouterr().err
+
+
+def test_names_are_compared_by_their_hashed_soundex_and_never_stored(ws, write, tmp_path):
+    """A name column is hashed at ingest with its Soundex code hashed beside it: "Marguerite"
+    on the card and "Margarite" online sound alike, and no raw name is in any table or the
+    database file."""
+    from analytics.identity.features import identity_frames
+    from analytics.identity.model import _present
+    from analytics.ingest import ingest_file
+
+    names = {"L1": "Marguerite", "L2": "Tymczak", "u1": "Margarite", "u2": "Robert"}
+    register = "card_id,first_name,postcode\nL1,Marguerite,AB1\nL2,Tymczak,AB2\n"
+    accounts = "user_id,first_name,postcode\nu1,Margarite,AB1\nu2,Robert,AB9\n"
+    pos = "loyalty_id,ts,sku,qty,amount\nL1,2024-01-01 10:00:00,s1,1,9.5\nL2,2024-01-02 10:00:00,s1,1,3\n"
+    web = "user_id,event_time,event_type\nu1,2024-01-03 10:00:00,view\nu2,2024-01-03 11:00:00,view\n"
+    ingest_file(ws, write("register.csv", register), kind="users",
+                mapping={"user_id": "card_id"})
+    report = ingest_file(ws, write("accounts.csv", accounts), kind="users")
+    assert any("first_name_sounds" in n for n in report.notes)
+    ingest_file(ws, write("pos.csv", pos), source="offline",
+                mapping={"user_id": "loyalty_id", "event_time": "ts"})
+    ingest_file(ws, write("web.csv", web))
+    with ws.cursor() as cur:
+        sides, _ = identity_frames(cur, ws.pii_salt())
+        text = " ".join(str(v) for (table,) in cur.execute(
+            "SELECT table_name FROM duckdb_tables()").fetchall()
+            for row in cur.execute(f'SELECT * FROM "{table}"').fetchall() for v in row)  # noqa: S608
+    store, online = (side.set_index("unique_id") for side in (sides.store, sides.online))
+    assert store.loc["L1", "name_sounds"] == online.loc["u1", "name_sounds"]  # M626 both
+    assert store.loc["L1", "name"] != online.loc["u1", "name"]  # spelt differently
+    assert store.loc["L2", "name_sounds"] != online.loc["u2", "name_sounds"]  # T522 vs R163
+    assert "name" in _present(sides)
+    assert "_sounds" in text  # the codes are in users.attributes, hashed
+    leaked = [n for n in names.values() if n.lower() in text.lower()]
+    assert not leaked, leaked
+    ws.close()
+    raw = (tmp_path / "ws" / "shopper_lens.duckdb").read_bytes().lower()
+    assert not [n for n in names.values() if n.lower().encode() in raw]

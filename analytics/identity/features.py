@@ -20,6 +20,9 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
+from analytics.ingest.pii import SOUNDS_SUFFIX
+
+_NAMES = ("first_name", "given_name", "forename", "name", "full_name", "customer_name")
 # Attribute keys read from users.attributes, by meaning (first present wins).
 ATTRIBUTE_KEYS: dict[str, tuple[str, ...]] = {
     "email": ("email", "e_mail", "email_address", "mail"),
@@ -30,9 +33,13 @@ ATTRIBUTE_KEYS: dict[str, tuple[str, ...]] = {
     "device": ("app_device", "device_id", "device_fingerprint"),
     "birth_year": ("birth_year", "year_of_birth", "yob", "birthyear"),
     "gender": ("gender", "sex"),
+    # h17b: a person's name arrives hashed at ingest, with the hash of its Soundex code beside
+    # it (analytics/ingest/pii.py): never the raw name.
+    "name": _NAMES,
+    "name_sounds": tuple(f"{k}{SOUNDS_SUFFIX}" for k in _NAMES),
 }
 #: Attributes hashed before they leave DuckDB.
-HASHED = ("email", "phone", "postcode", "city", "store", "device")
+HASHED = ("email", "phone", "postcode", "city", "store", "device", "name", "name_sounds")
 
 _STORE_EVENT = "(e.source = 'offline' OR lower(coalesce(e.channel, '')) = 'store')"
 

@@ -30,6 +30,7 @@ LABELS: dict[str, str] = {
     "city": "city (hashed)", "store": "home store", "device": "app device",
     "birth_year": "birth year", "gender": "gender", "country": "country",
     "cats": "category mix", "activity": "active in the same period",
+    "name": "name (hashed, and its Soundex code)",
     "place": "place (hashed postcode, city or store; country)",
 }
 _EXACT = ("email", "phone", "device", "gender")
@@ -66,7 +67,7 @@ class Scored:
 
 def _present(sides: Sides) -> list[str]:
     """Comparisons both sides have data for (a column empty on one side teaches nothing)."""
-    columns = [*_EXACT, *_PLACE, "birth_year", "cats"]
+    columns = [*_EXACT, *_PLACE, "name", "birth_year", "cats"]
     out = [c for c in columns
            if sides.store[c].notna().any() and sides.online[c].notna().any()]
     if sides.store["first_day"].notna().any() and sides.online["first_day"].notna().any():
@@ -86,6 +87,12 @@ def comparisons(present: list[str]) -> list[Any]:
     for name in present:
         if name in _EXACT:
             out.append(cl.ExactMatch(name))
+        elif name == "name":
+            out.append(cl.CustomComparison([
+                cll.NullLevel("name"), cll.ExactMatchLevel("name"),
+                cll.CustomLevel("name_sounds_l = name_sounds_r", "sounds alike"),
+                cll.ElseLevel(),
+            ], output_column_name="name"))
         elif name == "birth_year":
             out.append(cl.CustomComparison([
                 cll.NullLevel("birth_year"), cll.ExactMatchLevel("birth_year"),

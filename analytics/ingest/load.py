@@ -230,19 +230,23 @@ def _staging_sql(inspection: Inspection, reader_sql: str, reader_params: list[An
                  pii_mode: str) -> tuple[str, list[Any]]:
     """Reader SQL with personal columns hashed (or dropped) before anything is stored."""
     mapped = set(inspection.mapping.columns.values())
-    replace, exclude, params = [], [], []
+    replace, exclude, params, sounds = [], [], [], []
     for column, kind in inspection.pii.items():
         if pii_mode == "drop" and column not in mapped:
             exclude.append(quote_ident(column))
         else:
             replace.append(f"{pii.hash_sql(column, kind)} AS {quote_ident(column)}")
             params.append(salt)
+            if kind == "name":  # h17b: what the name sounds like, hashed (identity linking)
+                sounds.append(f", {pii.sounds_sql(column)} AS "
+                              f"{quote_ident(column + pii.SOUNDS_SUFFIX)}")
     projection = "*"
     if exclude:
         projection += f" EXCLUDE ({', '.join(exclude)})"
     if replace:
         projection += f" REPLACE ({', '.join(replace)})"
-    return f"SELECT {projection} FROM ({reader_sql})", params + reader_params
+    projection += "".join(sounds)
+    return f"SELECT {projection} FROM ({reader_sql})", params + [salt] * len(sounds) + reader_params
 
 
 def _reason_sql(plan: normalise.Plan, has_reader_error: bool) -> str:
@@ -790,7 +794,10 @@ def _report(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
         notes.append(f"Event types by value ({inspection.vocabulary or 'your map'}): {shown}.")
     notes += [f"Column {c!r} looks like {k} data: "
               + ("dropped." if options.pii_mode == "drop" and c not in column_map.columns.values()
-                 else "stored as a salted SHA-256 hash.") for c, k in inspection.pii.items()]
+                 else "stored as a salted SHA-256 hash."
+                 + (f" Its Soundex code is kept beside it, hashed too, as {c}{pii.SOUNDS_SUFFIX}"
+                    " (identity linking compares names by it)." if k == "name" else ""))
+              for c, k in inspection.pii.items()]
     return FileReport(
         path=str(path), name=inspection.name, dataset_id=dataset_id, kind=column_map.kind,
         source=options.source, preset=inspection.preset, format=fmt.describe(),

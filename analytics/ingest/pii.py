@@ -61,3 +61,24 @@ def hash_sql(column: str, kind: str) -> str:
         # An alias column may mix e-mails with loyalty ids: hash the e-mails, keep the ids.
         return f"CASE WHEN regexp_full_match({raw}, '{EMAIL_SQL}') THEN {hashed} ELSE {raw} END"
     return hashed
+
+
+# h17b: person names are compared by identity linking without ever being stored. A name column
+# is stored hashed (above); beside it the staging adds ``<column>_sounds``, the salted SHA-256
+# of the name's American Soundex code (computed here, in the reading query, from the raw value
+# that is never written), so "Jon" and "John", or "Smith" and "Smyth", still agree.
+SOUNDS_SUFFIX = "_sounds"
+_SOUNDEX_FROM = "aeiouybfpvcgjkqsxzdtlmnrhw"  # h and w have no code: deleted, they do not
+_SOUNDEX_TO = "000000111122222222334556"  # separate two equal codes; vowels (0) do
+
+
+def sounds_sql(column: str) -> str:
+    """Salted SHA-256 of the Soundex code of a name (letters only; NULL if it has none); the
+    salt is the query's first ``?``."""
+    letters = f"regexp_replace(lower(trim(CAST({quote_ident(column)} AS VARCHAR))), '[^a-z]', '', 'g')"
+    codes = f"translate({letters}, '{_SOUNDEX_FROM}', '{_SOUNDEX_TO}')"
+    for digit in "0123456":
+        codes = f"regexp_replace({codes}, '{digit}+', '{digit}', 'g')"
+    code = (f"upper(left({letters}, 1)) || "
+            f"rpad(left(replace(substr({codes}, 2), '0', ''), 3), 3, '0')")
+    return f"CASE WHEN {letters} = '' THEN NULL ELSE sha256(? || {code}) END"
