@@ -290,3 +290,31 @@ def test_names_are_compared_by_their_hashed_soundex_and_never_stored(ws, write, 
     ws.close()
     raw = (tmp_path / "ws" / "shopper_lens.duckdb").read_bytes().lower()
     assert not [n for n in names.values() if n.lower().encode() in raw]
+
+
+def test_prior_is_the_share_of_pairs_the_evidence_says_are_true():
+    """Three pairs beyond doubt and 500 beyond hope among 1,000 pairs: λ = 3/1,000."""
+    from analytics.identity.calibration import fixed_prior, probabilities
+
+    weights = pd.Series([40.0] * 3 + [-40.0] * 500)
+    prior = fixed_prior(weights, 1000, start=0.2)
+    assert prior == pytest.approx(0.003, rel=1e-3)
+    assert probabilities([0.0], 0.2)[0] == pytest.approx(0.2)  # no evidence: the prior
+
+
+def test_held_out_precision_on_a_hand_case():
+    """Four identity-file cards linked again: A finds its self, B is linked to a stranger
+    although its self is there, C finds its self but a stranger also passes without it, D has
+    no candidate. found 2/4, wrong 1/4, linked without a self 2/4. With 10 unknown cards and 6
+    links: selves = (6 − 10·½) / (½ + ¼ − ½) = 4, wrong = 4·¼ + 6·½ = 4, precision 1 − 4/6."""
+    from analytics.identity.calibration import held_out_precision
+
+    scored = pd.DataFrame([("A", "a", 0.99), ("A", "x", 0.2), ("A", "z", 0.99),  # z: not in pool
+                           ("B", "b", 0.6), ("B", "x", 0.97), ("C", "c", 0.99), ("C", "y", 0.96),
+                           ("E", "x", 0.99)], columns=["alias", "user_id", "probability"])
+    known = {"A": "a", "B": "b", "C": "c", "D": "d"}
+    got = held_out_precision(scored, known, {"x", "y"}, 0.95, store_ids=10, applied=6)
+    assert (got.held_out, got.found_rate, got.wrong_rate, got.stranger_rate) == (4, 0.5, 0.25, 0.5)
+    assert got.point == pytest.approx(1 - 4 / 6, abs=1e-4)
+    assert got.value is not None and got.value <= got.point  # upper bounds of the error rates
+    assert got.basis.startswith("4 cards of the identities file")
