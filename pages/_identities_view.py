@@ -25,10 +25,12 @@ from analytics.identity.model import LABELS
 from analytics.workspace import Workspace
 from pages._shared import data_changed, escape_markdown, run
 
-COMPARED = ("Compared, on hashed values only: e-mail, phone, postcode, city, home store and app "
-            "device (salted SHA-256, never shown), plus birth year (one year apart counts), "
-            "gender, country, the category mix of purchases and whether both were active in the "
-            "same period. Ids are shown shortened.")
+COMPARED = ("Compared, on hashed values only: e-mail, phone and app device; where they live "
+            "(same postcode, else city, else home store, else country: one comparison, since a "
+            "store and a country follow from a postcode); names by their hash and their Soundex "
+            "code's hash (raw names are never stored) — all salted SHA-256, never shown — plus "
+            "birth year (one year apart counts), gender, the category mix of purchases and "
+            "whether both were active in the same period. Ids are shown shortened.")
 
 
 def _coverage(ws: Workspace) -> None:
