@@ -669,6 +669,8 @@ def _link(args: argparse.Namespace) -> dict[str, Any]:
         _say(args, f"  estimated precision of the applied links: {report.precision_estimate:.1%} "
                    f"(model's mean probability {report.model_precision:.1%}); based on "
                    f"{report.precision_basis}")
+    elif report.precision_basis:
+        _say(args, f"  precision {report.precision_basis}")
     return out
 
 

@@ -64,7 +64,8 @@ def _find(ws: Workspace) -> None:
         estimate = (f" Estimated precision of the applied links: {report.precision_estimate:.1%} "
                     f"(the model's own mean probability says {report.model_precision:.1%}; the "
                     f"estimate rests on {report.precision_basis})."
-                    if report.precision_estimate is not None else "")
+                    if report.precision_estimate is not None else
+                    f" Precision {report.precision_basis}." if report.precision_basis else "")
         st.success(f"Applied {report.applied:,} links at ≥ {report.threshold:.2f}; "
                    f"{report.review:,} pairs between {REVIEW_FLOOR} and {report.threshold:.2f} "
                    f"wait for review. {report.blocked_pairs:,} of {report.all_pairs:,} possible "

@@ -113,6 +113,9 @@ def find_links(ws: Workspace, threshold: float = DEFAULT_THRESHOLD, *, apply: bo
         sides, deterministic = identity_frames(cur, ws.pii_salt())
         linked, rejected = _excluded(cur)
         known = known_pairs(cur)
+    # Only cards that could be linked again: in-store events, and an online self with events.
+    store_ids, online_ids = set(sides.store["unique_id"]), set(sides.online["unique_id"])
+    known = {a: u for a, u in known.items() if a in store_ids and u in online_ids}
     taken = linked | deterministic
     store = sides.store[~sides.store["unique_id"].isin(taken)].reset_index(drop=True)
     online = sides.online[~sides.online["unique_id"].isin(taken)].reset_index(drop=True)
@@ -139,12 +142,23 @@ def find_links(ws: Workspace, threshold: float = DEFAULT_THRESHOLD, *, apply: bo
         candidates=len(pairs), applied=len(auto), review=int((pairs["status"] == "pending").sum()),
         precision_estimate=estimate.value if len(auto) else None,
         model_precision=round(float(auto["probability"].mean()), 4) if len(auto) else None,
-        precision_basis=estimate.basis if estimate.held_out and len(auto) else "",
+        precision_basis=_basis(estimate, len(auto)),
         threshold=threshold, store_identities=len(store), online_identities=len(online),
         blocked_pairs=blocked, all_pairs=len(store) * len(online),
         seconds=round(time.perf_counter() - started, 2), written=apply,
         pairs=[{str(k): v for k, v in r.items()} for r in pairs.to_dict("records")],
     )
+
+
+def _basis(estimate: PrecisionEstimate, applied: int) -> str:
+    """What the precision estimate rests on, or why there is none."""
+    if not applied:
+        return ""
+    if not estimate.held_out:
+        return ("not estimated: no identities file links store cards to online shoppers, so "
+                "there is nothing to check the links against (the model's mean probability is "
+                "optimistic)")
+    return estimate.basis
 
 
 def _write(ws: Workspace, pairs: pd.DataFrame) -> None:
