@@ -21,6 +21,7 @@ import pandas as pd
 
 from analytics.errors import ConfigError, NotFoundError
 from analytics.experiments.store import UserUplift, user_uplift
+from analytics.identity.masking import mask_digest, mask_hashed
 from analytics.labels import money
 from analytics.profiles import CATALOGUE, lookup
 from analytics.segments.primary import primary_run_id
@@ -74,10 +75,13 @@ FROM identity_map m LEFT JOIN identities i ON i.alias = m.alias  -- h11b: a chai
 WHERE m.user_id = ?
 GROUP BY m.alias ORDER BY m.alias"""
 
-# The shopper's row from the most recently loaded CRM file.
+# h17c: the shopper's CRM rows, then those of their aliases (a loyalty register's row for a
+# linked card), each newest file first: merged key by key in that order (see _merged_crm).
 _CRM_SQL = """
-SELECT u.attributes FROM users u JOIN datasets d USING (dataset_id)
-WHERE u.user_id = ? ORDER BY d.loaded_at DESC LIMIT 1"""
+SELECT CAST(u.attributes AS VARCHAR) FROM users u JOIN datasets d USING (dataset_id)
+WHERE u.user_id = $id
+   OR u.user_id IN (SELECT alias FROM identity_map WHERE user_id = $id AND alias <> $id)
+ORDER BY u.user_id = $id DESC, d.loaded_at DESC, u.user_id"""
 
 # Ids (or aliases, which count for their master id) containing the typed text. Best first:
 # exact id, then ids starting with the text, then the rest; shorter ids before longer ones.
@@ -289,7 +293,7 @@ def shopper_view(ws: Workspace, user_id: str, recent: int = DEFAULT_RECENT) -> S
         history = cur.execute(_HISTORY_SQL, [master]).fetchall()
         spells = cur.execute(_SPELLS_SQL, [master]).fetchall()
         aliases = cur.execute(_ALIASES_SQL, [master]).fetchall()
-        crm = cur.execute(_CRM_SQL, [master]).fetchall()
+        crm = _merged_crm(cur.execute(_CRM_SQL, {"id": master}).fetchall())
     return ShopperView(
         user_id=master, requested_id=requested, profile=profile, profiles_built=built,
         events_total=sum(int(row[1]) for row in activity),
@@ -300,10 +304,23 @@ def shopper_view(ws: Workspace, user_id: str, recent: int = DEFAULT_RECENT) -> S
         segments=tuple(SegmentMembership(*row) for row in history),
         spells=tuple(SegmentSpell(*row) for row in spells),
         recent_events=events,
-        aliases=tuple(Alias(*row) for row in aliases),
-        crm=json.loads(crm[0][0]) if crm and crm[0][0] else {},
+        # h17c: hashed values (e-mail, phone, name and its Soundex code…) are shown shortened
+        aliases=tuple(Alias(mask_digest(a), t) for a, t in aliases),
+        crm=mask_hashed(crm),
         uplift=user_uplift(ws, master), primary_run_id=primary_run_id(ws),
         lifetime=_lifetime(ws, profile))
+
+
+def _merged_crm(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """One set of CRM attributes from rows best first: each key from the first row that has
+    it (not empty). Why merge: a loyalty register knows the card's home store and postcode,
+    the CRM file the e-mail; linked, they describe one shopper."""
+    merged: dict[str, Any] = {}
+    for (text,) in rows:
+        for key, value in (json.loads(text) if text else {}).items():
+            if key not in merged and value not in (None, ""):
+                merged[key] = value
+    return merged
 
 
 def _lifetime(ws: Workspace, profile: dict[str, Any] | None) -> tuple[str, ...]:

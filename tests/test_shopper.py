@@ -93,6 +93,24 @@ def test_an_alias_opens_its_shopper(shop: Workspace):
     assert search_users(shop, "CARD") == ["alice"]
 
 
+def test_crm_rows_of_a_linked_card_are_merged_and_hashed_values_shortened(shop: Workspace):
+    """h17c: the loyalty register's row of alice's card adds what the CRM file lacks (her own
+    rows win a key they share); a hashed value is never shown whole, other values are."""
+    digest = "ab" + "0" * 60 + "cd"
+    with shop.cursor() as cur:
+        dataset(cur, "d-register", "users", "2024-03-07")  # newest, but an alias's row
+        cur.execute("INSERT INTO users VALUES ('card-9', ?, 'd-register')",
+                    [json.dumps({"tier": "bronze", "home_store": "S1", "email": digest,
+                                 "phone": ""})])
+        dataset(cur, "d-ids-hashed", "identities", "2024-03-07")
+        cur.execute("INSERT INTO identities VALUES (?, 'alice', 'email', 'd-ids-hashed')",
+                    [digest[::-1]])
+    view = shopper_view(shop, "alice")
+    assert view.crm == {"tier": "gold", "home_store": "S1", "email": "ab…cd (hashed)"}
+    assert sorted(a.alias for a in view.aliases) == ["card-9", "dc…ba (hashed)"]
+    assert digest not in json.dumps(view.as_json()) and digest[::-1] not in json.dumps(view.as_json())
+
+
 def test_an_unknown_id_is_refused_with_look_alike_ids(shop: Workspace, ws: Workspace):
     with pytest.raises(NotFoundError, match="Similar ids: alice") as caught:
         shopper_view(shop, "ALICE")

@@ -26,6 +26,7 @@ import pandas as pd
 from analytics.errors import ConfigError, NotFoundError
 from analytics.identity.calibration import PrecisionEstimate, held_out_precision
 from analytics.identity.features import Sides, identity_frames, known_pairs
+from analytics.identity.masking import mask
 from analytics.identity.model import LABELS, score
 from analytics.ingest.load import relink_identities
 from analytics.workspace import Workspace
@@ -60,12 +61,6 @@ class LinkReport:
         out = asdict(self)
         out.pop("pairs")
         return out
-
-
-def mask(identifier: str) -> str:
-    """An id shortened for display: enough to tell pairs apart, never a whole hashed value."""
-    text = str(identifier)
-    return text if len(text) <= 4 else f"{text[:2]}…{text[-2:]}"
 
 
 def _check_threshold(threshold: float) -> float:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -39,6 +41,13 @@ def test_search_pick_and_see_profile_segments_events_and_recommendations(demo_ap
     assert reasons and all(any(word in r for word in REASONS) for r in reasons), reasons
     assert any("bought together with" in r for r in reasons)  # u000022 is a buyer
     assert len(at.get("plotly_chart")) == 1  # the events timeline
+    # h17c: CRM attributes are shown, hashed ones (e-mail, phone, first name and its Soundex
+    # code) shortened: no whole SHA-256 digest anywhere on the page
+    crm = json.loads(at.json[0].value)
+    assert crm["email"].endswith("(hashed)") and crm["first_name_sounds"].endswith("(hashed)"), crm
+    assert crm["gender"] in ("male", "female"), crm  # plain values stay as they are
+    shown = json.dumps([e.value for e in (*at.json, *at.caption, *at.markdown, *at.subheader)])
+    assert not re.search(r"[0-9a-f]{64}", shown)
 
 
 def test_a_link_opens_a_shopper_with_segment_history_and_uplift(demo_app: AppTest):
