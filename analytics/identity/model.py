@@ -207,6 +207,63 @@ def _train(linker: Any, present: list[str], n_store: int, progress: Progress) ->
                  "sides, then run Find links again.", title="Not enough to learn from")
 
 
+#: The least m of a comparison's "different" level (h17c). EM on clean pairs drives it to ~0
+#: (gender: m 0.00003 against u 0.5, a weight of −14), so one recording error (a wrong gender,
+#: a second e-mail, a new phone) vetoed a pair every other comparison agreed on. With the floor
+#: one disagreement weighs at most log2(MIN_M / u): −5.6 for gender, −6.6 for an e-mail.
+MIN_M = 0.01
+
+
+def bound_m(model: dict[str, Any], floor: float = MIN_M) -> dict[str, Any]:
+    """The trained model with each comparison's last ("different") level given m ≥ ``floor``
+    (an untrained one, e.g. "different place", which no EM session can see, gets ``floor``),
+    the other levels' m scaled down so they still sum to 1."""
+    for comparison in model["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        last, others = levels[-1], levels[:-1]
+        m = last.get("m_probability")
+        if m is not None and m >= floor:
+            continue
+        rest = sum(float(lv.get("m_probability") or 0.0) for lv in others)
+        last["m_probability"] = floor
+        for level in others:
+            if level.get("m_probability") is not None and rest > 0:
+                level["m_probability"] = float(level["m_probability"]) * (1 - floor) / rest
+    return model
+
+
+def true_share(train: Sides, present: list[str], recall: float = 0.5) -> float:
+    """The share of true pairs among all store × online pairs of ``train``: those sharing a
+    hashed e-mail, device or phone, taken as ``recall`` of them (as in :func:`prior_for`)."""
+    sure = prior_for(train, train, present, recall) * max(len(train.store) * len(train.online), 1)
+    return min(sure / max(len(train.store) * len(train.online), 1), 0.5)
+
+
+def decontaminate_u(model: dict[str, Any], share: float) -> dict[str, Any]:
+    """u without the true pairs the random sample drew (h17c).
+
+    Splink's u is how often *random* pairs agree, and a random pair is true with probability
+    ``share``: u = (1 − share)·u_unrelated + share·m. With one true partner per card among a
+    few thousand online ids that second term is most of u for the identifying comparisons
+    (same e-mail: u 0.0004, about 1 / online ids), so "same e-mail" weighed as much as the prior
+    against it and a pair agreeing on e-mail and birth year got 0.80. Solved for u_unrelated,
+    kept at least a tenth of the observed u (the sample is small), the last level taking the rest.
+    """
+    for comparison in model["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        known = [lv for lv in levels[:-1]
+                 if lv.get("u_probability") is not None and lv.get("m_probability") is not None]
+        if not known or levels[-1].get("u_probability") is None:
+            continue
+        for level in known:
+            u, m = float(level["u_probability"]), float(level["m_probability"])
+            level["u_probability"] = max((u - share * m) / (1 - share), u / 10)
+        levels[-1]["u_probability"] = max(
+            1.0 - sum(float(lv["u_probability"]) for lv in levels[:-1]
+                      if lv.get("u_probability") is not None), 1e-6)
+    return model
+
+
 def score(train: Sides, target: Sides, progress: Progress | None = None,
           min_probability: float = 0.2) -> Scored:
     """Learn m/u on ``train`` (every identity, linked ones too: they are the agreeing pairs EM
@@ -226,7 +283,8 @@ def score(train: Sides, target: Sides, progress: Progress | None = None,
                       db.register(train.online, dataset_display_name="online")],
                      settings(present), log_level=None)
     _train(learner, present, len(train.store), say)
-    model = learner.misc.save_model_to_json()
+    model = decontaminate_u(bound_m(learner.misc.save_model_to_json()),
+                            true_share(train, present))
     scoring = DuckDBAPI()
     linker = Linker([scoring.register(train.store, dataset_display_name="store"),
                      scoring.register(train.online, dataset_display_name="online")],
