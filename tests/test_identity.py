@@ -134,6 +134,16 @@ def test_review_accept_and_bulk_reject(lws):
     assert coverage(lws)["pending"] == 0
 
 
+def test_bulk_reject_rejects_every_pending_pair_in_the_range(lws):
+    pending = candidates(lws, "pending")
+    before = _links(lws)
+    assert decide_pending(lws, "reject", 0.5, 1.0) == len(pending) >= 1
+    statuses = candidates(lws).set_index(["alias", "user_id"])["status"]
+    assert all(statuses[(a, u)] == "rejected" for a, u in zip(pending["alias"], pending["user_id"],
+                                                            strict=True))
+    assert _links(lws).equals(before)  # pending pairs were never applied: no link changes
+
+
 def test_deterministic_links_win(lws, tmp_path):
     alias, user_id = _links(lws).iloc[0][["alias", "user_id"]]
     other = "u_other_person"

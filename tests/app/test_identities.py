@@ -48,10 +48,13 @@ def test_identities_tab_reviews_accepts_rejects_and_unlinks(linked_app: AppTest)
     applied = next(d.value for d in at.dataframe if "status" in d.value.columns)
     first = pending.iloc[0]
     assert applied.set_index("pair").loc[first["pair"], "status"] == "accepted"
-    low = int((pending["probability"].iloc[1:] < 0.8).sum())
-    _button(at, "Reject all pending < 0.80").click().run()
-    no_exceptions(at)
-    assert any(s.value == f"Rejected {low:,} pairs." for s in at.success)
+    if len(pending) > 1:  # h17c: the surer model may leave one pair only (then no bulk list)
+        low = int((pending["probability"].iloc[1:] < 0.8).sum())
+        _button(at, "Reject all pending < 0.80").click().run()
+        no_exceptions(at)
+        assert any(s.value == f"Rejected {low:,} pairs." for s in at.success)
+    else:
+        assert any("No pairs wait for review" in i.value for i in at.info)
     _button(at, "Unlink").click().run()
     no_exceptions(at)
     assert any("events moved back" in s.value for s in at.success)
