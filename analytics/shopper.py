@@ -21,7 +21,7 @@ import pandas as pd
 
 from analytics.errors import ConfigError, NotFoundError
 from analytics.experiments.store import UserUplift, user_uplift
-from analytics.identity.masking import mask_digest, mask_hashed
+from analytics.identity.masking import mask_digest, mask_hashed, mask_profile
 from analytics.labels import money
 from analytics.profiles import CATALOGUE, lookup
 from analytics.segments.primary import primary_run_id
@@ -295,7 +295,7 @@ def shopper_view(ws: Workspace, user_id: str, recent: int = DEFAULT_RECENT) -> S
         aliases = cur.execute(_ALIASES_SQL, [master]).fetchall()
         crm = _merged_crm(cur.execute(_CRM_SQL, {"id": master}).fetchall())
     return ShopperView(
-        user_id=master, requested_id=requested, profile=profile, profiles_built=built,
+        user_id=master, requested_id=requested, profile=mask_profile(profile), profiles_built=built,
         events_total=sum(int(row[1]) for row in activity),
         offline_events=sum(int(row[4]) for row in activity),
         first_seen=min((row[2] for row in activity), default=None),

@@ -9,6 +9,7 @@ import streamlit as st
 from analytics import staleness
 from analytics.errors import NotFoundError
 from analytics.export import to_csv_bytes
+from analytics.identity.masking import mask_profile
 from analytics.labels import column_labels, feature_help, feature_label
 from analytics.profile_views import ProfileSample, profile_sample
 from analytics.profiles import (
@@ -116,7 +117,7 @@ with tab_corr:
 with tab_lookup:
     user = st.text_input("User id", placeholder="e.g. " + str(profiles["user_id"].iloc[0]))
     if user:
-        found = run(lambda: lookup(ws, user.strip()))
+        found = mask_profile(run(lambda: lookup(ws, user.strip())))  # h17c: hashes shortened
         if found is None:
             st.warning(f"No shopper with id {escape_markdown(repr(user.strip()))}.",
                        icon=":material/person_off:")

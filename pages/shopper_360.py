@@ -7,6 +7,7 @@ import streamlit as st
 
 from analytics import staleness
 from analytics.errors import ShopperLensError
+from analytics.identity.masking import mask_digest
 from analytics.recommend import MODELS, TrainedModels, UserRecommendations, preview
 from analytics.recommend.store import PREVIEW_MODELS, ensure_models, stored_models
 from analytics.shopper import ShopperView, data_version, key_metrics, resolve_user, search_users, shopper_view
@@ -119,7 +120,7 @@ st.query_params["user"] = user
 view: ShopperView = run(lambda: shopper_view(ws, user, recent=recent))
 
 # -- profile card --------------------------------------------------------------------------
-st.subheader(f":material/person: {escape_markdown(view.user_id)}")
+st.subheader(f":material/person: {escape_markdown(str(mask_digest(view.user_id)))}")
 facts = [view.shopping_channel, f"{view.events_total:,} events"]
 if view.first_seen is not None and view.last_seen is not None:
     facts.append(f"first seen {view.first_seen:%d %b %Y}, last seen {view.last_seen:%d %b %Y}")

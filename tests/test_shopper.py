@@ -109,6 +109,14 @@ def test_crm_rows_of_a_linked_card_are_merged_and_hashed_values_shortened(shop: 
     assert view.crm == {"tier": "gold", "home_store": "S1", "email": "ab…cd (hashed)"}
     assert sorted(a.alias for a in view.aliases) == ["card-9", "dc…ba (hashed)"]
     assert digest not in json.dumps(view.as_json()) and digest[::-1] not in json.dumps(view.as_json())
+    # profiles keep the newest CRM row (here the card's); shown, its hash is shortened too
+    from analytics.profile_views import profile_sample
+    build_profiles(shop)
+    shown = shopper_view(shop, "alice").profile
+    assert shown is not None and json.loads(shown["crm_attributes"])["email"] == "ab…cd (hashed)"
+    sample = profile_sample(shop).frame
+    text = sample.loc[sample["user_id"] == "alice", "crm_attributes"].iloc[0]
+    assert json.loads(text)["home_store"] == "S1" and digest not in text
 
 
 def test_an_unknown_id_is_refused_with_look_alike_ids(shop: Workspace, ws: Workspace):

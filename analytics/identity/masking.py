@@ -10,6 +10,7 @@ value, whatever it is called: ``email``, ``first_name_sounds``, …).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -40,3 +41,22 @@ def mask_hashed(values: Any) -> Any:
     if isinstance(values, list | tuple):
         return [mask_hashed(v) for v in values]
     return mask_digest(values)
+
+
+def mask_json_text(text: Any) -> Any:
+    """JSON text (a profile's ``crm_attributes``) with every digest in it shortened; text that
+    is not a JSON object is returned as it is, a whole digest shortened."""
+    if not isinstance(text, str):
+        return text
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return mask_digest(text)
+    return json.dumps(mask_hashed(parsed), ensure_ascii=False) if isinstance(parsed, dict) else text
+
+
+def mask_profile(profile: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A profile row for display: its CRM attributes with hashed values shortened."""
+    if profile is None or "crm_attributes" not in profile:
+        return profile
+    return {**profile, "crm_attributes": mask_json_text(profile["crm_attributes"])}
