@@ -235,8 +235,7 @@ def bound_m(model: dict[str, Any], floor: float = MIN_M) -> dict[str, Any]:
 def true_share(train: Sides, present: list[str], recall: float = 0.5) -> float:
     """The share of true pairs among all store × online pairs of ``train``: those sharing a
     hashed e-mail, device or phone, taken as ``recall`` of them (as in :func:`prior_for`)."""
-    sure = prior_for(train, train, present, recall) * max(len(train.store) * len(train.online), 1)
-    return min(sure / max(len(train.store) * len(train.online), 1), 0.5)
+    return prior_for(train, train, present, recall)  # nothing left out: every pair counts
 
 
 def decontaminate_u(model: dict[str, Any], share: float) -> dict[str, Any]:
