@@ -412,3 +412,25 @@ def test_refresh_that_moves_the_premium_categories_equals_a_full_rebuild(demo_ws
     assert (moved > 0).sum() > 10  # the planted change reaches shoppers with no new events
     assert summary.recomputed == len(full)
     _assert_same_profiles(refreshed, full)
+
+
+def test_refresh_resolves_crm_only_for_its_shoppers_and_equals_a_rebuild(ws, write):
+    """h14prof: a refresh ranks only its own shoppers' CRM rows (ids through the identity map).
+    p1's CRM rows are keyed by the alias L1 (silver, then gold in a later file), p2's by its
+    own id; only p1 has a new event, and both must equal a full rebuild."""
+    ingest_file(ws, write("ev.csv", "user_id,event_time,event_type\np1,2024-03-01 10:00:00,view\n"
+                                    "p2,2024-03-02 10:00:00,view\n"))
+    ingest_file(ws, write("ids.csv", "alias,user_id\nL1,p1\n"), kind="identities")
+    ingest_file(ws, write("crm1.csv", "customer_id,tier\nL1,silver\np2,bronze\n"), kind="users")
+    ingest_file(ws, write("crm2.csv", "customer_id,tier\nL1,gold\n"), kind="users")
+    build_profiles(ws)
+    ingest_file(ws, write("new.csv", "user_id,event_time,event_type\np1,2024-03-03 10:00:00,view\n"))
+    summary = profiles_module.refresh_profiles(ws, ["p1"])
+    refreshed = load_profiles(ws).set_index("user_id")
+    build_profiles(ws)
+    full = load_profiles(ws).set_index("user_id")
+
+    assert summary.recomputed == 1 and refreshed.loc["p1", "events"] == 2
+    assert json.loads(refreshed.loc["p1", "crm_attributes"]) == {"tier": "gold"}
+    assert json.loads(refreshed.loc["p2", "crm_attributes"]) == {"tier": "bronze"}
+    _assert_same_profiles(refreshed, full)

@@ -27,9 +27,13 @@ class DuckDBEngine(Engine):
         "round_share": lambda n, total, digits: f"round({n} / {total}, {digits})",
         # A value that sorts by a, then b (for min_by and ORDER BY of a tie-broken rank).
         "ordered_pair": lambda a, b: f"row({a}, {b})",
-        # JSON object text {key: value} with keys in ascending `order`.
+        # JSON object text {key: value} with keys in ascending `order` (unique per object):
+        # the entries collected unordered and sorted as (order, key, value) structs, which
+        # sort by their fields in turn; an ordered list() aggregate sorted each group apart
+        # (the same text, about 25% slower on the category mix at 20k shoppers).
         "json_object_by": lambda key, value, order: (
-            f"CAST(to_json(map_from_entries(list(({key}, {value}) ORDER BY {order}))) AS VARCHAR)"),
+            f"CAST(to_json(map_from_entries(list_transform(list_sort(list(row({order}, {key}, "
+            f"{value}))), lambda e: row(e[2], e[3])))) AS VARCHAR)"),
     }
 
     def bind(self, sql: str, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:

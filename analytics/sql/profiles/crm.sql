@@ -1,12 +1,10 @@
--- The latest CRM file's attributes per shopper, CRM ids resolved through the identity map.
+-- The latest CRM file's attributes per shopper, from crm_rows (CRM rows with their ids already
+-- resolved through the identity map: everyone's, or a refresh's shoppers' only).
 -- Ties (one shopper twice in the same file) go to the greatest attributes text, explicitly.
 SELECT user_id, crm_attributes
-FROM (SELECT coalesce(m.user_id, u.user_id) AS user_id,
-             CAST(u.attributes AS STRING) AS crm_attributes,
-             row_number() OVER (PARTITION BY coalesce(m.user_id, u.user_id)
-                                ORDER BY d.loaded_at DESC, CAST(u.attributes AS STRING) DESC)
+FROM (SELECT user_id, CAST(attributes AS STRING) AS crm_attributes,
+             row_number() OVER (PARTITION BY user_id
+                                ORDER BY loaded_at DESC, CAST(attributes AS STRING) DESC)
                  AS position
-      FROM users u
-      JOIN datasets d ON d.dataset_id = u.dataset_id
-      LEFT JOIN identity_map m ON m.alias = u.user_id) ranked
+      FROM crm_rows) ranked
 WHERE position = 1
