@@ -32,7 +32,7 @@ from typing import Any
 Progress = Callable[[float, str], None]
 
 #: Added to a background job thread's nice value (0 = same priority as the pages).
-JOB_NICE = 10
+JOB_NICE = 5
 #: The longest a background job waits at one step boundary for the pages to finish.
 PAUSE_CAP_S = 30.0
 
