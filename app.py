@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from analytics import settings
+from analytics.jobs import FOREGROUND
 from pages._auth import gate
 from pages._jobs import map_warm_up
 from pages._shared import sidebar
@@ -25,7 +26,8 @@ PAGES = [
 
 if settings.get("SHOPPER_LENS_MAP_WARMUP"):
     map_warm_up()  # UMAP's numba kernels compile in a thread, so the first map is quick
-gate()  # stops here until the visitor signs in, when a login is configured
-navigation = st.navigation(PAGES)
-sidebar()
-navigation.run()
+with FOREGROUND.running():  # background jobs pause at their next step while a page runs
+    gate()  # stops here until the visitor signs in, when a login is configured
+    navigation = st.navigation(PAGES)
+    sidebar()
+    navigation.run()

@@ -12,8 +12,10 @@ no button is pressed. Every page is opened twice: ``pages`` is the first open af
 dashboard started, ``pages_again`` the second. The Segments map tab is timed until the first
 map is drawn (``map_first_s``, a PCA map while UMAP computes) and until the UMAP map replaced it
 (``map_umap_s``). With --json the last line is
-``{"pages": {name: seconds}, "pages_again": {...}, "map_first_s": …, "map_umap_s": …, …}``.
-The machine is shared: other work running at the same time slows every number.
+``{"pages": {name: seconds}, "pages_again": {...}, "load": {...}, "load_again": {...},
+"map_first_s": …, "map_umap_s": …, …}``; ``load``/``load_again`` are the 1-minute load average
+when each page was opened. The machine is shared: other work running at the same time slows
+every number, so quote the load with it.
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ def time_map(page: Any, timeout_ms: float) -> tuple[float, float | None]:
 def walk(url: str, timeout_ms: float, with_map: bool) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
-    out: dict[str, Any] = {"pages": {}, "pages_again": {}}
+    out: dict[str, Any] = {"pages": {}, "pages_again": {}, "load": {}, "load_again": {}}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -145,12 +147,14 @@ def walk(url: str, timeout_ms: float, with_map: bool) -> dict[str, Any]:
         page.goto(url)
         settle(page, PAGES["Home"], timeout_ms)
         out["first_load_s"] = round(time.perf_counter() - started, 2)
-        for key in ("pages", "pages_again"):
+        for key, load in (("pages", "load"), ("pages_again", "load_again")):
             for label in [*list(PAGES)[1:], "Home"]:
+                out[load][label] = round(os.getloadavg()[0], 1)
                 seconds = open_page(page, label, timeout_ms)
                 out[key][label] = round(seconds, 2)
-                print(f"{key:<12} {label:<22} {seconds:6.2f} s", flush=True)
+                print(f"{key:<12} {label:<22} {seconds:6.2f} s  (load {out[load][label]})", flush=True)
         if with_map:
+            out["load"]["map"] = round(os.getloadavg()[0], 1)
             open_page(page, "Segments", timeout_ms)
             first, umap = time_map(page, timeout_ms)
             out["map_first_s"] = round(first, 2)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import TypeVar, cast
 
 import streamlit as st
@@ -17,12 +16,6 @@ from pages._shared import cached_overview, workspace
 T = TypeVar("T")
 
 
-@st.cache_resource(show_spinner=False)
-def _one_at_a_time() -> threading.Lock:
-    """Background rebuilds run one after another (each already uses every core in DuckDB)."""
-    return threading.Lock()
-
-
 def in_background(what: str, state: Counted[T]) -> T | None:
     """The current result; on a large shop, while it is rebuilt in the background, the older
     one (flagged) or None, with the job's progress shown. ``what`` names it ("the funnel")."""
@@ -33,11 +26,9 @@ def in_background(what: str, state: Counted[T]) -> T | None:
         with st.spinner(f"Computing {what} over all events (once per data version)…"):
             return state.build()
 
-    def build(say: Progress) -> T:
-        say(0.0, "Waiting for another computation" if _one_at_a_time().locked() else "Starting")
-        with _one_at_a_time():
-            say(0.1, f"Computing {what} over all events")
-            return state.build()
+    def build(say: Progress) -> T:  # one background job at a time (analytics.jobs.SERIAL)
+        say(0.1, f"Computing {what} over all events")
+        return state.build()
 
     job = background(state.key, f"Computing {what}", build)
     if job.done:

@@ -8,14 +8,14 @@ import streamlit as st
 from analytics.export import to_csv_bytes
 from analytics.ingest import delete_dataset
 from analytics.overview import datasets
-from analytics.quality import all_rejects, quality_report
+from analytics.quality import all_rejects, stored_quality_report
 from pages._shared import blank_missing, data_changed, escape_markdown, run, workspace
 
 
 def quality_section(dataset_id: str) -> None:
     """Missing values per applicable column, events per type, the kind's checks, rejected rows."""
     ws = workspace()
-    report = run(lambda: quality_report(ws, dataset_id))
+    report = run(lambda: stored_quality_report(ws, dataset_id))
     left, right = st.columns(2)
     nulls = report.nulls[report.nulls["nulls"] > 0]
     if not nulls.empty:

@@ -18,14 +18,15 @@ def _registry() -> tuple[dict[str, Job], threading.Lock]:
     return {}, threading.Lock()
 
 
-def background(key: str, name: str, fn: Callable[[Progress], Any]) -> Job:
+def background(key: str, name: str, fn: Callable[[Progress], Any], priority: bool = False) -> Job:
     """The job for ``key``, started now unless one is running or finished well (a failed job is
-    started again, so a fixed problem does not need a restart)."""
+    started again, so a fixed problem does not need a restart). ``priority``: what the user is
+    looking at (the map), not niced, serialized or paused for pages (``analytics.jobs``)."""
     jobs, lock = _registry()
     with lock:
         job = jobs.get(key)
         if job is None or job.error is not None:
-            job = jobs[key] = Job(name, fn)
+            job = jobs[key] = Job(name, fn, priority=priority)
         return job
 
 
@@ -49,7 +50,8 @@ def progress(key: str) -> None:
     job = jobs.get(key)
     if job is None or job.done:
         st.rerun()
-    st.progress(job.fraction, f"{job.name}: {job.message}… ({job.elapsed:.0f} s)")
+    paused = " · paused while a page opens" if job.paused else ""
+    st.progress(job.fraction, f"{job.name}: {job.message}…{paused} ({job.elapsed:.0f} s)")
 
 
 _WARM: list[Job] = []  # the process's one warm-up (a cleared cache must not compile again)
@@ -66,5 +68,5 @@ def map_warm_up() -> Job:
     with lock:
         if not _WARM:
             _WARM.append(Job("Preparing the UMAP map (compiling, once per server start)",
-                             lambda say: embedding.warm_up()))
+                             lambda say: embedding.warm_up(), serial=False))
         return _WARM[0]

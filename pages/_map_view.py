@@ -11,6 +11,7 @@ import streamlit as st
 
 from analytics.embedding import FIT_SAMPLE, METRICS, PROJECTIONS, embed
 from analytics.export import to_csv_bytes
+from analytics.jobs import FOREGROUND
 from analytics.profiles import load_profiles, numeric_columns
 from analytics.segments import (
     DEFAULT_FEATURES,
@@ -70,10 +71,11 @@ def umap_points(args: tuple[Any, ...], max_points: int = MAP_POINTS) -> MapPoint
             say(0.05, "Waiting for UMAP to finish compiling (once per server start)")
             warm.wait()
         say(0.2, f"Fitting UMAP on up to {FIT_SAMPLE:,} shoppers and placing the rest")
-        result = embed(X, "umap", n_neighbors, min_dist, metric, max_points=max_points)
+        with FOREGROUND.running():  # the user is looking at it: background counts pause
+            result = embed(X, "umap", n_neighbors, min_dist, metric, max_points=max_points)
         return users[result.rows], result.xy, result.note
 
-    job = background(key, "Computing the UMAP map", compute)
+    job = background(key, "Computing the UMAP map", compute, priority=True)
     if job.done:
         forget(key)
         if job.error is not None:

@@ -49,3 +49,23 @@ def test_items_users_identities_and_experiments_have_checks(ws, write):
     checks = quality_report(ws, exp.dataset_id).checks.set_index("check")["rows"].to_dict()
     assert checks == {"shopper in several arms of one experiment": 2, "no assignment time": 1,
                       "assigned in the future": 0, "shopper with no events": 1}
+
+
+def test_the_stored_report_is_read_back_until_the_data_changes(ws, write, monkeypatch):
+    from analytics import quality
+
+    dataset = ingest_file(ws, write("e.csv", EVENTS)).dataset_id
+    built: list[str] = []
+    real = quality.quality_report
+
+    def counted(ws_: object, dataset_id: str) -> quality.QualityReport:
+        built.append(dataset_id)
+        return real(ws_, dataset_id)
+
+    monkeypatch.setattr(quality, "quality_report", counted)
+    first = quality.stored_quality_report(ws, dataset)
+    again = quality.stored_quality_report(ws, dataset)
+    assert built == [dataset] and again.rows == first.rows == 6
+    assert again.nulls.equals(first.nulls) and again.checks.equals(first.checks)
+    ingest_file(ws, write("more.csv", EVENTS.replace("a,", "c,")))  # new data: a new version
+    assert quality.stored_quality_report(ws, dataset).rows == 6 and built == [dataset, dataset]
