@@ -745,7 +745,13 @@ def _load(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
     has_error = READER_ERROR in columns
     say(0.3, "Reading, normalising and writing rows")
     valid_rows = plausibility.VALID
-    if _direct_fits(cur, column_map.kind, fmt, plan, *sample):
+    try:
+        direct = _direct_fits(cur, column_map.kind, fmt, plan, *sample)
+    except duckdb.OutOfMemoryException:
+        raise
+    except duckdb.Error as e:
+        raise read_error(fmt, e) from e
+    if direct:
         passes = (lambda src: _norm_body(plan, source_columns, column_map, has_error, src, None),
                   (source, source_params), sample)
         counts: tuple[int, int] | None = _load_direct(
