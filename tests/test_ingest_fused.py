@@ -83,3 +83,55 @@ def test_positional_parameters_are_renamed_outside_quotes_only():
         "SELECT \"a?\", 'b?''?', ? FROM read_csv(?, delim = ?)", [1, "f", ","])
     assert sql == "SELECT \"a?\", 'b?''?', $s0 FROM read_csv($s1, delim = $s2)"
     assert params == {"s0": 1, "s1": "f", "s2": ","}
+
+
+def _norm_passes(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
+    """Count the loads that materialise the typed rows as ``_norm``."""
+    from analytics.ingest import load
+
+    calls: list[int] = []
+    real = load._create_norm
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(load, "_create_norm", spy)
+    return calls
+
+
+APRIL = ("user_id,event_time,event_type,item_id,price\n"
+         "u7,2024-04-01 10:00:00,view,i1,1\n"
+         "u7,2024-04-01 10:01:00,cart,i1,ten\n"
+         "u8,2024-04-02 11:00:00,purchase,i2,4\n")
+
+
+def test_a_file_no_stored_event_overlaps_is_written_straight_into_events(ws, write, monkeypatch):
+    norm = _norm_passes(monkeypatch)
+    ingest_file(ws, write("march.csv", MIXED))  # an empty workspace
+    april = ingest_file(ws, write("april.csv", APRIL))  # after every stored event
+    assert norm == []
+    assert (april.rows_read, april.rows_loaded, april.rows_rejected,
+            april.duplicates_skipped) == (3, 2, 1, 0)
+    (record, reason, raw), = _rejects(ws, april.dataset_id)
+    assert (record, reason.split(" is ")[0], raw["price"]) == (2, "price 'ten'", "ten")
+    # Inside the stored range: through _norm, where stored copies are found and skipped.
+    again = ingest_file(ws, write("again.csv", MIXED.splitlines()[0] + "\n"
+                                  + "u3,2024-03-03 08:00:00,purchase,i3,7,e,v\n" * 3))
+    assert norm == [1]
+    assert (again.rows_read, again.rows_loaded, again.duplicates_skipped) == (3, 1, 2)
+
+
+def test_direct_load_checks_the_ids_the_file_gave_not_the_linked_ones(ws, write, monkeypatch):
+    norm = _norm_passes(monkeypatch)
+    aliases = "".join(f"a{i},master\n" for i in range(150))
+    ingest_file(ws, write("ids.csv", "alias,user_id\n" + aliases), kind="identities")
+    norm.clear()  # other kinds always go through _norm
+    events = "".join(f"a{i},2024-05-01 10:{i % 60:02d}:00,view,i1\n" for i in range(150))
+    report = ingest_file(ws, write("ev.csv", "user_id,event_time,event_type,item_id\n" + events))
+    assert norm == []
+    assert report.rows_loaded == 150
+    assert not [w for w in report.warnings if w["code"] == "few_user_ids"]  # 150 ids in the file
+    with ws.cursor() as cur:
+        assert cur.execute("SELECT count(DISTINCT user_id), count(DISTINCT source_user_id) "
+                           "FROM events").fetchall() == [(1, 150)]

@@ -293,14 +293,13 @@ def _raw_json_sql(columns: list[str], plan: normalise.Plan) -> str:
     return f"CAST(json_object({pairs}) AS VARCHAR)" if pairs else "CAST(NULL AS VARCHAR)"
 
 
-def _create_norm(cur: duckdb.DuckDBPyConnection, plan: normalise.Plan, columns: list[str],
-                 mapping: ColumnMapping, has_reader_error: bool, source: str,
-                 source_params: list[Any], record: str | None) -> None:
+def _norm_body(plan: normalise.Plan, columns: list[str], mapping: ColumnMapping,
+               has_reader_error: bool, source: str, record: str | None) -> str:
     """One pass over the source: typed values and the reject reason of every row, the raw
     text only of the rows that fail, so the source itself is never stored.
 
     ``record`` is the SQL of a row's record number when the source is a staged table whose
-    rowids number the records; otherwise ``_norm``'s own rowids number them.
+    rowids number the records; otherwise the rowids of the table this pass fills number them.
     """
     inner = [f"{t.value} AS {_typed_name(t.name)}" for t in plan.typed]
     inner += [f"{t.raw} AS __r_{t.name}" for t in plan.typed if t.raw is not None]
@@ -313,12 +312,26 @@ def _create_norm(cur: duckdb.DuckDBPyConnection, plan: normalise.Plan, columns: 
     outer.append(f"CASE WHEN _reason IS NOT NULL THEN {_raw_json_sql(columns, plan)} END AS _raw_row")
     if record is not None:
         outer.append("_rec")
-    body = (f"SELECT {', '.join(outer)} FROM (SELECT *, {_reason_sql(plan, has_reader_error)} "
+    return (f"SELECT {', '.join(outer)} FROM (SELECT *, {_reason_sql(plan, has_reader_error)} "
             f"AS _reason FROM (SELECT *, {', '.join(inner)} FROM ({source})))")
-    # The plan's named parameters and the reader's positional ones cannot share a statement:
-    # the reader's are bound by name too.
-    sql, named = _named_positionals(f"CREATE TEMP TABLE _norm AS {body}", source_params)
-    cur.execute(sql, {**normalise.bind(sql, plan.params), **named})
+
+
+def _execute(cur: duckdb.DuckDBPyConnection, sql: str, named: Mapping[str, Any],
+             source_params: list[Any]) -> duckdb.DuckDBPyConnection:
+    """Run ``sql`` with its named parameters and the reader's positional ones.
+
+    The plan's named parameters and the reader's positional ones cannot share a statement:
+    the reader's are bound by name too."""
+    sql, positional = _named_positionals(sql, source_params)
+    return cur.execute(sql, {**normalise.bind(sql, dict(named)), **positional})
+
+
+def _create_norm(cur: duckdb.DuckDBPyConnection, plan: normalise.Plan, columns: list[str],
+                 mapping: ColumnMapping, has_reader_error: bool, source: str,
+                 source_params: list[Any], record: str | None) -> None:
+    """The typed rows of the whole source, materialised once as ``_norm``."""
+    body = _norm_body(plan, columns, mapping, has_reader_error, source, record)
+    _execute(cur, f"CREATE TEMP TABLE _norm AS {body}", plan.params, source_params)
 
 
 def _named_positionals(sql: str, params: list[Any]) -> tuple[str, dict[str, Any]]:
@@ -410,6 +423,80 @@ def _insert_rows(cur: duckdb.DuckDBPyConnection, kind: str, dataset_id: str, sou
         fresh = f"SELECT {col_list} FROM ({new_rows}) EXCEPT {existing}"
     sql = f"INSERT INTO {kind} ({col_list}, dataset_id) SELECT *, $dataset FROM ({fresh})"
     cur.execute(sql, normalise.bind(sql, params))
+
+
+# The events rows this load wrote (the direct path's stand-in for ``_norm``'s valid rows),
+# with the user id as the file gave it. The dataset id is a session variable, so it is bound,
+# and DuckDB folds it into a constant that skips other datasets' row groups.
+_LOADED = ("(SELECT * REPLACE (source_user_id AS user_id) FROM events "
+           "WHERE dataset_id = getvariable('shopper_lens_dataset'))")
+
+
+def _direct_fits(cur: duckdb.DuckDBPyConnection, kind: str, fmt: SourceFormat,
+                 plan: normalise.Plan, source: str, source_params: list[Any]) -> bool:
+    """Can the rows go from the file straight into ``events``, without ``_norm``?
+
+    Only if no stored event falls in the file's time range: then no row is a stored copy,
+    so every valid row is written and rows_read = loaded + rejected holds without keeping
+    the typed rows. NDJSON is staged whole (its broken lines are found by position)."""
+    if kind != "events" or fmt.format == "ndjson":
+        return False
+    if not cur.execute("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)").fetchall()[0][0]:
+        return True
+    event_time = next((t for t in plan.typed if t.name == "event_time"), None)
+    if event_time is None:
+        return False
+    # Every parsed time, valid row or not: a range at least as wide as the loadable rows'.
+    lo, hi = _execute(cur, f"SELECT min(v), max(v) FROM (SELECT {event_time.value} AS v "
+                      f"FROM ({source}))", plan.params, source_params).fetchall()[0]
+    if lo is None:
+        return True
+    overlap = cur.execute("SELECT count(*) FROM (SELECT 1 FROM events WHERE event_time "
+                          "BETWEEN ? AND ? LIMIT 1)", [lo, hi]).fetchall()[0][0]
+    return not overlap
+
+
+def _load_direct(cur: duckdb.DuckDBPyConnection, plan: normalise.Plan,
+                 passes: tuple[Callable[[str], str], tuple[str, list[Any]], tuple[str, list[Any]]],
+                 dataset_id: str, source_name: str, derive_sessions: bool, fmt: SourceFormat
+                 ) -> tuple[int, int]:
+    """Write the valid rows of the one pass ``body`` into ``events``; count the rows; keep
+    the failing ones (reason and raw text) as ``_norm`` only if there are any.
+
+    ``passes`` is the one-pass SQL over a source, the source the write reads (with
+    store_rejects for CSV) and the same reader without store_rejects, which counting and the
+    reject pass read so that unreadable lines are recorded once. Returns (parsed, valid)."""
+    make_body, (source, source_params), (quiet, quiet_params) = passes
+    body = make_body(source)
+    cur.execute("SET VARIABLE shopper_lens_dataset = ?", [dataset_id])
+    columns = ", ".join(TABLE_COLUMNS["events"])
+    valid = (_DERIVED_SESSIONS if derive_sessions else _VALID_EVENTS).replace(
+        "FROM _norm n", f"FROM ({body}) n")
+    params: dict[str, Any] = {**plan.params, "dataset": dataset_id, "source": source_name}
+    if derive_sessions:
+        params["gap"] = settings.get("SHOPPER_LENS_SESSION_GAP_MINUTES")
+    try:
+        _execute(cur, f"INSERT INTO events ({columns}, dataset_id) SELECT *, $dataset FROM "
+                 f"(SELECT {columns} FROM ({_EVENTS_SELECT.format(valid=valid)}))",
+                 params, source_params)
+        loaded = _count(cur, f"SELECT count(*) FROM {_LOADED}")
+        parsed = int(_execute(cur, f"SELECT count(*) FROM ({quiet})", {},
+                              quiet_params).fetchall()[0][0])
+        if parsed == loaded:
+            cur.execute("CREATE TEMP TABLE _norm (_reason VARCHAR, _raw_row VARCHAR)")
+        else:  # the rowids of _norm number the records, as on the other path
+            _execute(cur, f"CREATE TEMP TABLE _norm AS SELECT _reason, _raw_row FROM "
+                     f"({make_body(quiet)})", plan.params, quiet_params)
+    except duckdb.OutOfMemoryException:
+        raise
+    except duckdb.Error as e:
+        raise read_error(fmt, e) from e
+    failing, total = cur.execute("SELECT count(_reason), count(*) FROM _norm").fetchall()[0]
+    if parsed != loaded + failing or total not in (0, parsed):
+        raise IngestError(f"{fmt.name}: the file changed while it was being read ({parsed:,} rows, "
+                          f"{loaded:,} loaded, {failing:,} failing).",
+                          hint="Load it again once it is complete. Nothing was changed.")
+    return parsed, loaded
 
 
 _CSV_REJECTS = """
@@ -649,33 +736,51 @@ def _load(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
     if limit is not None:
         sample = (f"{sample[0]} LIMIT {int(limit)}", sample[1])
     source, source_params, record = _stage_sample(cur, fmt, (staging, params), sample)
-    columns = [row[0] for row in cur.execute("DESCRIBE _raw").fetchall()]
-    dtypes = {row[0]: str(row[1]) for row in cur.execute("DESCRIBE _raw").fetchall()}
+    described = cur.execute("DESCRIBE _raw").fetchall()
+    columns = [row[0] for row in described]
+    dtypes = {row[0]: str(row[1]) for row in described}
     source_columns = [c for c in columns if c != READER_ERROR]
     try:
         plan = normalise.build(cur, column_map, dtypes, options.timezone, options.day_first)
     except IngestError as e:
         raise IngestError(f"{inspection.name}: {e.message}", hint=e.hint) from e
-    say(0.3, "Reading and normalising rows")
+    dataset_id = uuid.uuid4().hex[:12]
+    derive = column_map.kind == "events" and "session_id" not in column_map.mapped()
+    has_error = READER_ERROR in columns
+    say(0.3, "Reading, normalising and writing rows")
+    valid_rows = plausibility.VALID
     try:
-        _create_norm(cur, plan, source_columns, column_map, READER_ERROR in columns, source,
-                     source_params, record)
+        direct = _direct_fits(cur, column_map.kind, fmt, plan, *sample)
     except duckdb.OutOfMemoryException:
         raise
     except duckdb.Error as e:
         raise read_error(fmt, e) from e
-    dataset_id = uuid.uuid4().hex[:12]
-    derive = column_map.kind == "events" and "session_id" not in column_map.mapped()
-    say(0.55, "Removing duplicates and writing rows")
-    _insert_rows(cur, column_map.kind, dataset_id, options.source, derive)
+    if direct:
+        passes = (lambda src: _norm_body(plan, source_columns, column_map, has_error, src, None),
+                  (source, source_params), sample)
+        counts: tuple[int, int] | None = _load_direct(
+            cur, plan, passes, dataset_id, options.source, derive, fmt)
+        valid_rows = _LOADED
+    else:
+        try:
+            _create_norm(cur, plan, source_columns, column_map, has_error, source,
+                         source_params, record)
+        except duckdb.OutOfMemoryException:
+            raise
+        except duckdb.Error as e:
+            raise read_error(fmt, e) from e
+        say(0.55, "Removing duplicates and writing rows")
+        _insert_rows(cur, column_map.kind, dataset_id, options.source, derive)
+        counts = None
     say(0.8, "Keeping rejected rows")
     _insert_rejects(cur, dataset_id, csv_rejects, fmt, withhold=bool(inspection.pii))
-    report = _report(cur, path, inspection, column_map, options, dataset_id, fmt, plan, derive)
-    found = plausibility.check_events(cur, column_map, source_columns)
+    report = _report(cur, path, inspection, column_map, options, dataset_id, fmt, plan, derive,
+                     counts)
+    found = plausibility.check_events(cur, column_map, source_columns, valid_rows)
     report = replace(report, warnings=[w.as_json() for w in found],
-                     notes=report.notes + _identical_lines_note(cur, column_map))
+                     notes=report.notes + _identical_lines_note(cur, column_map, valid_rows))
     if limit is None:  # the preview shows the warnings; only a load refuses
-        _gate(cur, report, found, options)
+        _gate(cur, report, found, options, valid_rows)
     _record_dataset(cur, report, digest, fmt, column_map, options)
     if column_map.kind == "identities":
         relink_identities(cur)
@@ -684,19 +789,22 @@ def _load(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
     return report, dataset_id
 
 
-def _identical_lines_note(cur: duckdb.DuckDBPyConnection, column_map: ColumnMapping) -> list[str]:
-    """Say how many rows repeat another row of the same file (all of them were kept)."""
+def _identical_lines_note(cur: duckdb.DuckDBPyConnection, column_map: ColumnMapping,
+                          valid_rows: str = plausibility.VALID) -> list[str]:
+    """Say how many rows repeat another row of the same file (all of them were kept).
+
+    ``valid_rows`` is ``_norm``'s valid rows or, on the direct path, the rows written (as
+    stored, with the file's own user id); a row repeats another if every field is equal."""
     if column_map.kind != "events":
         return []
     fields = ", ".join(quote_ident(f) for f in TABLE_COLUMNS["events"]
                        if f not in ("source_user_id", "source"))
     # Distinct row hashes are at most the distinct rows, so no repeated hash proves no repeated
     # row; only then is the exact (much slower) DISTINCT over every field skipped.
-    if not _count(cur, f"SELECT count(*) - count(DISTINCT hash({fields})) FROM _norm "
-                  "WHERE _reason IS NULL"):
+    if not _count(cur, f"SELECT count(*) - count(DISTINCT hash({fields})) FROM {valid_rows}"):
         return []
     repeats = _count(cur, f"SELECT count(*) - (SELECT count(*) FROM (SELECT DISTINCT {fields} "
-                     "FROM _norm WHERE _reason IS NULL)) FROM _norm WHERE _reason IS NULL")
+                     f"FROM {valid_rows})) FROM {valid_rows}")
     if not repeats:
         return []
     return [f"{repeats:,} rows repeat another row of this file exactly; they were kept as separate "
@@ -705,10 +813,11 @@ def _identical_lines_note(cur: duckdb.DuckDBPyConnection, column_map: ColumnMapp
 
 
 def _gate(cur: duckdb.DuckDBPyConnection, report: FileReport,
-          found: list[plausibility.LoadWarning], options: _Options) -> None:
+          found: list[plausibility.LoadWarning], options: _Options,
+          valid_rows: str = plausibility.VALID) -> None:
     """Refuse (the transaction rolls back) on too many unknown event types, or under --strict."""
     any_unknown = any(w.code == "unknown_event_types" for w in found)  # else no row is unknown
-    share = plausibility.unknown_share(cur) if report.kind == "events" and any_unknown else 0.0
+    share = plausibility.unknown_share(cur, valid_rows) if report.kind == "events" and any_unknown else 0.0
     if share > plausibility.MAX_UNKNOWN_SHARE and not options.allow_unknown_types:
         unknown = next(w for w in found if w.code == "unknown_event_types")
         raise IngestError(f"{report.name}: {unknown.message}",
@@ -754,10 +863,12 @@ def _drop_broken_lines(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat) -> Non
 
 def _report(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
             column_map: ColumnMapping, options: _Options, dataset_id: str, fmt: SourceFormat,
-            plan: normalise.Plan, derived_sessions: bool) -> FileReport:
+            plan: normalise.Plan, derived_sessions: bool,
+            counts: tuple[int, int] | None = None) -> FileReport:
+    """The load's accounting; ``counts`` (rows parsed, rows valid) if ``_norm`` lacks them."""
     ds = {"d": dataset_id}
-    parsed = _count(cur, "SELECT count(*) FROM _norm")
-    valid = _count(cur, "SELECT count(*) FROM _norm WHERE _reason IS NULL")
+    parsed, valid = counts or (_count(cur, "SELECT count(*) FROM _norm"),
+                               _count(cur, "SELECT count(*) FROM _norm WHERE _reason IS NULL"))
     loaded = _count(cur, f"SELECT count(*) FROM {column_map.kind} WHERE dataset_id = $d", ds)
     rejected = _count(cur, "SELECT count(*) FROM rejects WHERE dataset_id = $d", ds)
     unreadable = rejected - (parsed - valid)

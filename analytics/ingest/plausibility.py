@@ -1,6 +1,7 @@
 """The plausibility gate: loaded values that parse but are probably wrong, each with a fix.
 
-Runs inside the load transaction over the staged (``_raw``) and normalised (``_norm``) rows,
+Runs inside the load transaction over the staged (``_raw``) rows and the loadable ones
+(``_norm``'s, or the rows a direct load just wrote),
 so the preview and the report say the same. Each finding is a :class:`LoadWarning`
 ``{code, message, hint}``; ``--strict`` turns any of them into a refusal, and more than
 :data:`MAX_UNKNOWN_SHARE` of rows with an unknown event type refuses the file unless confirmed.
@@ -28,7 +29,8 @@ FEW_USERS_ROWS = 100  # ... among at least this many rows
 _AMOUNT_NAMES = re.compile(r"amount|value|revenue|sales|total|price|spend|paid|dollar|sum|cost",
                            re.I)
 _TIME_NAMES = re.compile(r"time|date|_at$|stamp|day", re.I)
-_VALID = "(SELECT * FROM _norm WHERE _reason IS NULL)"
+# The loadable rows the checks read: ``_norm``'s, or (direct load) the rows just written.
+VALID = "(SELECT * FROM _norm WHERE _reason IS NULL)"
 
 
 @dataclass(frozen=True)
@@ -48,28 +50,30 @@ def _one(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = No
 
 
 def check_events(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping,
-                 source_columns: list[str]) -> list[LoadWarning]:
-    """Every warning for an events load (other kinds have nothing of this sort to check)."""
+                 source_columns: list[str], valid: str = VALID) -> list[LoadWarning]:
+    """Every warning for an events load (other kinds have nothing of this sort to check).
+
+    ``valid`` is the SQL relation of the loadable rows (``user_id`` as the file gave it)."""
     if mapping.kind != "events":
         return []
-    rows = int(_one(cur, f"SELECT count(*) FROM {_VALID}")[0])
+    rows = int(_one(cur, f"SELECT count(*) FROM {valid}")[0])
     if rows == 0:
         return []
     found = [
-        _timestamps(cur, mapping, source_columns, rows),
-        *_micro_units(cur, mapping),
-        _no_monetary(cur, mapping, source_columns),
-        _few_users(cur, mapping, rows),
-        unknown_types(cur, rows),
+        _timestamps(cur, mapping, source_columns, rows, valid),
+        *_micro_units(cur, mapping, valid),
+        _no_monetary(cur, mapping, source_columns, valid),
+        _few_users(cur, mapping, rows, valid),
+        unknown_types(cur, rows, valid),
     ]
     return [w for w in found if w is not None]
 
 
 def _timestamps(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping,
-                source_columns: list[str], rows: int) -> LoadWarning | None:
+                source_columns: list[str], rows: int, valid: str) -> LoadWarning | None:
     now = datetime.now(UTC).replace(tzinfo=None)
     bad, lo, hi = _one(cur, f"SELECT count(*) FILTER (event_time < ? OR event_time > ?), "
-                       f"min(event_time), max(event_time) FROM {_VALID}", [EARLIEST, now])
+                       f"min(event_time), max(event_time) FROM {valid}", [EARLIEST, now])
     if not bad:
         return None
     column = mapping.columns.get("event_time")
@@ -127,13 +131,14 @@ def _plausible_date_columns(cur: duckdb.DuckDBPyConnection, columns: list[str]
     return out[:3]
 
 
-def _micro_units(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping) -> list[LoadWarning]:
+def _micro_units(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping, valid: str
+                 ) -> list[LoadWarning]:
     found = []
     for name in ("price", "revenue"):
         if name not in mapping.mapped():
             continue
         median, whole = _one(cur, f"SELECT median({name}), bool_and({name} = round({name})) "
-                             f"FROM {_VALID} WHERE {name} IS NOT NULL AND {name} <> 0")
+                             f"FROM {valid} WHERE {name} IS NOT NULL AND {name} <> 0")
         if median is not None and whole and float(median) > MICRO_MEDIAN:
             found.append(LoadWarning(
                 "micro_unit_prices",
@@ -145,8 +150,8 @@ def _micro_units(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping) -> list
 
 
 def _no_monetary(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping,
-                 source_columns: list[str]) -> LoadWarning | None:
-    purchases, priced = _one(cur, f"SELECT count(*), count(coalesce(price, revenue)) FROM {_VALID} "
+                 source_columns: list[str], valid: str) -> LoadWarning | None:
+    purchases, priced = _one(cur, f"SELECT count(*), count(coalesce(price, revenue)) FROM {valid} "
                              "WHERE event_type IN ('purchase', 'refund')")
     if not purchases or priced:
         return None
@@ -178,11 +183,11 @@ def _amount_column(cur: duckdb.DuckDBPyConnection, columns: list[str]) -> str | 
     return best[1] if best else None
 
 
-def _few_users(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping, rows: int
-               ) -> LoadWarning | None:
+def _few_users(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping, rows: int,
+               valid: str) -> LoadWarning | None:
     if rows < FEW_USERS_ROWS or "user_id" in mapping.constants:
         return None
-    distinct = int(_one(cur, f"SELECT count(DISTINCT user_id) FROM {_VALID}")[0])
+    distinct = int(_one(cur, f"SELECT count(DISTINCT user_id) FROM {valid}")[0])
     if distinct > FEW_USERS:
         return None
     column = mapping.columns.get("user_id", "user_id")
@@ -193,10 +198,11 @@ def _few_users(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping, rows: int
         "Map user_id to the customer or visitor id column (--map user_id=COLUMN).")
 
 
-def unknown_types(cur: duckdb.DuckDBPyConnection, rows: int) -> LoadWarning | None:
+def unknown_types(cur: duckdb.DuckDBPyConnection, rows: int, valid: str = VALID
+                  ) -> LoadWarning | None:
     """Rows whose event type is none of the canonical ones (after the value map)."""
     found = cur.execute(
-        f"SELECT event_type, count(*) FROM {_VALID} WHERE event_type NOT IN "
+        f"SELECT event_type, count(*) FROM {valid} WHERE event_type NOT IN "
         f"({', '.join('?' for _ in EVENT_TYPES)}) GROUP BY 1 ORDER BY 2 DESC, 1",
         list(EVENT_TYPES)).fetchall()
     if not found:
@@ -213,9 +219,9 @@ def unknown_types(cur: duckdb.DuckDBPyConnection, rows: int) -> LoadWarning | No
         + ", skip), or confirm with --allow-unknown-types (Data page: the confirm box).")
 
 
-def unknown_share(cur: duckdb.DuckDBPyConnection) -> float:
+def unknown_share(cur: duckdb.DuckDBPyConnection, valid: str = VALID) -> float:
     """The share of loadable rows whose event type is not canonical (refused above 5%)."""
     n, rows = _one(cur, f"SELECT count(*) FILTER (event_type NOT IN "
-                   f"({', '.join('?' for _ in EVENT_TYPES)})), count(*) FROM {_VALID}",
+                   f"({', '.join('?' for _ in EVENT_TYPES)})), count(*) FROM {valid}",
                    list(EVENT_TYPES))
     return int(n) / int(rows) if rows else 0.0
