@@ -38,6 +38,12 @@ def parquet(folder: Path, order: str = "user_id") -> pd.DataFrame:
                            f"ORDER BY {order}", [str(folder / "**" / "*.parquet")]).df()
 
 
+@pytest.fixture(autouse=True)
+def _sample_setting(_isolated_env, monkeypatch):
+    """The sample size every test here runs with (conftest clears SHOPPER_LENS_* per test)."""
+    monkeypatch.setenv("SHOPPER_LENS_SPARK_SAMPLE_ROWS", str(SAMPLE))
+
+
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     root = tmp_path_factory.mktemp("spark_out")
