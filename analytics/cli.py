@@ -150,18 +150,40 @@ def _profiles(args: argparse.Namespace) -> dict[str, Any]:
         if args.engine == "spark":  # h13: the same features computed on Apache Spark
             from analytics.engines.spark import build_profiles_spark
 
-            summary = build_profiles_spark(ws, master=args.master, events=args.events)
-        elif args.events:
-            raise ShopperLensError("--events is read by the Spark engine only.",
+            summary = build_profiles_spark(ws, master=args.master, events=args.events,
+                                           out_dir=args.out_dir, overwrite=args.overwrite)
+        elif args.events or args.out_dir:
+            raise ShopperLensError("--events and --out-dir are for the Spark engine only.",
                                    hint="Add --engine spark, or ingest the file first.",
                                    title="Invalid argument")
         else:
             summary = build_profiles(ws)
         if args.out:
             Path(args.out).write_bytes(to_csv_bytes(load_profiles(ws)))
-    _say(args, f"Built {len(summary.features)} features for {summary.users:,} shoppers "
+        spilled = _spilled(ws, args, "profiles")
+    users = spilled["users"] if spilled.get("users") else summary.users
+    _say(args, f"Built {len(summary.features)} features for {users:,} shoppers "
                f"as of {summary.as_of:%Y-%m-%d %H:%M}" + (f"; wrote {args.out}." if args.out else "."))
-    return {"users": summary.users, "features": summary.features, "as_of": summary.as_of}
+    return {"users": users, "features": summary.features, "as_of": summary.as_of, **spilled}
+
+
+def _out_dir_flags(p: argparse.ArgumentParser) -> None:
+    """h13out: Spark results bigger than the dashboard go to a folder as Parquet."""
+    p.add_argument("--out-dir", help="Spark only: write the full result there as partitioned "
+                   "Parquet (folder or Hadoop URL); the workspace keeps a sample and aggregates")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the contents of a non-empty --out-dir")
+
+
+def _spilled(ws: Any, args: argparse.Namespace, kind: str, ref: str = "") -> dict[str, Any]:
+    """h13out: where --out-dir put the full result (JSON keys out_dir, rows_written, sampled)."""
+    from analytics.engines import outputs
+
+    found = outputs.get(ws, kind, ref) if getattr(args, "out_dir", None) else None
+    if found is None:
+        return {"out_dir": None, "rows_written": None, "sampled": False}
+    _say(args, found.sentence())
+    return found.as_json()
 
 
 @command("segment")
@@ -182,7 +204,12 @@ def _segment(args: argparse.Namespace) -> dict[str, Any]:
         if args.engine == "spark":  # h13: fitted on Spark MLlib, recorded as an ordinary run
             from analytics.engines.spark_segments import run_segmentation_spark
 
-            run = run_segmentation_spark(ws, spec, master=args.master)
+            run = run_segmentation_spark(ws, spec, master=args.master, out_dir=args.out_dir,
+                                         overwrite=args.overwrite)
+        elif args.out_dir:
+            raise ShopperLensError("--out-dir is for the Spark engine only.",
+                                   hint="Add --engine spark, or leave --out-dir out.",
+                                   title="Invalid argument")
         elif args.method == "bisecting_kmeans":
             raise ShopperLensError("Bisecting K-Means runs on the Spark engine only.",
                                    hint="Add --engine spark, or use --method kmeans.",
@@ -192,6 +219,7 @@ def _segment(args: argparse.Namespace) -> dict[str, Any]:
         if args.out:
             frame = export_frame(ws, run.run_id, [f for f in run.features if f != "category_shares"])
             Path(args.out).write_bytes(to_csv_bytes(frame))
+        spilled = _spilled(ws, args, "segments", run.run_id)
     _say(args, f"{run.name} (run {run.run_id}):")
     for note in run.notes:
         _say(args, f"  {note}")
@@ -201,7 +229,7 @@ def _segment(args: argparse.Namespace) -> dict[str, Any]:
         _say(args, f"Wrote {args.out}.")
     return {"method": run.method, "k": run.k, "silhouette": run.quality.get("silhouette"),
             "sizes": run.sizes, "run_id": run.run_id, "segments": [s.as_json() for s in run.segments],
-            "notes": list(run.notes), **_auto_k(run)}
+            "notes": list(run.notes), **_auto_k(run), **spilled}
 
 
 def _auto_k(run: Any) -> dict[str, Any]:
@@ -488,9 +516,13 @@ def _recommend(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.recommend.evaluate import best_model
     from analytics.recommend.store import ensure_models
 
-    if bool(args.user) == bool(args.out):
-        raise ShopperLensError("Give exactly one of --user ID or --out FILE.",
+    if bool(args.user) == bool(args.out or args.out_dir):
+        raise ShopperLensError("Give exactly one of --user ID or --out FILE (or --out-dir).",
                                hint="--user shows one shopper's list; --out writes everyone's.",
+                               title="Invalid argument")
+    if args.out_dir and args.engine != "spark":
+        raise ShopperLensError("--out-dir is for the Spark engine only.",
+                               hint="Add --engine spark --model als, or use --out FILE.",
                                title="Invalid argument")
     with _open(args) as ws:
         model = args.model or best_model(ws)
@@ -502,13 +534,25 @@ def _recommend(args: argparse.Namespace) -> dict[str, Any]:
                                        hint="Use --model als with --engine spark.",
                                        title="Invalid argument")
             model = "als_spark"
-            session(args.master)
+            if args.out_dir:  # h13out: refuse a full folder before training
+                from analytics.engines.outputs import check_out_dir
+
+                check_out_dir(args.out_dir, args.overwrite)
+            spark = session(args.master)
         options, exclusion = _recommend_exclusion(ws, args)
         trained = ensure_models(ws, [model], options)  # stored: reused next time
         if args.user:
             if not args.allow_unknown:
                 check_user(trained, args.user)
             result = preview(ws, args.user, [model], k=args.k, trained=trained)[0]
+        else:
+            table = recommendations_table(trained, model, k=args.k)
+            spilled: dict[str, Any] = {}
+        if args.out_dir:  # h13out: every shopper's list as Parquet; the workspace keeps the model
+            from analytics.engines.spark_out import write_recommendations
+
+            spilled = write_recommendations(ws, spark, table, model, args.out_dir, args.overwrite)
+            _say(args, f"Wrote {spilled['rows_written']:,} recommendations to {spilled['out_dir']}.")
     if args.user:
         note = " (cold start: not enough history, showing popular items)" if result.cold_start else ""
         _say(args, f"Top {len(result.rows)} for {args.user} from {result.label}{note}:")
@@ -519,12 +563,14 @@ def _recommend(args: argparse.Namespace) -> dict[str, Any]:
                 "exclude": exclusion,
                 "items": [{"item_id": r.item_id, "title": r.title, "score": r.score,
                            "reason": r.reason} for r in result.rows]}
-    table = recommendations_table(trained, model, k=args.k)
-    Path(args.out).write_bytes(to_csv_bytes(table))
+    if args.out:
+        Path(args.out).write_bytes(to_csv_bytes(table))
     users = int(table["user_id"].nunique())
-    _say(args, f"Wrote {len(table):,} recommendations for {users:,} shoppers ({model}) to {args.out}.")
-    return {"users": users, "rows": len(table), "model": model, "out": str(args.out),
-            "exclude": exclusion}
+    if args.out:
+        _say(args, f"Wrote {len(table):,} recommendations for {users:,} shoppers ({model}) to {args.out}.")
+    return {"users": users, "rows": len(table), "model": model,
+            "out": str(args.out) if args.out else None, "exclude": exclusion,
+            **(spilled or {"out_dir": None, "rows_written": None, "sampled": False})}
 
 
 def _recommend_exclusion(ws: Any, args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
@@ -814,12 +860,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Spark master: local[N], spark://HOST:PORT or sc://HOST:PORT (Spark Connect)")
     p.add_argument("--events", help="Spark only: Parquet/CSV events (file, folder, glob or URL such "
                    "as s3a://…) instead of the workspace's")
+    _out_dir_flags(p)
 
     def _engine_flags(p: argparse.ArgumentParser) -> None:  # h13: Spark for segment, recommend
         p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
                        help="compute locally (default) or on Apache Spark (extra shopper-lens[spark])")
         p.add_argument("--master", default="local[2]",
                        help="Spark master: local[N], spark://HOST:PORT or sc://HOST:PORT")
+        _out_dir_flags(p)
 
     p = sub.add_parser("segment", parents=[common], help="segment shoppers; write a CSV")
     p.add_argument("--method", default="kmeans",

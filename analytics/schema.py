@@ -287,6 +287,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             expected_order_value DOUBLE, clv DOUBLE, as_of TIMESTAMP NOT NULL,
             fit_id VARCHAR NOT NULL)""",
     ),
+    # h13out: where a Spark result too big for the dashboard was written as Parquet (--out-dir);
+    # the workspace keeps only a sample and aggregates, and the pages say so.
+    (
+        """CREATE TABLE spark_outputs (
+            kind VARCHAR NOT NULL, ref VARCHAR NOT NULL, path VARCHAR NOT NULL,
+            rows_written BIGINT NOT NULL, users BIGINT NOT NULL, partitioning VARCHAR NOT NULL,
+            sample_rows BIGINT NOT NULL, as_of TIMESTAMP, written_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (kind, ref))""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

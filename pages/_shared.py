@@ -20,6 +20,7 @@ from analytics.versions import data_version
 from analytics.workspace import Workspace, default_path
 
 if TYPE_CHECKING:
+    from analytics.engines.outputs import SparkOutput
     from analytics.segments.primary import RunChoice
 
 T = TypeVar("T")
@@ -162,6 +163,16 @@ def stale_notice(kind: str, result_id: str = "", run_id: str | None = None, key:
         st.session_state["rebuilt"] = " ".join(done)
         st.rerun()
     return True
+
+
+def spark_output_notice(kind: str, ref: str = "") -> SparkOutput | None:
+    """h13out: say in one sentence that a result is a sample of a Spark result kept as Parquet."""
+    from analytics.engines.outputs import get
+
+    found = run(lambda: get(workspace(), kind, ref))
+    if found is not None:
+        st.info(escape_markdown(found.sentence()), icon=":material/folder_zip:")
+    return found
 
 
 def rebuilt_message() -> None:

@@ -7,6 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from analytics import staleness
+from analytics.engines.outputs import PROFILES as PROFILE_OUTPUT
 from analytics.errors import NotFoundError
 from analytics.export import to_csv_bytes
 from analytics.identity.masking import mask_profile
@@ -27,6 +28,7 @@ from pages._shared import (
     escape_markdown,
     rebuilt_message,
     run,
+    spark_output_notice,
     stale_notice,
     workspace,
 )
@@ -67,7 +69,8 @@ except NotFoundError:
 
 profiles, as_of = sample.frame, sample.as_of
 left, mid, right = st.columns([1, 1, 2])
-left.metric("Shoppers", f"{sample.total:,}")
+spilled = spark_output_notice(PROFILE_OUTPUT)  # h13out: a sample of a Spark --out-dir build
+left.metric("Shoppers", f"{spilled.users if spilled else sample.total:,}")
 mid.metric("Features", len(FEATURES))
 right.metric("As of", f"{as_of:%Y-%m-%d %H:%M}" if as_of is not None else "—")
 rebuilt_message()
@@ -137,11 +140,13 @@ with tab_table:
     st.dataframe(profiles.head(1_000).rename(columns=column_labels(profiles.columns)),
                  hide_index=True, width="stretch")
     st.caption(f"First 1,000 (by user id) of the {len(profiles):,} shoppers shown; "
-               f"{sample.total:,} in all.")
+               + (f"{spilled.users:,} in all, {sample.total:,} of them in this workspace."
+                  if spilled else f"{sample.total:,} in all."))
     if st.button("Prepare CSV of all profiles", icon=":material/table:"):
         with st.spinner(f"Writing {sample.total:,} profiles as CSV…"):
             st.session_state["profiles_csv"] = to_csv_bytes(run(lambda: load_profiles(ws)))
     if "profiles_csv" in st.session_state:
-        st.download_button(f"Download all {sample.total:,} profiles (CSV)",
+        st.download_button(f"Download {'the sampled' if spilled else 'all'} {sample.total:,} "
+                           "profiles (CSV)",
                            st.session_state["profiles_csv"], "profiles.csv", "text/csv",
                            icon=":material/download:")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from analytics.engines.outputs import RECOMMENDATIONS as RECOMMENDATION_OUTPUT
 from analytics.recommend.base import EXCLUSION_LABELS, EXCLUSIONS
 from analytics.recommend.evaluate import latest_summary
 from analytics.versions import model_inputs_version
@@ -15,7 +16,7 @@ from pages._recommend_view import (
     stored_or_training,
     train_for_preview,
 )
-from pages._shared import cached_overview, run, workspace
+from pages._shared import cached_overview, run, spark_output_notice, workspace
 
 st.title("Recommendations")
 st.write("Train recommenders on your shoppers' behaviour, compare them offline on what shoppers "
@@ -50,6 +51,8 @@ st.caption(f"Lists below: **{EXCLUSION_LABELS[mode]}**"
 if params.submitted:
     train_for_preview(params.models, options)
 trained = stored_or_training(params.models, options, run(lambda: model_inputs_version(ws)))
+for name in params.models:  # h13out: every shopper's lists written as Parquet by Spark
+    spark_output_notice(RECOMMENDATION_OUTPUT, name)
 
 TABS = {"Shopper preview": lambda: preview_tab(trained, params.models, params.k),
         "Similar items": lambda: similar_tab(trained, params.models, options),

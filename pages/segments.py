@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics import staleness
+from analytics.engines.outputs import SEGMENTS as SEGMENT_OUTPUT
 from analytics.profile_views import profiles_built
 from analytics.segments import SegmentRun, get_run, list_runs
 from analytics.segments.primary import set_primary
@@ -18,6 +19,7 @@ from pages._shared import (
     escape_markdown,
     rebuilt_message,
     run,
+    spark_output_notice,
     stale_notice,
     workspace,
 )
@@ -77,6 +79,7 @@ if primary.primary:
 result = cached_run(str(ws.path), run_id)
 rebuilt_message()
 stale_notice(staleness.SEGMENT_RUN, run_id, run_id=run_id)
+spark_output_notice(SEGMENT_OUTPUT, run_id)  # h13out: membership kept as Parquet by Spark
 
 # Lazy tabs: only the open one runs, so the map is drawn only when someone looks at it.
 SECTIONS = {"Segment profiles": overview, "Map": shopper_map, "Stability": stability_tab,

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from analytics.engines import profile_sql
+from analytics.engines import outputs, profile_sql
 from analytics.engines.base import Engine, unit
 from analytics.engines.duckdb import DuckDBEngine
 from analytics.errors import ConfigError, NotFoundError, ShopperLensError
@@ -286,7 +286,8 @@ def _cutoff(events: DataFrame, as_of: datetime | None) -> datetime:
 
 def build_profiles_spark(ws: Workspace, master: str = "local[2]", events: str | None = None,
                          as_of: datetime | None = None, high_value_quantile: float = 0.75,
-                         spark: SparkSession | None = None) -> ProfileSummary:
+                         spark: SparkSession | None = None, out_dir: str | None = None,
+                         overwrite: bool = False) -> ProfileSummary:
     """:func:`analytics.profiles.build_profiles` computed on Spark; stores the same table.
 
     Parameters
@@ -299,9 +300,23 @@ def build_profiles_spark(ws: Workspace, master: str = "local[2]", events: str | 
         Parquet/CSV events to read instead of the workspace's (file, folder, glob, URL).
     spark : SparkSession, optional
         A session to reuse (tests, notebooks); it is left running.
+    out_dir : str, optional
+        Write every profile there as Parquet partitioned by a user_id bucket and keep only a
+        seeded sample (setting SHOPPER_LENS_SPARK_SAMPLE_ROWS) in the workspace, with a record
+        of the folder (:mod:`analytics.engines.outputs`).
+    overwrite : bool
+        Replace the contents of a non-empty ``out_dir``.
+
+    Raises
+    ------
+    OutDirError
+        When ``out_dir`` is not empty (without ``overwrite``) or cannot be written.
     """
     _check_quantile(high_value_quantile)
+    if out_dir is not None:
+        outputs.check_out_dir(out_dir, overwrite)
     own = spark is None
+    written: outputs.SparkOutput | None = None
     session_ = spark or session(master)
     configure(session_)
     try:
@@ -311,32 +326,61 @@ def build_profiles_spark(ws: Workspace, master: str = "local[2]", events: str | 
             side = {name: session_.read.parquet(str(path)) for name, path in out.tables.items()
                     if name != "events"}
             result, cutoff = spark_profiles(session_, frame, side, as_of, high_value_quantile)
+            if out_dir is not None:  # h13out: the full table as Parquet, a sample in the workspace
+                result, written = _write_profiles(result, out_dir, overwrite, cutoff)
             table = result.toArrow()
             session_.catalog.clearCache()
-        users = store(ws, table, cutoff, high_value_quantile)
+        users = store(ws, table, cutoff, high_value_quantile, written)
     finally:
         if own:
             session_.stop()
+    # With out_dir, users counts the sample stored; outputs.get(ws, "profiles") has the total.
     return ProfileSummary(users=users, features=list(FEATURE_NAMES), as_of=cutoff)
 
 
-def store(ws: Workspace, table: Any, as_of: datetime, high_value_quantile: float) -> int:
-    """Replace ``profiles`` with Spark's rows, cast to the column types DuckDB's build gives."""
+def _write_profiles(result: DataFrame, out_dir: str, overwrite: bool, as_of: datetime
+                    ) -> tuple[DataFrame, outputs.SparkOutput]:
+    """Write every profile to ``out_dir``; the sampled profiles and the record of the folder."""
+    from analytics.engines import spark_out
+
+    rows = spark_out.write(result.withColumn(outputs.BUCKET_COLUMN, spark_out.bucket()), out_dir,
+                           outputs.BUCKET_COLUMN, overwrite)
+    full = spark_out.read_back(result.sparkSession, out_dir)
+    ids = spark_out.sample_ids(full, outputs.sample_rows())
+    sample = spark_out.only(full, ids).orderBy("user_id")
+    written = spark_out.output(outputs.PROFILES, "", out_dir, rows, rows, spark_out.BY_BUCKET,
+                               len(ids), as_of)
+    return sample, written
+
+
+def store(ws: Workspace, table: Any, as_of: datetime, high_value_quantile: float,
+          output: outputs.SparkOutput | None = None) -> int:
+    """Replace ``profiles`` with Spark's rows, cast to the column types DuckDB's build gives
+    (and, for an ``--out-dir`` build, record where the full table is, in the same transaction)."""
     with ws.transaction() as cur:
-        cur.register("rfm_grid", rfm_grid())
-        sql, params = DuckDBEngine().prepare(
-            "DESCRIBE " + profile_sql.profiles_sql(FEATURE_NAMES),
-            {**_row_params(as_of, high_value_quantile), **_SCORE_PARAMS})
-        types = [(r[0], r[1]) for r in cur.execute(sql, params).fetchall()]
+        columns = ", ".join(f'CAST("{n}" AS {t}) AS "{n}"'
+                            for n, t in profile_types(cur, as_of, high_value_quantile))
         cur.register("spark_profiles", table)
-        columns = ", ".join(f'CAST("{n}" AS {t}) AS "{n}"' for n, t in types)
         cur.execute(f"CREATE OR REPLACE TABLE profiles AS SELECT {columns} "  # noqa: S608
                     "FROM spark_profiles ORDER BY user_id")
         cur.unregister("spark_profiles")
-        cur.unregister("rfm_grid")
         # The globals of an earlier DuckDB build do not describe these rows: a refresh rebuilds.
         cur.execute("DROP TABLE IF EXISTS profile_globals")
+        if output is not None:
+            outputs.record(cur, output)
         return int(cur.execute("SELECT count(*) FROM profiles").fetchall()[0][0])
+
+
+def profile_types(cur: Any, as_of: datetime, high_value_quantile: float = 0.75
+                  ) -> list[tuple[str, str]]:
+    """(column, DuckDB type) of the profiles table DuckDB's build makes."""
+    cur.register("rfm_grid", rfm_grid())
+    sql, params = DuckDBEngine().prepare(
+        "DESCRIBE " + profile_sql.profiles_sql(FEATURE_NAMES),
+        {**_row_params(as_of, high_value_quantile), **_SCORE_PARAMS})
+    types = [(str(r[0]), str(r[1])) for r in cur.execute(sql, params).fetchall()]
+    cur.unregister("rfm_grid")
+    return types
 
 
 __all__ = ["SparkEngine", "build_profiles_spark", "read_events", "session", "spark_profiles"]

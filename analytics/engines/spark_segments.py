@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score
 
+from analytics.engines import outputs, spark_out
 from analytics.errors import ConfigError
 from analytics.profiles import load_profiles
 from analytics.segments import autok
@@ -375,7 +376,7 @@ def _sweep_row(spark: SparkSession, frame: DataFrame, X: Array, method: str, k: 
                    stability=_stability(spark, X, method, k, random_state))
 
 
-def _scores(X: Array, labels: Array, sil: float, gmm: Any | None) -> SweepRow:
+def _scores(X: Array, labels: Array, sil: float, gmm: Any | None, n: int | None = None) -> SweepRow:
     k = len(set(labels.tolist()))
     if k < 2:
         return SweepRow(k, float("nan"), float("nan"), float("nan"), None)
@@ -383,7 +384,8 @@ def _scores(X: Array, labels: Array, sil: float, gmm: Any | None) -> SweepRow:
     if gmm is not None:  # BIC from Spark's log-likelihood and the full-covariance parameter count
         d = X.shape[1]
         parameters = k * (d + d * (d + 1) / 2) + k - 1
-        bic = float(-2 * gmm.summary.logLikelihood + parameters * np.log(len(X)))
+        # The log-likelihood is of every row fitted (n), which is more than X for a sample.
+        bic = float(-2 * gmm.summary.logLikelihood + parameters * np.log(n or len(X)))
     return SweepRow(k, sil, float(davies_bouldin_score(X, labels)),
                     float(calinski_harabasz_score(X, labels)), bic)
 
@@ -407,7 +409,8 @@ def _stability(spark: SparkSession, X: Array, method: str, k: int, random_state:
 # -- a segment run ---------------------------------------------------------------------------
 
 def run_segmentation_spark(ws: Workspace, spec: SegmentSpec, master: str = "local[2]",
-                           spark: SparkSession | None = None) -> SegmentRun:
+                           spark: SparkSession | None = None, out_dir: str | None = None,
+                           overwrite: bool = False) -> SegmentRun:
     """:func:`analytics.segments.runs.run_segmentation` computed on Spark, recorded the same way.
 
     Parameters
@@ -420,6 +423,12 @@ def run_segmentation_spark(ws: Workspace, spec: SegmentSpec, master: str = "loca
         ``local[N]``, ``spark://HOST:PORT`` or ``sc://HOST:PORT``; ignored when ``spark`` is given.
     spark : SparkSession, optional
         A session to reuse (tests, notebooks); it is left running.
+    out_dir : str, optional
+        Write every shopper's membership there as Parquet partitioned by ``segment_id``; the run
+        recorded keeps a seeded sample of shoppers (setting SHOPPER_LENS_SPARK_SAMPLE_ROWS) with
+        the full sizes. Profiles built with ``--out-dir`` are read whole from their folder.
+    overwrite : bool
+        Replace the contents of a non-empty ``out_dir``.
 
     Raises
     ------
@@ -427,9 +436,18 @@ def run_segmentation_spark(ws: Workspace, spec: SegmentSpec, master: str = "loca
         When profiles have not been built.
     ConfigError
         For a method or scaling the Spark engine does not have, PCA, bad features or k.
+    OutDirError
+        When ``out_dir`` is not empty (without ``overwrite``) or cannot be written.
     """
     from analytics.engines.spark import configure, export_tables, session
 
+    if out_dir is not None:
+        if spec.method == "rules":
+            raise ConfigError("--out-dir works with the clustering methods on Spark, not rules.",
+                              hint=f"Use one of: {', '.join(SPARK_METHODS)}, or leave --out-dir "
+                              "out (a rule run is stored whole).", title="Invalid option")
+        outputs.check_out_dir(out_dir, overwrite)
+    spilled = outputs.get(ws, outputs.PROFILES)
     profiles = load_profiles(ws)
     if spec.method != "rules":
         check_method(spec.method)
@@ -447,11 +465,22 @@ def run_segmentation_spark(ws: Workspace, spec: SegmentSpec, master: str = "loca
     started = time.perf_counter()
     try:
         with export_tables(ws, {"profiles": "SELECT * FROM profiles ORDER BY user_id"}) as out:
-            frame = session_.read.parquet(str(out.tables["profiles"]))
+            frame = (spark_out.read_back(session_, spilled.path) if spilled is not None
+                     else session_.read.parquet(str(out.tables["profiles"])))
             if spec.method == "rules":
+                if spilled is not None and spilled.sampled:
+                    raise ConfigError("The workspace holds a sample of the profiles; rules on Spark "
+                                      "store every shopper's segment.", hint="Use a clustering "
+                                      "method with --out-dir, or rebuild the profiles without "
+                                      "--out-dir.", title="Invalid option")
                 run = _rules_run(ws, spec, profiles, frame, session_, started)
             else:
-                run = _cluster_run(ws, spec, profiles, frame, session_, started)
+                target = (out_dir, overwrite) if out_dir is not None else None
+                if target is None and spilled is not None and spilled.sampled:
+                    raise ConfigError("The workspace holds a sample of the profiles, so the full "
+                                      "membership cannot be stored in it.", hint="Add --out-dir "
+                                      "DIR to write it as Parquet.", title="Output folder needed")
+                run = _cluster_run(ws, spec, profiles, frame, session_, started, target)
             session_.catalog.clearCache()
     finally:
         if own:
@@ -465,7 +494,15 @@ def _engine_note(spark: SparkSession, seconds: float) -> dict[str, Any]:
 
 
 def _cluster_run(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, frame: DataFrame,
-                 spark: SparkSession, started: float) -> SegmentRun:
+                 spark: SparkSession, started: float,
+                 target: tuple[str, bool] | None = None) -> SegmentRun:
+    """Fit on every profile Spark reads; with ``target`` (out_dir, overwrite) the run stores a
+    sample and the full sizes, and the whole membership goes to the folder."""
+    ids: list[str] | None = None
+    if target is not None:
+        # The profiles' own sampling (same seed), so a sampled workspace holds every one of them.
+        ids = spark_out.sample_ids(frame, outputs.sample_rows())
+        profiles = _sampled(profiles, ids)
     features, notes = usable_features(profiles, spec.features,
                                       explicit=spec.features != SegmentSpec().features)
     spec = replace(spec, features=tuple(features))
@@ -485,10 +522,15 @@ def _cluster_run(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, frame
     assert spec.k is not None
     check_k(spec.k, len(profiles))
     model = fit(data, spec.method, spec.k, spec.random_state)
-    predictions, labels, probability = labels_of(model, data, profiles["user_id"].astype(str).tolist())
+    order = profiles["user_id"].astype(str).tolist()
+    predictions, labels, probability = labels_of(
+        model, data if ids is None else spark_out.only(data, ids), order)
+    if ids is not None:
+        predictions = model.transform(data)  # the full membership, for sizes and the silhouette
     sil = silhouette(predictions)
-    quality = asdict(_scores(X, labels, sil, model if spec.method == "gmm" else None))
-    quality["silhouette_sample"] = len(X)
+    n = predictions.count() if ids is not None else len(X)
+    quality = asdict(_scores(X, labels, sil, model if spec.method == "gmm" else None, n))
+    quality["silhouette_sample"] = n
     quality["silhouette_metric"] = "squared Euclidean (Spark ClusteringEvaluator)"
     problem = autok.size_problem(labels)
     if problem:
@@ -502,10 +544,56 @@ def _cluster_run(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, frame
                  f"{_LABELS[spec.method]}; silhouette of squared Euclidean distances.")
     fitted = {"pipeline": pipeline, "engine": "spark",
               "model": stored_model(model, spec.method, spec.k, spec.random_state)}
-    data.unpersist()
     name = spec.name or f"{_LABELS[spec.method]} (Spark), {len(set(labels.tolist()))} segments"
-    return _record(ws, replace(spec, name=name), profiles, labels, probability, X, fitted,
-                   quality, notes, sweep)
+    if target is None:
+        data.unpersist()
+        return _record(ws, replace(spec, name=name), profiles, labels, probability, X, fitted,
+                       quality, notes, sweep)
+    totals = {int(r["prediction"]): int(r["count"])
+              for r in predictions.groupBy("prediction").count().collect()}
+    notes.append(f"Fitted on all {n:,} shoppers; the segment profiles here describe a random "
+                 f"sample of {len(profiles):,}, the sizes are the full counts.")
+    run = _record(ws, replace(spec, name=name), profiles, labels, probability, X, fitted,
+                  quality, notes, sweep, totals=totals)
+    _write_membership(ws, run, predictions, fitted["id_map"], n, target)
+    data.unpersist()
+    return run
+
+
+def _sampled(profiles: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
+    """The workspace's profiles of the sampled shoppers (all of them must be there)."""
+    keep = profiles[profiles["user_id"].astype(str).isin(set(ids))].reset_index(drop=True)
+    if len(keep) != len(ids):
+        raise ConfigError(f"{len(ids) - len(keep):,} sampled shoppers have no profile in the "
+                          "workspace.", hint="Rebuild the profiles (with the same "
+                          "SHOPPER_LENS_SPARK_SAMPLE_ROWS), then segment again.",
+                          title="Profiles changed")
+    return keep
+
+
+def _write_membership(ws: Workspace, run: SegmentRun, predictions: DataFrame,
+                      id_map: dict[int, int], n: int, target: tuple[str, bool]) -> None:
+    """Every shopper's segment to the folder, then the record; a failed write drops the run."""
+    from analytics.segments.runs import delete_run
+
+    url, overwrite = target
+    names = {s.segment_id: s.name for s in run.segments}
+    try:
+        rows = spark_out.write(spark_out.membership(predictions, id_map, names), url,
+                               spark_out.BY_SEGMENT, overwrite)
+    except Exception:
+        delete_run(ws, run.run_id)
+        raise
+    written = spark_out.output(outputs.SEGMENTS, run.run_id, url, rows, n, spark_out.BY_SEGMENT,
+                               _members(ws, run.run_id), run.as_of)
+    with ws.transaction() as cur:
+        outputs.record(cur, written)
+
+
+def _members(ws: Workspace, run_id: str) -> int:
+    with ws.cursor() as cur:
+        return int(cur.execute("SELECT count(*) FROM segment_members WHERE run_id = ?",
+                               [run_id]).fetchall()[0][0])
 
 
 def _rules_run(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, frame: DataFrame,

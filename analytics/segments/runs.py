@@ -241,7 +241,10 @@ def _stale_predictions_note(ws: Workspace, uses: set[str]) -> list[str]:
 def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np.ndarray[Any, Any],
             probability: np.ndarray[Any, Any] | None, X: np.ndarray[Any, Any],
             fitted: dict[str, Any], quality: dict[str, Any], notes: list[str],
-            sweep: Sweep | None, names: dict[int, str] | None = None) -> SegmentRun:
+            sweep: Sweep | None, names: dict[int, str] | None = None,
+            totals: dict[int, int] | None = None) -> SegmentRun:
+    """Store a run; ``totals`` (model label -> shoppers) replaces the sizes when ``profiles``
+    is a sample of a bigger result (a Spark ``--out-dir`` run)."""
     run_id = uuid.uuid4().hex[:12]
     columns = feature_columns(fitted, X)
     raw = labels
@@ -257,6 +260,8 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
                           names, naming_matrix(profiles)[keep], readable, z=z)
     if spec.method == "hdbscan":
         summaries = [replace(s, name=NOISE_NAME) if s.segment_id == NOISE else s for s in summaries]
+    if totals is not None:
+        summaries = _full_sizes(summaries, totals, fitted["id_map"])
     uses = set(columns) | (RuleSet.from_json(fitted["rules"]).features() if "rules" in fitted else set())
     notes = [*notes, *_stale_predictions_note(ws, uses)]
     quality["notes"] = list(notes)
@@ -277,6 +282,17 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
     # A selection's heatmap compares it with everyone else: computed when shown.
     _store(ws, run, members, fitted, spec, None if spec.method == "selection" else z)
     return run
+
+
+def _full_sizes(summaries: Sequence[SegmentSummary], totals: dict[int, int],
+                id_map: dict[int, int]) -> list[SegmentSummary]:
+    """h13out: sizes and shares of the full result, not of the sample summarised."""
+    full: dict[int, int] = {}
+    for label, count in totals.items():
+        full[id_map.get(label, label)] = full.get(id_map.get(label, label), 0) + count
+    everyone = sum(full.values()) or 1
+    return [replace(s, size=full.get(s.segment_id, 0), share=full.get(s.segment_id, 0) / everyone)
+            for s in summaries]
 
 
 def _categories(profiles: pd.DataFrame, fitted: dict[str, Any]) -> set[object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -22,6 +23,37 @@ def test_profiles_page_shows_distributions_and_looks_up_a_shopper(demo_app: AppT
     assert any("RFM" in m.value for m in at.markdown)
     at.text_input[0].input("nobody-here").run()
     assert any("No shopper" in w.value for w in at.warning)
+
+
+def test_pages_say_when_spark_kept_the_full_result_as_parquet(demo_app: AppTest):
+    """h13out: profiles and a run that are samples of a Spark --out-dir result say so, and the
+    Profiles page counts the full total (the record is what `--out-dir` writes)."""
+    from analytics.engines import outputs
+    from analytics.segments import PRESETS, SegmentSpec, run_segmentation
+    from analytics.workspace import Workspace
+
+    with Workspace(Path(os.environ["SHOPPER_LENS_DB"])) as ws:
+        with ws.cursor() as cur:
+            count, as_of = cur.execute("SELECT count(*), max(as_of) FROM profiles").fetchall()[0]
+        run = run_segmentation(ws, SegmentSpec(method="rules", rules=dict(PRESETS["rfm"])))
+        with ws.transaction() as cur:
+            outputs.record(cur, outputs.SparkOutput(
+                "profiles", "", "s3a://lake/profiles", 2_000_000, 2_000_000, "user_bucket",
+                count, as_of, datetime(2026, 12, 1, 9, 30)))
+            outputs.record(cur, outputs.SparkOutput(
+                "segments", run.run_id, "s3a://lake/segments", 2_000_000, 2_000_000, "segment_id",
+                count, as_of, datetime(2026, 12, 1, 9, 45)))
+    at = demo_app.run()
+    at.switch_page("pages/profiles.py").run()
+    no_exceptions(at)
+    assert {m.label: m.value for m in at.metric}["Shoppers"] == "2,000,000"
+    notice = next(i.value for i in at.info if "s3a" in i.value)
+    assert "full shopper profiles" in notice and "2,000,000 rows" in notice
+    assert f"sample of {count:,}" in notice
+    at.switch_page("pages/segments.py").run()
+    no_exceptions(at)
+    assert any("full segment membership" in i.value and "segment\\_id" in i.value
+               for i in at.info), [i.value for i in at.info]
 
 
 def test_profiles_page_builds_profiles_when_missing(demo_app: AppTest):
