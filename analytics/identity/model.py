@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import logging
 import math
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from analytics.errors import ShopperLensError
 from analytics.identity.features import Sides
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 #: What each comparison is called on the page, by Splink output column.
 LABELS: dict[str, str] = {
@@ -65,7 +69,18 @@ def _present(sides: Sides) -> list[str]:
     return out
 
 
-def comparisons(present: list[str]) -> list[Any]:
+#: Cosine similarity of the category mixes (equal-length lists) in each backend's SQL: DuckDB
+#: has it built in; Spark computes it from built-in higher-order functions, so Splink's Spark
+#: backend needs no similarity jar (no comparison here uses jaro_winkler and the like).
+COSINE_SQL: dict[str, str] = {
+    "duckdb": "list_cosine_similarity(cats_l, cats_r)",
+    "spark": "(aggregate(zip_with(cats_l, cats_r, (x, y) -> x * y), 0D, (s, v) -> s + v) / "
+             "sqrt(aggregate(transform(cats_l, x -> x * x), 0D, (s, v) -> s + v) * "
+             "aggregate(transform(cats_r, x -> x * x), 0D, (s, v) -> s + v)))",
+}
+
+
+def comparisons(present: list[str], dialect: str = "duckdb") -> list[Any]:
     """The Splink comparisons for the columns present, most specific level first."""
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
@@ -83,10 +98,8 @@ def comparisons(present: list[str]) -> list[Any]:
             # list_cosine_similarity: the mixes are variable-length lists (one per category)
             out.append(cl.CustomComparison([
                 cll.NullLevel("cats"),
-                cll.CustomLevel("list_cosine_similarity(cats_l, cats_r) >= 0.9",
-                                "cosine similarity ≥ 0.9"),
-                cll.CustomLevel("list_cosine_similarity(cats_l, cats_r) >= 0.7",
-                                "cosine similarity ≥ 0.7"),
+                cll.CustomLevel(f"{COSINE_SQL[dialect]} >= 0.9", "cosine similarity ≥ 0.9"),
+                cll.CustomLevel(f"{COSINE_SQL[dialect]} >= 0.7", "cosine similarity ≥ 0.7"),
                 cll.ElseLevel(),
             ], output_column_name="cats"))
         elif name == "activity":
@@ -99,13 +112,13 @@ def comparisons(present: list[str]) -> list[Any]:
     return out
 
 
-def settings(present: list[str], prior: float = 1e-4) -> Any:
+def settings(present: list[str], prior: float = 1e-4, dialect: str = "duckdb") -> Any:
     """Splink settings for a store-vs-online link (never within one side)."""
     from splink import SettingsCreator, block_on
 
     blocks: list[Any] = [block_on(*b) for b in _BLOCKS if all(c in present for c in b)]
     return SettingsCreator(
-        link_type="link_only", comparisons=comparisons(present),
+        link_type="link_only", comparisons=comparisons(present, dialect),
         blocking_rules_to_generate_predictions=blocks,
         probability_two_random_records_match=prior, max_iterations=12, em_convergence=1e-3,
         retain_intermediate_calculation_columns=True, retain_matching_columns=True,
@@ -172,29 +185,46 @@ def _train(linker: Any, present: list[str], n_store: int, progress: Progress) ->
                  "sides, then run Find links again.", title="Not enough to learn from")
 
 
+def _backend(spark: SparkSession | None) -> Any:
+    """A Splink database API: a private in-memory DuckDB, or Splink's Spark backend on
+    ``spark`` (its working tables persisted in Spark memory, none written to disk; the
+    similarity jar is not registered because no comparison needs it)."""
+    if spark is None:
+        from splink import DuckDBAPI
+
+        return DuckDBAPI()
+    from splink.backends.spark import SparkAPI
+
+    return SparkAPI(spark_session=spark, break_lineage_method="persist",
+                    register_udfs_automatically=False)  # type: ignore[no-untyped-call]
+
+
 def score(train: Sides, target: Sides, progress: Progress | None = None,
-          min_probability: float = 0.2) -> Scored:
+          min_probability: float = 0.2, spark: SparkSession | None = None) -> Scored:
     """Learn m/u on ``train`` (every identity, linked ones too: they are the agreeing pairs EM
     learns m from) and score the blocked pairs of ``target`` (the identities still unlinked).
 
+    With ``spark`` the same settings train and score through Splink's Spark backend.
     Returns pairs with probability ≥ ``min_probability``, best first.
     """
-    from splink import DuckDBAPI, Linker
-
     say = progress or (lambda f, m: None)
     _quiet()
     present = _present(train)
-    db = DuckDBAPI()  # a private in-memory database, dropped with the linker
-    learner = Linker([db.register(train.store, dataset_display_name="store"),
-                      db.register(train.online, dataset_display_name="online")],
-                     settings(present), log_level=None)
+    dialect = "duckdb" if spark is None else "spark"
+    db = _backend(spark)  # DuckDB: a private in-memory database, dropped with the linker
+    learner = _linker(db, train, settings(present, dialect=dialect))
     _train(learner, present, len(train.store), say)
     model = learner.misc.save_model_to_json()
     model["probability_two_random_records_match"] = prior_for(train, target, present)
-    scoring = DuckDBAPI()
-    linker = Linker([scoring.register(target.store, dataset_display_name="store"),
-                     scoring.register(target.online, dataset_display_name="online")],
-                    model, log_level=None)
+    return predict(target, model, say, min_probability, spark)
+
+
+def predict(target: Sides, model: dict[str, Any], progress: Progress | None = None,
+            min_probability: float = 0.2, spark: SparkSession | None = None) -> Scored:
+    """Score the blocked pairs of ``target`` with a trained model (of the same backend's SQL
+    dialect: see :func:`model_for`)."""
+    say = progress or (lambda f, m: None)
+    linker = _linker(_backend(spark), target, model)
     say(0.75, "Counting blocked pairs")
     blocked = _blocked_count(linker)
     say(0.8, f"Scoring {blocked:,} blocked pairs")
@@ -202,6 +232,35 @@ def score(train: Sides, target: Sides, progress: Progress | None = None,
     frame: pd.DataFrame = predictions.as_pandas_dataframe()  # type: ignore[no-untyped-call]
     model = linker.misc.save_model_to_json()
     return Scored(_pairs(frame, model), model, blocked)
+
+
+def model_for(model: dict[str, Any], dialect: str) -> dict[str, Any]:
+    """A trained model rewritten in another backend's SQL (Splink stores each level's
+    condition as SQL text: DuckDB quotes names with "…", Spark with `…`): the settings are
+    rebuilt for ``dialect`` and the trained m/u probabilities and prior copied across."""
+    present = [c["output_column_name"] for c in model["comparisons"]]
+    prior = float(model["probability_two_random_records_match"])
+    out: dict[str, Any] = settings(present, prior, dialect).create_settings_dict(dialect)
+    trained = {c["output_column_name"]: c["comparison_levels"] for c in model["comparisons"]}
+    for comparison in out["comparisons"]:
+        levels = trained[comparison["output_column_name"]]
+        for level, fitted in zip(comparison["comparison_levels"], levels, strict=True):
+            for key in ("m_probability", "u_probability"):
+                if key in fitted:
+                    level[key] = fitted[key]
+    return out
+
+
+def _linker(db: Any, sides: Sides, model: Any) -> Any:
+    """A Splink linker of the store side against the online side, in tables named for this run
+    (a Spark session's catalog is shared: a second run must not meet the first one's views)."""
+    from splink import Linker
+
+    run = uuid.uuid4().hex[:12]
+    return Linker([db.register(sides.store, dataset_display_name="store",
+                               table_name=f"__shopper_lens_store_{run}"),
+                   db.register(sides.online, dataset_display_name="online",
+                               table_name=f"__shopper_lens_online_{run}")], model, log_level=None)
 
 
 def _blocked_count(linker: Any) -> int:
