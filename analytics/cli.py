@@ -701,7 +701,8 @@ def _link(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.identity.links import write_review
 
     with _open(args) as ws:
-        report = find_links(ws, args.threshold, apply=args.apply)
+        report = find_links(ws, args.threshold, apply=args.apply, engine=args.engine,
+                            master=args.master)  # h13enc: --engine spark: Splink's Spark backend
     pending = [p for p in report.pairs if p["status"] == "pending"]
     out = report.as_json()
     if args.review_out:
@@ -1005,6 +1006,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--review-out", help="write the grey-zone pairs (0.5 to threshold) to this CSV")
     p.add_argument("--apply", action="store_true",
                    help="store the candidates and apply the links above the threshold")
+    _engine_flags(p)  # h13enc: the same Splink model on its Spark backend
     p = sub.add_parser("unlink", parents=[common], help="undo a probabilistic identity link")
     p.add_argument("alias", help="the store id (or online id) of the link")
     _predict_parser(sub, common)  # h16a

@@ -12,7 +12,9 @@ zone is UTC (see :func:`configure`).
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -145,6 +147,10 @@ def session(master: str = "local[2]", app: str = "shopper-lens",
     if shutil.which("java") is None and not _java_home():
         raise ShopperLensError("The Spark engine needs Java 17+, and no `java` is on the PATH.",
                                hint=_INSTALL_HINT, title="Spark not available")
+    if master.startswith("local") or "//127.0.0.1:" in master or "//localhost:" in master:
+        # h13enc: Python workers (the quantile scaling) run this interpreter, which has NumPy,
+        # SciPy and pandas; Spark's default is whatever `python3` is first on the PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app)
     if master.startswith("sc://"):
         builder = builder.remote(master)
@@ -172,8 +178,6 @@ def configure(spark: SparkSession) -> None:
 
 
 def _java_home() -> bool:
-    import os
-
     home = os.environ.get("JAVA_HOME")
     return home is not None and (Path(home) / "bin" / "java").exists()
 

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
@@ -30,6 +30,9 @@ from analytics.identity.masking import mask
 from analytics.identity.model import LABELS, score
 from analytics.ingest.load import relink_identities
 from analytics.workspace import Workspace
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 DEFAULT_THRESHOLD = 0.95
 REVIEW_FLOOR = 0.5
@@ -95,11 +98,27 @@ def _excluded(cur: duckdb.DuckDBPyConnection) -> tuple[set[str], set[tuple[str, 
 
 
 def find_links(ws: Workspace, threshold: float = DEFAULT_THRESHOLD, *, apply: bool = False,
-               progress: Progress | None = None) -> LinkReport:
+               progress: Progress | None = None, engine: str = "duckdb",
+               master: str = "local[2]", spark: SparkSession | None = None) -> LinkReport:
     """Score unlinked identities; with ``apply`` store the candidates and apply the sure ones.
 
     Without ``apply`` nothing is written (a dry run that reports what would change).
+    ``engine="spark"`` trains and scores the same Splink settings on Splink's Spark backend,
+    in ``spark`` or in a session started on ``master`` (and stopped) for this run; the
+    candidates and links are stored exactly as from DuckDB.
     """
+    if engine not in ("duckdb", "spark"):
+        raise ConfigError(f"Unknown linking engine {engine!r}.", hint="Use duckdb or spark.",
+                          title="Invalid engine")
+    if engine == "spark" and spark is None:
+        from analytics.engines.spark import session
+
+        own = session(master)
+        try:
+            return find_links(ws, threshold, apply=apply, progress=progress, engine=engine,
+                              spark=own)
+        finally:
+            own.stop()
     threshold = _check_threshold(threshold)
     say = progress or (lambda f, m: None)
     started = time.perf_counter()
@@ -120,7 +139,8 @@ def find_links(ws: Workspace, threshold: float = DEFAULT_THRESHOLD, *, apply: bo
         blocked = 0
         estimate = PrecisionEstimate(None, None, 0, 0.0, 0.0, 0.0)
     else:
-        scored = score(sides, Sides(store, online), say, min_probability=REVIEW_FLOOR)
+        scored = score(sides, Sides(store, online), say, min_probability=REVIEW_FLOOR,
+                       spark=spark if engine == "spark" else None)
         keep = pd.Series([(a, u) not in rejected for a, u in zip(
             scored.pairs["alias"], scored.pairs["user_id"], strict=True)], dtype=bool)
         pairs = _one_to_one(scored.pairs.loc[keep.to_numpy()].reset_index(drop=True))

@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import logging
 import math
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from analytics.errors import ShopperLensError
 from analytics.identity.calibration import fixed_prior, probabilities
 from analytics.identity.features import Sides
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 #: What each comparison is called on the page, by Splink output column.
 LABELS: dict[str, str] = {
@@ -40,6 +44,8 @@ _EXACT = ("email", "phone", "device", "gender")
 # strangers in their postcode. The levels run from most to least specific; the first that
 # agrees is the evidence.
 _PLACE = ("postcode", "city", "store", "country")
+_PLACE_WORDS = {"postcode": "same postcode", "city": "same city", "store": "same home store",
+                "country": "same country"}
 # Blocking: only pairs that share one of these are compared (each is an equi-join, so the
 # number of comparisons grows with block sizes, not with store × online).
 # (store + gender was dropped: its blocks grow with the shop, so comparisons grew quadratically.)
@@ -75,7 +81,18 @@ def _present(sides: Sides) -> list[str]:
     return out
 
 
-def comparisons(present: list[str]) -> list[Any]:
+#: Cosine similarity of the category mixes (equal-length lists) in each backend's SQL: DuckDB
+#: has it built in; Spark computes it from built-in higher-order functions, so Splink's Spark
+#: backend needs no similarity jar (no comparison here uses jaro_winkler and the like).
+COSINE_SQL: dict[str, str] = {
+    "duckdb": "list_cosine_similarity(cats_l, cats_r)",
+    "spark": "(aggregate(zip_with(cats_l, cats_r, (x, y) -> x * y), 0D, (s, v) -> s + v) / "
+             "sqrt(aggregate(transform(cats_l, x -> x * x), 0D, (s, v) -> s + v) * "
+             "aggregate(transform(cats_r, x -> x * x), 0D, (s, v) -> s + v)))",
+}
+
+
+def comparisons(present: list[str], dialect: str = "duckdb") -> list[Any]:
     """The Splink comparisons for the columns present, most specific level first."""
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
@@ -102,10 +119,8 @@ def comparisons(present: list[str]) -> list[Any]:
             # list_cosine_similarity: the mixes are variable-length lists (one per category)
             out.append(cl.CustomComparison([
                 cll.NullLevel("cats"),
-                cll.CustomLevel("list_cosine_similarity(cats_l, cats_r) >= 0.9",
-                                "cosine similarity ≥ 0.9"),
-                cll.CustomLevel("list_cosine_similarity(cats_l, cats_r) >= 0.7",
-                                "cosine similarity ≥ 0.7"),
+                cll.CustomLevel(f"{COSINE_SQL[dialect]} >= 0.9", "cosine similarity ≥ 0.9"),
+                cll.CustomLevel(f"{COSINE_SQL[dialect]} >= 0.7", "cosine similarity ≥ 0.7"),
                 cll.ElseLevel(),
             ], output_column_name="cats"))
         elif name == "activity":
@@ -127,20 +142,18 @@ def _place(columns: list[str]) -> Any:
 
     null = " AND ".join(f"({c}_l IS NULL OR {c}_r IS NULL)" for c in columns)
     levels: list[Any] = [cll.CustomLevel(null, "missing on one side").configure(is_null_level=True)]
-    words = {"postcode": "same postcode", "city": "same city", "store": "same home store",
-             "country": "same country"}
-    levels += [cll.CustomLevel(f"{c}_l = {c}_r", words[c]) for c in columns]
+    levels += [cll.CustomLevel(f"{c}_l = {c}_r", _PLACE_WORDS[c]) for c in columns]
     levels.append(cll.ElseLevel())
     return cl.CustomComparison(levels, output_column_name="place")
 
 
-def settings(present: list[str], prior: float = 1e-4) -> Any:
+def settings(present: list[str], prior: float = 1e-4, dialect: str = "duckdb") -> Any:
     """Splink settings for a store-vs-online link (never within one side)."""
     from splink import SettingsCreator, block_on
 
     blocks: list[Any] = [block_on(*b) for b in _BLOCKS if all(c in present for c in b)]
     return SettingsCreator(
-        link_type="link_only", comparisons=comparisons(present),
+        link_type="link_only", comparisons=comparisons(present, dialect),
         blocking_rules_to_generate_predictions=blocks,
         probability_two_random_records_match=prior, max_iterations=12, em_convergence=1e-3,
         retain_intermediate_calculation_columns=True, retain_matching_columns=True,
@@ -263,43 +276,113 @@ def decontaminate_u(model: dict[str, Any], share: float) -> dict[str, Any]:
     return model
 
 
+def _backend(spark: SparkSession | None) -> Any:
+    """A Splink database API: a private in-memory DuckDB, or Splink's Spark backend on
+    ``spark`` (its working tables persisted in Spark memory, none written to disk; the
+    similarity jar is not registered because no comparison needs it)."""
+    if spark is None:
+        from splink import DuckDBAPI
+
+        return DuckDBAPI()
+    from splink.backends.spark import SparkAPI
+
+    return SparkAPI(spark_session=spark, break_lineage_method="persist",
+                    register_udfs_automatically=False)  # type: ignore[no-untyped-call]
+
+
 def score(train: Sides, target: Sides, progress: Progress | None = None,
-          min_probability: float = 0.2) -> Scored:
+          min_probability: float = 0.2, spark: SparkSession | None = None) -> Scored:
     """Learn m/u on ``train`` (every identity, linked ones too: they are the agreeing pairs EM
     learns m from), score every blocked pair of ``train`` and fit the prior to ``target`` (the
-    identities still unlinked; see :mod:`.calibration`).
+    identities still unlinked; see :mod:`.calibration`). With ``spark`` the same settings train
+    and score through Splink's Spark backend.
 
     Returns the target pairs with probability ≥ ``min_probability``, best first, and every
     blocked pair's probability under that prior (for the held-out precision check).
     """
-    from splink import DuckDBAPI, Linker
-
     say = progress or (lambda f, m: None)
     _quiet()
     present = _present(train)
-    db = DuckDBAPI()  # a private in-memory database, dropped with the linker
-    learner = Linker([db.register(train.store, dataset_display_name="store"),
-                      db.register(train.online, dataset_display_name="online")],
-                     settings(present), log_level=None)
+    dialect = "duckdb" if spark is None else "spark"
+    # DuckDB: a private in-memory database, dropped with the linker
+    learner = _linker(_backend(spark), train, settings(present, dialect=dialect))
     _train(learner, present, len(train.store), say)
     model = decontaminate_u(bound_m(learner.misc.save_model_to_json()),
                             true_share(train, present))
-    scoring = DuckDBAPI()
-    linker = Linker([scoring.register(train.store, dataset_display_name="store"),
-                     scoring.register(train.online, dataset_display_name="online")],
-                    model, log_level=None)
     say(0.8, "Scoring the blocked pairs")
-    frame: pd.DataFrame = linker.inference.predict().as_pandas_dataframe()  # type: ignore[no-untyped-call]
-    ids = _oriented(frame)
-    weights = frame[[c for c in frame.columns if c.startswith("mw_")]].sum(axis=1)
+    frame, ids, weights = _predicted(_linker(_backend(spark), train, model))
     in_target = (ids["alias"].isin(target.store["unique_id"])
                  & ids["user_id"].isin(target.online["unique_id"])).to_numpy()
     n_pairs = len(target.store) * len(target.online)
     prior = fixed_prior(weights[in_target], n_pairs, prior_for(train, target, present))
     model["probability_two_random_records_match"] = prior
+    return _chosen(frame, ids, weights, model, min_probability, in_target)
+
+
+def predict(target: Sides, model: dict[str, Any], progress: Progress | None = None,
+            min_probability: float = 0.2, spark: SparkSession | None = None) -> Scored:
+    """Score every blocked pair of ``target`` with a trained model (its prior as it is; the
+    model in the backend's SQL dialect: see :func:`model_for`)."""
+    say = progress or (lambda f, m: None)
+    say(0.8, "Scoring the blocked pairs")
+    frame, ids, weights = _predicted(_linker(_backend(spark), target, model))
+    return _chosen(frame, ids, weights, model, min_probability, None)
+
+
+def _predicted(linker: Any) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Every blocked pair Splink scores, its (store, online) ids and its summed match weights."""
+    frame: pd.DataFrame = linker.inference.predict().as_pandas_dataframe()  # type: ignore[no-untyped-call]
+    weights = frame[[c for c in frame.columns if c.startswith("mw_")]].sum(axis=1)
+    return frame, _oriented(frame), weights
+
+
+def _chosen(frame: pd.DataFrame, ids: pd.DataFrame, weights: pd.Series, model: dict[str, Any],
+            min_probability: float, in_target: Any) -> Scored:
+    """The pairs (of the target, when given) at ``min_probability`` or above, under the model's
+    prior, and every pair's probability."""
+    prior = float(model["probability_two_random_records_match"])
     every = ids.assign(probability=probabilities(weights, prior))
-    chosen = frame[in_target & (every["probability"] >= min_probability).to_numpy()]
-    return Scored(_pairs(chosen, model), model, int(in_target.sum()), every)
+    keep = (every["probability"] >= min_probability).to_numpy()
+    if in_target is not None:
+        keep = keep & in_target
+    blocked = len(frame) if in_target is None else int(in_target.sum())
+    return Scored(_pairs(frame[keep], model), model, blocked, every)
+
+
+def model_for(model: dict[str, Any], dialect: str) -> dict[str, Any]:
+    """A trained model rewritten in another backend's SQL (Splink stores each level's
+    condition as SQL text: DuckDB quotes names with "…", Spark with `…`): the settings are
+    rebuilt for ``dialect`` and the trained m/u probabilities and prior copied across."""
+    present: list[str] = []
+    words = {label: column for column, label in _PLACE_WORDS.items()}
+    for comparison in model["comparisons"]:
+        if comparison["output_column_name"] == "place":  # its levels name the columns
+            present += [words[lv["label_for_charts"]] for lv in comparison["comparison_levels"]
+                        if lv.get("label_for_charts") in words]
+        else:
+            present.append(comparison["output_column_name"])
+    prior = float(model["probability_two_random_records_match"])
+    out: dict[str, Any] = settings(present, prior, dialect).create_settings_dict(dialect)
+    trained = {c["output_column_name"]: c["comparison_levels"] for c in model["comparisons"]}
+    for comparison in out["comparisons"]:
+        levels = trained[comparison["output_column_name"]]
+        for level, fitted in zip(comparison["comparison_levels"], levels, strict=True):
+            for key in ("m_probability", "u_probability"):
+                if key in fitted:
+                    level[key] = fitted[key]
+    return out
+
+
+def _linker(db: Any, sides: Sides, model: Any) -> Any:
+    """A Splink linker of the store side against the online side, in tables named for this run
+    (a Spark session's catalog is shared: a second run must not meet the first one's views)."""
+    from splink import Linker
+
+    run = uuid.uuid4().hex[:12]
+    return Linker([db.register(sides.store, dataset_display_name="store",
+                               table_name=f"__shopper_lens_store_{run}"),
+                   db.register(sides.online, dataset_display_name="online",
+                               table_name=f"__shopper_lens_online_{run}")], model, log_level=None)
 
 
 def _oriented(frame: pd.DataFrame) -> pd.DataFrame:
