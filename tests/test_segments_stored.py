@@ -104,3 +104,25 @@ def test_the_map_frame_joins_only_the_mapped_shoppers_in_their_order(demo_ws, km
     assert frame["monetary"].tolist()[:4] == by_user.loc[users[:4], "monetary"].tolist()
     assert frame["top_category"].tolist()[:4] == by_user.loc[users[:4], "top_category"].tolist()
     assert map_frame(demo_ws, None, users[:2], xy[:2])["segment_name"].tolist() == ["All shoppers"] * 2
+
+
+def test_values_derived_from_a_kept_frame_are_computed_once_and_a_copy_every_time(demo_ws):
+    from analytics.segments import matrix
+
+    matrix.clear()
+    frame = matrix.load_columns(demo_ws, ["user_id", "frequency"])
+    calls: list[int] = []
+
+    def count(f):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return len(f)
+
+    assert matrix.derived(frame, "n", count) == matrix.derived(frame, "n", count) == len(frame)
+    assert len(calls) == 1  # kept frame: once
+    copy = frame.copy()  # not kept by load_columns: it could be changed, so never remembered
+    matrix.derived(copy, "n", count)
+    matrix.derived(copy, "n", count)
+    assert len(calls) == 3
+    matrix.clear()
+    assert matrix.derived(matrix.load_columns(demo_ws, ["user_id", "frequency"]), "n", count) == len(frame)
+    assert len(calls) == 4  # forgotten with the frame
