@@ -82,3 +82,47 @@ def test_the_kept_matrix_equals_a_fresh_encoding_and_follows_a_profile_rebuild(d
     build_profiles(demo_ws)
     subset = matrix.load_columns(demo_ws, ["user_id", "frequency"])
     pd.testing.assert_frame_equal(subset, load_profiles(demo_ws)[["user_id", "frequency"]])
+
+
+def test_the_map_frame_joins_only_the_mapped_shoppers_in_their_order(demo_ws, kmeans_run):
+    import numpy as np
+
+    from analytics.profiles import load_profiles
+    from analytics.segments import members
+    from analytics.segments.views import HOVER_FEATURES, map_frame
+
+    profiles = load_profiles(demo_ws)
+    users = profiles["user_id"].to_numpy()[[7, 2, 11, 0]]
+    users = np.append(users, "nobody-has-this-id")  # planted: not profiled, not in the run
+    xy = np.arange(10, dtype=float).reshape(5, 2)
+    frame = map_frame(demo_ws, kmeans_run.run_id, users, xy)
+    assert list(frame.columns) == ["user_id", "x", "y", *HOVER_FEATURES, "segment_name"]
+    assert frame["user_id"].tolist() == users.tolist() and frame["y"].tolist() == [1, 3, 5, 7, 9]
+    named = members(demo_ws, kmeans_run.run_id).set_index("user_id")["segment_name"]
+    assert frame["segment_name"].tolist() == [*named.loc[users[:4]], "Not in this run"]
+    by_user = profiles.set_index("user_id")
+    assert frame["monetary"].tolist()[:4] == by_user.loc[users[:4], "monetary"].tolist()
+    assert frame["top_category"].tolist()[:4] == by_user.loc[users[:4], "top_category"].tolist()
+    assert map_frame(demo_ws, None, users[:2], xy[:2])["segment_name"].tolist() == ["All shoppers"] * 2
+
+
+def test_values_derived_from_a_kept_frame_are_computed_once_and_a_copy_every_time(demo_ws):
+    from analytics.segments import matrix
+
+    matrix.clear()
+    frame = matrix.load_columns(demo_ws, ["user_id", "frequency"])
+    calls: list[int] = []
+
+    def count(f):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return len(f)
+
+    assert matrix.derived(frame, "n", count) == matrix.derived(frame, "n", count) == len(frame)
+    assert len(calls) == 1  # kept frame: once
+    copy = frame.copy()  # not kept by load_columns: it could be changed, so never remembered
+    matrix.derived(copy, "n", count)
+    matrix.derived(copy, "n", count)
+    assert len(calls) == 3
+    matrix.clear()
+    assert matrix.derived(matrix.load_columns(demo_ws, ["user_id", "frequency"]), "n", count) == len(frame)
+    assert len(calls) == 4  # forgotten with the frame

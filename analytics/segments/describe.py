@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics.segments import memo
 from analytics.segments.labels import relabel
 
 # (feature, direction, words, weight): the adjective and the noun that describe a strong
@@ -61,9 +62,13 @@ class SegmentSummary:
 
 def zscores(Z: np.ndarray[Any, Any], labels: np.ndarray[Any, Any], columns: list[str]) -> pd.DataFrame:
     """Segment x feature table of mean scaled values relative to the whole population."""
-    frame = pd.DataFrame(Z, columns=columns)
-    centred = (frame - frame.mean()) / frame.std(ddof=0).replace(0, 1)
-    return centred.groupby(labels).mean()
+    centred: pd.DataFrame = memo.of_array(Z, "centred", _centred)  # kept matrix: once, not per re-run
+    return centred.set_axis(columns, axis=1).groupby(labels).mean()
+
+
+def _centred(Z: np.ndarray[Any, Any]) -> pd.DataFrame:
+    frame = pd.DataFrame(Z)
+    return (frame - frame.mean()) / frame.std(ddof=0).replace(0, 1)
 
 
 def naming_matrix(profiles: pd.DataFrame) -> pd.DataFrame:

@@ -10,19 +10,52 @@ from typing import Any
 
 import numpy as np
 
+from analytics.segments import memo
+
 SHIFT = 0.25
 _EPS = 1e-4
 Array = np.ndarray[Any, Any]
 
 
 def baseline(X: Array, labels: Array, columns: list[str], bins: int = 10) -> dict[str, Any]:
-    """Decile edges per feature and the bin shares of every segment (and of everyone)."""
+    """Decile edges per feature and the bin shares of every segment (and of everyone).
+
+    Every column's bins are found once for all shoppers and counted per segment in one
+    ``bincount`` (a re-cluster at 240,000 shoppers spent 13% of its time here when each
+    segment's rows were copied out and binned again); the values are the same.
+    """
+    edges, where, everyone = _binned(X, bins)
+    segments, group = np.unique(labels, return_inverse=True)
+    sizes = np.bincount(group, minlength=len(segments))
+    shares = {"all": [list(row) for row in everyone]}  # the kept lists stay unshared
+    for j, cuts in enumerate(edges):
+        width = len(cuts) + 1
+        counts = np.bincount(group * width + where[:, j], minlength=len(segments) * width)
+        for s, row in enumerate(counts.reshape(len(segments), width)):
+            shares.setdefault(str(int(segments[s])), []).append((row / max(int(sizes[s]), 1)).tolist())
+    return {"columns": columns, "edges": edges, "shares": shares}
+
+
+_Binned = tuple[list[list[float]], Array, list[list[float]]]
+
+
+def _binned(X: Array, bins: int) -> _Binned:
+    """(edges, bin of every cell, everyone's shares): they depend on X alone, so for the kept
+    read-only matrix of re-runs they are computed once (:mod:`.memo`)."""
+    return memo.of_array(X, f"drift-bins:{bins}", lambda M: _bin(M, bins))  # type: ignore[no-any-return]
+
+
+def _bin(X: Array, bins: int) -> _Binned:
+    # Per column, as before: np.quantile over axis 0 can differ in the last bit, which moves
+    # shoppers sitting exactly on an edge into the next bin.
     edges = [np.unique(np.quantile(X[:, j], np.linspace(0, 1, bins + 1))[1:-1]).tolist()
              for j in range(X.shape[1])]
-    shares = {"all": _shares(X, edges)}
-    for segment in np.unique(labels):
-        shares[str(int(segment))] = _shares(X[labels == segment], edges)
-    return {"columns": columns, "edges": edges, "shares": shares}
+    where = np.empty(X.shape, dtype=np.intp)
+    for j, cuts in enumerate(edges):
+        where[:, j] = np.searchsorted(cuts, X[:, j], side="right")
+    everyone = [(np.bincount(where[:, j], minlength=len(cuts) + 1) / max(len(X), 1)).tolist()
+                for j, cuts in enumerate(edges)]
+    return edges, where, everyone
 
 
 def psi(base: dict[str, Any], X: Array, labels: Array) -> dict[str, dict[str, float]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,7 @@ class Encoded:
 
 _CACHE: OrderedDict[tuple[Any, ...], Encoded] = OrderedDict()
 _FRAMES: OrderedDict[tuple[Any, ...], pd.DataFrame] = OrderedDict()
+_DERIVED: dict[int, dict[str, Any]] = {}  # id of a kept frame -> values computed from it
 _LOCK = threading.Lock()
 MAX_FRAMES = 2
 
@@ -51,25 +52,25 @@ def profiles_token(ws: Workspace, columns: Sequence[str]) -> tuple[Any, ...]:
     """What identifies the content of ``columns`` of the stored profiles: any rebuild, refresh,
     forget or in-place update of them changes it (a hash of every value, one DuckDB pass over
     just these columns, milliseconds at 240,000 shoppers)."""
-    known = set(_table_columns(ws))
+    known = set(table_columns(ws))
     picked = sorted({c for c in columns if c in known} | {"user_id"})
-    quoted = ", ".join(_quote(c) for c in picked)
+    quoted = ", ".join(quote(c) for c in picked)
     with ws.cursor() as cur:  # names checked against the catalogue, and quoted
         row = cur.execute(f"SELECT count(*), sum(hash({quoted})) FROM profiles").fetchall()[0]  # noqa: S608
     return (str(ws.path), tuple(picked), *row)
 
 
-def _quote(name: str) -> str:
+def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
 def columns_for(ws: Workspace, features: Sequence[str]) -> list[str]:
     """The profile columns a clustering run on ``features`` reads, in table order."""
     wanted = {*features, *DESCRIBE_COLUMNS}
-    return [c for c in _table_columns(ws) if c in wanted]
+    return [c for c in table_columns(ws) if c in wanted]
 
 
-def _table_columns(ws: Workspace) -> list[str]:
+def table_columns(ws: Workspace) -> list[str]:
     with ws.cursor() as cur:
         _require_profiles(cur)
         return [r[0] for r in cur.execute(_COLUMNS_SQL).fetchall()]
@@ -90,15 +91,32 @@ def load_columns(ws: Workspace, columns: Sequence[str]) -> pd.DataFrame:
     with _LOCK:
         _FRAMES[key] = frame
         while len(_FRAMES) > MAX_FRAMES:
-            _FRAMES.popitem(last=False)
+            _DERIVED.pop(id(_FRAMES.popitem(last=False)[1]), None)
     return frame
 
 
+def derived(frame: pd.DataFrame, name: str, compute: Callable[[pd.DataFrame], Any]) -> Any:
+    """``compute(frame)``, once per frame kept by :func:`load_columns` (frames not kept are
+    computed every time). For what depends on the profile values alone (which features vary,
+    the naming traits), which a re-run on the same profiles would otherwise recompute; the
+    result is shared, so callers must not modify it."""
+    with _LOCK:
+        kept = any(f is frame for f in _FRAMES.values())
+        found = _DERIVED.get(id(frame), {}).get(name) if kept else None
+    if found is not None:
+        return found
+    value = compute(frame)
+    with _LOCK:
+        if any(f is frame for f in _FRAMES.values()):
+            _DERIVED.setdefault(id(frame), {})[name] = value
+    return value
+
+
 def _read_columns(ws: Workspace, columns: Sequence[str]) -> pd.DataFrame:
-    known = set(_table_columns(ws))
+    known = set(table_columns(ws))
     if not set(columns) <= known:
         return load_profiles(ws)
-    quoted = ", ".join(_quote(c) for c in columns)
+    quoted = ", ".join(quote(c) for c in columns)
     with ws.cursor() as cur:
         # names checked against the catalogue above, and quoted
         return cur.execute(f"SELECT {quoted} FROM profiles ORDER BY user_id").df()  # noqa: S608
@@ -136,3 +154,4 @@ def clear() -> None:
     with _LOCK:
         _CACHE.clear()
         _FRAMES.clear()
+        _DERIVED.clear()

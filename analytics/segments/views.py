@@ -85,16 +85,30 @@ def stability(ws: Workspace, run_id: str, resamples: int = 8,
                                random_state=int(params["random_state"]), progress=progress)
 
 
+_MAP_FRAME = """
+SELECT m.user_id, m.x, m.y, {hover}coalesce(s.segment_name, $missing) AS segment_name
+FROM mapped m LEFT JOIN profiles p ON p.user_id = m.user_id
+LEFT JOIN segment_members s ON s.run_id = $run_id AND s.user_id = m.user_id
+ORDER BY m.i"""
+
+
 def map_frame(ws: Workspace, run_id: str | None, user_ids: np.ndarray[Any, Any],
               xy: np.ndarray[Any, Any]) -> pd.DataFrame:
-    """x, y, user_id, segment and hover features for each mapped shopper."""
-    frame = pd.DataFrame({"user_id": user_ids, "x": xy[:, 0], "y": xy[:, 1]})
-    profiles = matrix.load_columns(ws, ["user_id", *HOVER_FEATURES])
-    frame = frame.merge(profiles, on="user_id", how="left")
-    if run_id:
-        seg = members(ws, run_id)[["user_id", "segment_name"]]
-        frame = frame.merge(seg, on="user_id", how="left")
-        frame["segment_name"] = frame["segment_name"].fillna("Not in this run")
-    else:
-        frame["segment_name"] = "All shoppers"
-    return frame
+    """x, y, user_id, segment and hover features for each mapped shopper (in the given order).
+
+    One join in DuckDB of just the mapped shoppers: reading every profile's hover columns and
+    every member of the run into pandas to merge 20,000 of them cost the map ~0.5 s per draw
+    at 240,000 shoppers (and the map is drawn again on every selection).
+    """
+    mapped = pd.DataFrame({"i": np.arange(len(user_ids)), "user_id": user_ids,
+                           "x": xy[:, 0], "y": xy[:, 1]})
+    known = set(matrix.table_columns(ws))
+    hover = "".join(f"p.{matrix.quote(f)}, " for f in HOVER_FEATURES if f in known)
+    missing = "Not in this run" if run_id else "All shoppers"
+    with ws.cursor() as cur:
+        cur.register("mapped", mapped)
+        try:  # hover names are fixed and checked against the catalogue
+            return cur.execute(_MAP_FRAME.format(hover=hover),  # noqa: S608
+                               {"run_id": run_id or "", "missing": missing}).df()
+        finally:
+            cur.unregister("mapped")
