@@ -44,7 +44,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy analytics
 
 # Two workers (the machine has two cores); tests/conftest.py keeps browser and Spark tests together.
-WORKERS ?= 2
+WORKERS ?= 3
 test: $(STAMP) $(SPARK) chromium java lint typecheck
 	$(BIN)/pytest -n $(WORKERS) --dist loadgroup --durations=25
 

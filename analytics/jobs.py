@@ -16,6 +16,9 @@ of CPU, made the next pages 3-4x slower on this 2-core machine). A background jo
   interactive job (the map the user is looking at) computes — see :data:`FOREGROUND` — but never
   longer than ``PAUSE_CAP_S`` at a time, so a dashboard in constant use still finishes its jobs.
 
+Thread pools inherit the nice value of the thread that starts them (numba's, OpenMP's): work
+that later maps or pages depend on, such as the UMAP warm-up, runs as a ``priority`` job.
+
 A ``priority=True`` job (what the user is waiting for on screen) does none of this; while it
 computes it may mark itself foreground (``FOREGROUND.running()``) so background jobs pause.
 """

@@ -67,6 +67,9 @@ def map_warm_up() -> Job:
     _, lock = _registry()
     with lock:
         if not _WARM:
+            # At normal priority: the first map waits on this compile (numba's compiler lock),
+            # and the worker threads numba starts here inherit this thread's nice value and
+            # serve every later map; niced, a map on a busy machine took 3x as long.
             _WARM.append(Job("Preparing the UMAP map (compiling, once per server start)",
-                             lambda say: embedding.warm_up(), serial=False))
+                             lambda say: embedding.warm_up(), priority=True))
         return _WARM[0]

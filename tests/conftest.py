@@ -22,15 +22,27 @@ needs_shared = pytest.mark.skipif(
     reason=f"real CC0 data not found at {COMPLETEJOURNEY} (it sits beside the clone in CI)")
 
 
+#: Browser modules heavy enough to get a worker of their own (the map's UMAP, six sessions).
+_HEAVY_BROWSER = {"test_segments", "test_concurrency"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`make test` runs two pytest-xdist workers with ``--dist loadgroup``: the browser tests
-    share one worker (a server and Chromium each; two at once would starve each other on two
-    cores) and the Spark tests another's single JVM; everything else is balanced between them."""
+    """`make test` runs pytest-xdist workers with ``--dist loadgroup``. The suite waits more
+    than it computes (JVM start-up, servers, browsers: about half the CPU of two cores used
+    with two workers), so work is spread in groups that keep what must stay together:
+    the browser tests in two groups (each worker starts at most one demo server and one
+    Chromium), the Spark tests by module (each worker starts one JVM, shared by the Spark
+    modules it runs; the many hand-computed parity cases in two halves)."""
     for item in items:
+        stem = item.path.stem
         if "e2e" in item.path.parts:
-            item.add_marker(pytest.mark.xdist_group("browser"))
+            group = "browser-heavy" if stem in _HEAVY_BROWSER else "browser"
         elif item.get_closest_marker("spark") or "spark" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("spark"))
+            half = f"-{sum(map(ord, item.name)) % 2}" if stem == "test_engines_parity" else ""
+            group = f"spark-{stem}{half}"
+        else:
+            continue
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture
