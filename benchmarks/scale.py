@@ -25,8 +25,10 @@ Measured on the shared 2-core machine (load average ~20 from other jobs), --user
 60,271 / 297,150 events; DuckDB 1.03 s / 1.39 s; Spark local[2] 90 s (warm-up) / 37 s, same
 profile counts; Spark session start 28 s. --events 1000000 10000000 (load 20-29): ingest
 42 s / 494 s, profiles 33 s / 189 s, K-Means 22 s / 14 s, ALS 84 s / 296 s, peak RSS 0.8 / 5.5 GB;
-Spark at 1M 1,002 s (five Spark JVMs on the 2 cores); 100M not run (docs/scale-out.md: the
-extrapolation).
+Spark at 1M 1,002 s (five Spark JVMs on the 2 cores). --events 100000000 --no-spark (load
+15-43): ingest 4,296 s, profiles 1,874 s, K-Means 52 s, peak RSS 8.4 GB; ALS killed by the
+kernel at 24 GB (its pandas interaction pairs; docs/scale-out.md). Pass --als-max 10000000 to
+skip ALS above 10M.
 """
 
 from __future__ import annotations
