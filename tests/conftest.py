@@ -22,27 +22,31 @@ needs_shared = pytest.mark.skipif(
     reason=f"real CC0 data not found at {COMPLETEJOURNEY} (it sits beside the clone in CI)")
 
 
-#: Browser modules heavy enough to get a worker of their own (the map's UMAP, six sessions).
-_HEAVY_BROWSER = {"test_segments", "test_concurrency"}
+#: Groups that take longest (minutes each): scheduled first, so no worker starts one at the end.
+_LONG_FIRST = ("browser", "spark-test_spark_cluster", "spark-test_spark_ml")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`make test` runs pytest-xdist workers with ``--dist loadgroup``. The suite waits more
-    than it computes (JVM start-up, servers, browsers: about half the CPU of two cores used
-    with two workers), so work is spread in groups that keep what must stay together:
-    the browser tests in two groups (each worker starts at most one demo server and one
-    Chromium), the Spark tests by module (each worker starts one JVM, shared by the Spark
-    modules it runs; the many hand-computed parity cases in two halves)."""
+    than it computes (JVM start-ups, servers, browsers: about half the CPU of two cores used
+    with two workers), so work is spread in groups that keep what must stay together: the
+    browser tests in one group (a demo server and Chromium; two at once starve each other),
+    the Spark tests by module (each worker starts one JVM, shared by the Spark modules it runs;
+    the many hand-computed parity cases in two halves). The longest groups go first."""
+    groups: dict[int, str] = {}
     for item in items:
         stem = item.path.stem
         if "e2e" in item.path.parts:
-            group = "browser-heavy" if stem in _HEAVY_BROWSER else "browser"
+            group = "browser"
         elif item.get_closest_marker("spark") or "spark" in getattr(item, "fixturenames", ()):
             half = f"-{sum(map(ord, item.name)) % 2}" if stem == "test_engines_parity" else ""
             group = f"spark-{stem}{half}"
         else:
             continue
         item.add_marker(pytest.mark.xdist_group(group))
+        groups[id(item)] = group
+    rank = {g: i for i, g in enumerate(_LONG_FIRST)}
+    items.sort(key=lambda it: rank.get(groups.get(id(it), ""), len(rank)))
 
 
 @pytest.fixture
