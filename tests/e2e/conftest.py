@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -131,6 +132,13 @@ def wait_idle(page, timeout: float = 90_000) -> None:  # type: ignore[no-untyped
     page.wait_for_timeout(300)
     assert page.locator('[data-testid="stException"]').count() == 0, \
         page.locator('[data-testid="stException"]').first.inner_text()
+
+
+def choose(page, label: str, option: str | re.Pattern[str]) -> None:  # type: ignore[no-untyped-def]
+    """Pick ``option`` (exact text, or a pattern) in the selectbox labelled ``label``."""
+    page.locator('[data-testid="stSelectbox"]', has_text=label).first.click()
+    page.get_by_role("option", name=option, exact=isinstance(option, str) or None).first.click()
+    wait_idle(page)
 
 
 def screenshot(page, name: str) -> None:  # type: ignore[no-untyped-def]

@@ -8,16 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.e2e.conftest import screenshot, wait_idle
+from tests.e2e.conftest import choose, screenshot, wait_idle
 from tests.test_experiments import hillstrom_like
 
 pytestmark = pytest.mark.e2e
-
-
-def _choose(page, label: str, option: str) -> None:  # type: ignore[no-untyped-def]
-    page.locator('[data-testid="stSelectbox"]', has_text=label).first.click()
-    page.get_by_role("option", name=option, exact=True).click()
-    wait_idle(page)
 
 
 def test_upload_results_map_arms_see_qini_and_export_targets(page, server, tmp_path: Path):
@@ -33,8 +27,8 @@ def test_upload_results_map_arms_see_qini_and_export_targets(page, server, tmp_p
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
     page.get_by_text("choose the arm and the control").wait_for()
     wait_idle(page)
-    _choose(page, "Treatment arm", "Womens E-Mail")
-    _choose(page, "Control arm", "No E-Mail")
+    choose(page, "Treatment arm", "Womens E-Mail")
+    choose(page, "Control arm", "No E-Mail")
     page.get_by_text("Womens E-Mail vs No E-Mail").wait_for()
     page.get_by_role("button", name="Fit uplift models").click()
     page.get_by_text(re.compile("dashed straight line is random targeting")).wait_for(timeout=120_000)
@@ -68,9 +62,9 @@ def test_three_arms_all_against_control_and_best_arm_per_shopper(page, server, t
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
     page.get_by_text("choose the arm and the control").wait_for()
     wait_idle(page)
-    _choose(page, "Revenue column", "spend")
-    _choose(page, "Treatment arm", "All arms against the control")
-    _choose(page, "Control arm", "No E-Mail")
+    choose(page, "Revenue column", "spend")
+    choose(page, "Treatment arm", "All arms against the control")
+    choose(page, "Control arm", "No E-Mail")
     page.get_by_text("2 arms against No E-Mail").wait_for()
     page.get_by_text("Revenue per arm").wait_for()
     page.get_by_role("button", name="Find the best arm per shopper").click()

@@ -12,7 +12,7 @@ import pytest
 
 from analytics.segments import PRESETS, SegmentSpec, members, run_segmentation, save_selection
 from analytics.workspace import Workspace
-from tests.e2e.conftest import copy_demo, screenshot, start_server, stop_server, wait_idle
+from tests.e2e.conftest import choose, copy_demo, screenshot, start_server, stop_server, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -38,12 +38,6 @@ def segmented(browser, tmp_path: Path, _demo_db: Path):  # type: ignore[no-untyp
     yield page, sizes
     context.close()
     stop_server(server.process)
-
-
-def choose(page, label: str, option: re.Pattern[str]) -> None:  # type: ignore[no-untyped-def]
-    page.locator('[data-testid="stSelectbox"]', has_text=label).first.click()
-    page.get_by_role("option", name=option).first.click()
-    wait_idle(page)
 
 
 def open_page(page, name: str) -> None:  # type: ignore[no-untyped-def]
