@@ -115,7 +115,8 @@ def shopper_map(result: SegmentRun) -> None:
             users, xy, note = run(lambda: cached_embedding(*args, shown))
     frame = run(lambda: map_frame(ws, result.run_id, np.asarray(users), np.asarray(xy)))
     st.caption(note)
-    hover = {"user_id": True, **{f: True for f in HOVER_FEATURES}, "x": False, "y": False}
+    hover = {"user_id": True, **{f: _hover_format(frame, f) for f in HOVER_FEATURES if f in frame},
+             "x": False, "y": False}
     fig = px.scatter(frame, x="x", y="y", color="segment_name", custom_data=["user_id"], hover_data=hover,
                      render_mode="webgl", height=620, labels={"segment_name": "segment"},
                      color_discrete_sequence=px.colors.qualitative.Bold)
@@ -130,6 +131,11 @@ def shopper_map(result: SegmentRun) -> None:
                 "segment.", icon=":material/gesture_select:")
         return
     _selection(result, chosen)
+
+
+def _hover_format(frame: Any, column: str) -> str | bool:
+    """Money and other fractional values with two decimals (not 2029.8000000000002)."""
+    return ":,.2f" if frame[column].dtype.kind == "f" else True
 
 
 def _user_of(point: dict[str, Any]) -> str | None:
