@@ -62,6 +62,7 @@ def check_events(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping,
     found = [
         _timestamps(cur, mapping, source_columns, rows, valid),
         *_micro_units(cur, mapping, valid),
+        _scaled_prices(cur, mapping, valid),  # h11logs
         _no_monetary(cur, mapping, source_columns, valid),
         _few_users(cur, mapping, rows, valid),
         unknown_types(cur, rows, valid),
@@ -147,6 +148,31 @@ def _micro_units(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping, valid: 
                 "Load with --set price_scale=0.000001 (on the Data page: Price scale)."))
             break
     return found
+
+
+# h11logs: prices that are all tiny fractions are scaled (H&M divides by an unknown factor).
+SCALED_MAX = 1.0  # every positive price below this ...
+SCALED_MEDIAN = 0.2  # ... with a median below this ...
+SCALED_ROWS = 20  # ... over at least this many priced purchases
+
+
+def _scaled_prices(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping, valid: str
+                   ) -> LoadWarning | None:
+    """Unit prices that are all fractions of one currency unit: scaled, not money."""
+    if "price" not in mapping.mapped() or "price_scale" in mapping.constants:
+        return None
+    n, median, top = _one(cur, f"SELECT count(*), median(price), max(price) FROM {valid} "
+                          "WHERE event_type = 'purchase' AND price > 0")
+    if n < SCALED_ROWS or float(top) >= SCALED_MAX or float(median) >= SCALED_MEDIAN:
+        return None
+    return LoadWarning(
+        "scaled_prices",
+        f"all {n:,} purchase prices are below {SCALED_MAX:g} (median {float(median):.4g}, "
+        f"max {float(top):.4g}): they look scaled or normalised (as in the H&M data set), not "
+        "currency, so revenue and monetary are in that unknown unit.",
+        "If you know the factor, load with --set price_scale=FACTOR (Data page: Price scale); "
+        "otherwise compare spend only between shoppers (rankings and M scores hold, amounts "
+        "do not).")
 
 
 def _no_monetary(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping,
