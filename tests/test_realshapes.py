@@ -65,7 +65,7 @@ def test_hm_transactions_load_as_purchases_with_scaled_prices_flagged(ws, write)
     assert got["event_time"].min() == datetime(2019, 9, 10)
     assert got["event_time"].max() == datetime(2019, 9, 14)
     assert got["revenue"].sum() == pytest.approx(sum(prices))
-    assert "scaled_prices" in codes(report)
+    assert codes(report) == {"scaled_prices"}  # every purchase priced: no unpriced_purchases
     warning = next(w for w in report.warnings if w["code"] == "scaled_prices")
     assert "all 24 purchase prices are below 1" in warning["message"]
     assert "price_scale" in warning["hint"]
@@ -108,6 +108,9 @@ def test_instacart_orders_and_lines_are_refused_saying_there_are_no_dates(ws, wr
         ingest_file(ws, write("order_products__prior.csv", INSTACART_LINES))
     assert "no shopper and no time" in lines.value.message
     assert table_counts(ws) == before  # nothing stored, not even as users
+    products = ingest_file(ws, write("products.csv", "product_id,product_name,aisle_id,"
+                                     "department_id\n196,Soda,77,7\n14084,Baby Food,92,18\n"))
+    assert (products.kind, products.rows_loaded) == ("items", 2)  # the catalogue still loads
 
 
 # --- Diginetica (CIKM Cup 2016) --------------------------------------------------------------
@@ -171,6 +174,8 @@ def test_yoochoose_buys_zero_price_and_quantity_are_missing_not_free(ws, write):
     assert got.loc["214826955", ["price", "quantity", "revenue"]].isna().all()
     assert got["revenue"].sum() == pytest.approx(12462 + 2 * 10471)
     assert set(got["user_id"]) == {"420374", "489758"}
+    warning = next(w for w in report.warnings if w["code"] == "unpriced_purchases")
+    assert warning["message"].startswith("1 of 3 purchases (33%) have no price")
 
 
 def test_a_headerless_file_of_another_shape_is_not_taken_for_yoochoose(ws, write):

@@ -64,6 +64,7 @@ def check_events(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping,
         *_micro_units(cur, mapping, valid),
         _scaled_prices(cur, mapping, valid),  # h11logs
         _no_monetary(cur, mapping, source_columns, valid),
+        _some_unpriced(cur, valid),  # h11logs
         _few_users(cur, mapping, rows, valid),
         unknown_types(cur, rows, valid),
     ]
@@ -190,6 +191,25 @@ def _no_monetary(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping,
         f"{purchases:,} purchases have no price or amount: monetary will be 0 for every shopper, "
         f"so M scores and spend-based RFM names stay empty.{ask}",
         f"Map the line total or unit price ({fix}).")
+
+
+UNPRICED_SHARE = 0.1  # h11logs: a share of unpriced purchases that visibly understates spend
+
+
+def _some_unpriced(cur: duckdb.DuckDBPyConnection, valid: str) -> LoadWarning | None:
+    """Some purchases priced, many not (Yoochoose buys with price 0): spend is a lower bound."""
+    purchases, priced = _one(cur, f"SELECT count(*), count(coalesce(price, revenue)) FROM {valid} "
+                             "WHERE event_type = 'purchase'")
+    unpriced = int(purchases) - int(priced)
+    if not priced or unpriced < UNPRICED_SHARE * int(purchases):
+        return None
+    return LoadWarning(
+        "unpriced_purchases",
+        f"{unpriced:,} of {purchases:,} purchases ({unpriced / purchases:.0%}) have no price or "
+        "amount: monetary, order values and M scores count only the priced ones, so spend is "
+        "understated.",
+        "Map the price or line-total column if the file has one (--map price=COLUMN); "
+        "otherwise read spend as a lower bound.")
 
 
 def _amount_column(cur: duckdb.DuckDBPyConnection, columns: list[str]) -> str | None:
