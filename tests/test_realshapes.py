@@ -107,6 +107,8 @@ def test_instacart_orders_and_lines_are_refused_saying_there_are_no_dates(ws, wr
     with pytest.raises(MappingError) as lines:
         ingest_file(ws, write("order_products__prior.csv", INSTACART_LINES))
     assert "no shopper and no time" in lines.value.message
+    with pytest.raises(MappingError, match="Instacart's aisle lookup table"):
+        ingest_file(ws, write("aisles.csv", "aisle_id,aisle\n1,prepared soups salads\n"))
     assert table_counts(ws) == before  # nothing stored, not even as users
     products = ingest_file(ws, write("products.csv", "product_id,product_name,aisle_id,"
                                      "department_id\n196,Soda,77,7\n14084,Baby Food,92,18\n"))

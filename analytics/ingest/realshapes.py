@@ -106,4 +106,12 @@ def refusal(columns: list[str], mapping: Mapping[str, str | None] | None,
             "it belongs to has no dates either, so it cannot become events.",
             hint="Load order lines joined to orders that carry a shopper id and a real date; "
             "products.csv loads on its own as items (--kind items).")
+    lookup = next((name for name in ("aisle", "department") if present == {f"{name}_id", name}),
+                  None)
+    if lookup and not mapping:
+        return MappingError(
+            f"{file_name}: this is Instacart's {lookup} lookup table ({lookup}_id, {lookup}): "
+            "names for the ids in products.csv, with no products, shoppers or events of its own.",
+            hint=f"Join the {lookup} names into products.csv and load that as items "
+            f"(--kind items --map category={lookup}); this file alone adds nothing.")
     return None
