@@ -167,12 +167,26 @@ def _profiles(args: argparse.Namespace) -> dict[str, Any]:
     return {"users": users, "features": summary.features, "as_of": summary.as_of, **spilled}
 
 
-def _out_dir_flags(p: argparse.ArgumentParser) -> None:
-    """h13out: Spark results bigger than the dashboard go to a folder as Parquet."""
+def _out_dir_flags(p: argparse.ArgumentParser, offered: bool = True) -> None:
+    """h13out: Spark results bigger than the dashboard go to a folder as Parquet.
+
+    h14json: ``offered=False`` (link, which writes no result folder) hides both flags from the
+    help; the command refuses them (:func:`_refuse_out_dir`) instead of ignoring them."""
     p.add_argument("--out-dir", help="Spark only: write the full result there as partitioned "
-                   "Parquet (folder or Hadoop URL); the workspace keeps a sample and aggregates")
+                   "Parquet (folder or Hadoop URL); the workspace keeps a sample and aggregates"
+                   if offered else argparse.SUPPRESS)
     p.add_argument("--overwrite", action="store_true",
-                   help="replace the contents of a non-empty --out-dir")
+                   help="replace the contents of a non-empty --out-dir" if offered else argparse.SUPPRESS)
+
+
+def _refuse_out_dir(args: argparse.Namespace, instead: str) -> None:
+    """h14json: a flag that would do nothing is refused, before the workspace is opened."""
+    given = [flag for flag, value in (("--out-dir", args.out_dir), ("--overwrite", args.overwrite))
+             if value]
+    if given:
+        raise ShopperLensError(
+            f"`{args.command}` writes no result folder, so {' and '.join(given)} would do nothing.",
+            hint=f"Leave {' and '.join(given)} out: {instead}", title="Invalid argument")
 
 
 def _spilled(ws: Any, args: argparse.Namespace, kind: str, ref: str = "") -> dict[str, Any]:
@@ -700,6 +714,8 @@ def _link(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.identity import find_links
     from analytics.identity.links import write_review
 
+    _refuse_out_dir(args, "links are stored in the workspace (identity_links); "
+                          "--review-out FILE writes the pairs for review as CSV.")
     with _open(args) as ws:
         report = find_links(ws, args.threshold, apply=args.apply, engine=args.engine,
                             master=args.master)  # h13enc: --engine spark: Splink's Spark backend
@@ -863,12 +879,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "as s3a://…) instead of the workspace's")
     _out_dir_flags(p)
 
-    def _engine_flags(p: argparse.ArgumentParser) -> None:  # h13: Spark for segment, recommend
+    def _engine_flags(p: argparse.ArgumentParser, out_dir: bool = True) -> None:  # h13: Spark
         p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
                        help="compute locally (default) or on Apache Spark (extra shopper-lens[spark])")
         p.add_argument("--master", default="local[2]",
                        help="Spark master: local[N], spark://HOST:PORT or sc://HOST:PORT")
-        _out_dir_flags(p)
+        _out_dir_flags(p, offered=out_dir)
 
     p = sub.add_parser("segment", parents=[common], help="segment shoppers; write a CSV")
     p.add_argument("--method", default="kmeans",
@@ -1006,7 +1022,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--review-out", help="write the grey-zone pairs (0.5 to threshold) to this CSV")
     p.add_argument("--apply", action="store_true",
                    help="store the candidates and apply the links above the threshold")
-    _engine_flags(p)  # h13enc: the same Splink model on its Spark backend
+    _engine_flags(p, out_dir=False)  # h13enc: Splink on Spark; h14json: no --out-dir (refused)
     p = sub.add_parser("unlink", parents=[common], help="undo a probabilistic identity link")
     p.add_argument("alias", help="the store id (or online id) of the link")
     _predict_parser(sub, common)  # h16a

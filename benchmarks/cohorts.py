@@ -9,15 +9,15 @@ over a year) and a six-segment run, then times:
   week     the same by week (about 4x the cells)
   split    by month, overall and per segment of the run
   cell     analytics.cohorts.cell_shoppers of the largest cohort one month later
-and prints each as a multiple of the floor, with a JSON summary on the last line. Target: within
-5x the floor. On the 2-core development machine at 1M events (40,000 shoppers): month 2.1x,
-week 4.0x, split 3.2x, cell 2.2x of a 0.18 s floor (0.37 s for the monthly table).
+and prints each as a multiple of the floor; with --json the last line is a JSON summary
+({"events", "floor_s", "<name>_s", "<name>_x"}). Target: within 5x the floor. On the 2-core
+development machine at 1M events (40,000 shoppers): month 2.1x, week 4.0x, split 3.2x, cell
+2.2x of a 0.18 s floor (0.37 s for the monthly table).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _report import add_json_flag, emit
 
 from analytics.cohorts import cell_shoppers, cohort_table
 from analytics.workspace import Workspace
@@ -75,6 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    add_json_flag(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, Workspace(Path(tmp) / "bench.duckdb") as ws:
         fill(ws, make_events(args.events))
@@ -97,7 +99,7 @@ def main() -> None:
             seconds = timed(fn, args.repeat)
             print(f"  {name:<6} {seconds:7.3f} s  {seconds / base:5.1f}x floor")
             result[f"{name}_s"], result[f"{name}_x"] = round(seconds, 4), round(seconds / base, 2)
-        print(json.dumps(result))
+        emit(result, args)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ For each size, generates the sample shop (seed 7), loads it, runs `find_links` (
 threshold) and prints the blocked pairs against all store × online pairs (near-linear blocking:
 blocked pairs per store identity should stay roughly flat), the seconds of the run, and
 precision / recall against the planted `identity_truth.csv`. Targets: precision ≥ 0.95,
-recall ≥ 0.8, blocked pairs per store identity within 2× of the smallest size's.
+recall ≥ 0.8, blocked pairs per store identity within 2× of the smallest size's
+(``blocked_growth``). With --json the last line is ``{"runs": [one object per size]}``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from _report import add_json_flag, emit
 
 from analytics.bundle import load_bundle
 from analytics.identity import find_links
@@ -47,12 +49,18 @@ def measure(users: int, folder: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, nargs="+", default=[3000])
+    add_json_flag(parser)
     args = parser.parse_args()
+    rows: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for users in args.users:
             row = measure(users, Path(tmp))
             row["blocked_per_store_id"] = round(row["blocked"] / max(row["store_ids"], 1), 1)
+            first = rows[0]["blocked_per_store_id"] if rows else row["blocked_per_store_id"]
+            row["blocked_growth"] = round(row["blocked_per_store_id"] / first, 2) if first else float("nan")
+            rows.append(row)
             print(row, flush=True)
+    emit({"runs": rows}, args)
 
 
 if __name__ == "__main__":

@@ -6,19 +6,20 @@ Generates the sample shop (seed 11), runs ``find_links`` (dry run) on DuckDB and
 ``engine="spark"`` (the whole Splink run — u sampling, EM, prediction — on Spark), and prints
 the seconds of each, the candidate pairs only one side found, the largest probability
 difference and whether every stored link would be the same. Target: no pair on one side only,
-probabilities within 1e-6. The last line is a JSON summary.
+probabilities within 1e-6. With --json the last line is a JSON summary (``spark_over_duckdb``:
+the Spark run's seconds over DuckDB's).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from _report import add_json_flag, emit
 
 from analytics.bundle import load_bundle
 from analytics.engines.spark import session
@@ -46,6 +47,7 @@ def measure(users: int, master: str, folder: Path) -> dict[str, Any]:
     matched = both[both["_merge"] == "both"]
     return {"users": users, "candidates": len(a), "duckdb_seconds": round(duckdb_seconds, 1),
             "spark_seconds": round(spark_seconds, 1),
+            "spark_over_duckdb": round(spark_seconds / duckdb_seconds, 2),
             "only_one_side": int((both["_merge"] != "both").sum()),
             "max_probability_difference": float((matched["probability_x"]
                                                  - matched["probability_y"]).abs().max()),
@@ -56,13 +58,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--master", default="local[2]")
+    add_json_flag(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         result = measure(args.users, args.master, Path(folder))
     print(f"{result['candidates']} candidates; DuckDB {result['duckdb_seconds']} s, Spark "
           f"{result['spark_seconds']} s; {result['only_one_side']} on one side only; largest "
           f"probability difference {result['max_probability_difference']:.2e}")
-    print(json.dumps(result))
+    emit(result, args)
 
 
 if __name__ == "__main__":

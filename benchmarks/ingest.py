@@ -15,7 +15,6 @@ machine is busy).
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import shutil
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+from _report import add_json_flag, emit
 
 from analytics.ingest import ingest_file
 from analytics.workspace import Workspace
@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas path")
-    parser.add_argument("--json", action="store_true", help="a JSON summary as the last line")
+    add_json_flag(parser)
     args = parser.parse_args()
     summary: dict[str, float | int] = {"events": args.events}
     with tempfile.TemporaryDirectory() as tmp:
@@ -130,8 +130,7 @@ def main() -> None:
                 summary[f"{kind}_pandas_s"] = round(t_pandas, 2)
                 line += f" · pandas {t_pandas:6.2f}s · pandas/ours {t_pandas / t_ours:4.2f}x (target ≥ 3)"
             print(line, flush=True)
-    if args.json:
-        print(json.dumps(summary))
+    emit(summary, args)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ Generates a CSV of about --gb gigabytes (synthetic events, ~75 bytes a row) in a
 folder, loads it by path through the CLI under SHOPPER_LENS_MEMORY_LIMIT, and prints the peak
 resident memory of the CLI process, its ratio to the file size and to a 1/10-size baseline
 measured in the same run (bounded memory: the ratio stays near 1 however big the file is).
+With --json the last line is a JSON summary ({"limit", "baseline": {...}, "big": {...},
+"rss_growth_for_10x_file"}).
 
     .venv/bin/python benchmarks/ingest_memory.py --gb 2 --limit 1GB
 """
@@ -11,7 +13,6 @@ measured in the same run (bounded memory: the ratio stays near 1 however big the
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 import duckdb
+from _report import add_json_flag, emit
 
 ROOT = Path(__file__).resolve().parent.parent
 BYTES_PER_ROW = 75  # of the generated rows, measured
@@ -66,6 +68,7 @@ def main() -> None:
     parser.add_argument("--gb", type=float, default=2.0, help="size of the big file")
     parser.add_argument("--limit", default="1GB", help="SHOPPER_LENS_MEMORY_LIMIT for the runs")
     parser.add_argument("--dir", help="scratch folder (default: a temporary one, removed after)")
+    add_json_flag(parser)
     args = parser.parse_args()
     scratch = Path(args.dir or tempfile.mkdtemp(prefix="ingest-memory-"))
     scratch.mkdir(parents=True, exist_ok=True)
@@ -90,7 +93,7 @@ def main() -> None:
             shutil.rmtree(scratch, ignore_errors=True)
     growth = results["big"]["peak_rss_mb"] / results["baseline"]["peak_rss_mb"]
     print(f"peak RSS ratio big/baseline: {growth:.2f} for a 10x larger file (limit {args.limit})")
-    print(json.dumps({"limit": args.limit, **results, "rss_growth_for_10x_file": growth}))
+    emit({"limit": args.limit, **results, "rss_growth_for_10x_file": growth}, args)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ Fills a workspace with N synthetic events, then times:
   funnel   analytics.journeys.funnel, 4 steps, per session and per user with a device breakdown
   paths    analytics.journeys.paths at category detail
   sankey   analytics.journeys.sankey, 5 steps
-and prints each as a multiple of the floor. Target: about two floors per funnel step (one
+and prints each as a multiple of the floor; with --json the last line is a JSON summary
+({"events", "floor_s", "<step>_s", "<step>_x"}). Target: about two floors per funnel step (one
 window sort per step plus the aggregation; 4 steps: <= 8x), paths and Sankey within 6x. On the
 2-core development machine at 1M events: funnel 5.8x (per session) and 7.1x (per user by
 device), paths 5.7x, Sankey 2.7x of a 0.73 s floor.
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _report import add_json_flag, emit
 
 from analytics.journeys import funnel, paths, sankey
 from analytics.workspace import Workspace
@@ -65,6 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    add_json_flag(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, Workspace(Path(tmp) / "bench.duckdb") as ws:
         frame = make_events(args.events)
@@ -78,15 +81,19 @@ def main() -> None:
 
         base = timed(floor, args.repeat)
         print(f"{args.events:,} events; floor (one window pass) {base:.2f} s")
-        runs: dict[str, Callable[[], object]] = {
-            "funnel per session": lambda: funnel(ws),
-            "funnel per user by device": lambda: funnel(ws, per="user", by="device"),
-            "paths (category)": lambda: paths(ws),
-            "sankey (5 steps)": lambda: sankey(ws),
+        runs: dict[tuple[str, str], Callable[[], object]] = {
+            ("funnel per session", "funnel_session"): lambda: funnel(ws),
+            ("funnel per user by device", "funnel_user_device"):
+                lambda: funnel(ws, per="user", by="device"),
+            ("paths (category)", "paths"): lambda: paths(ws),
+            ("sankey (5 steps)", "sankey"): lambda: sankey(ws),
         }
-        for name, run in runs.items():
+        summary: dict[str, float] = {"events": args.events, "floor_s": round(base, 4)}
+        for (name, key), run in runs.items():
             seconds = timed(run, args.repeat)
             print(f"{name:<28} {seconds:6.2f} s  {seconds / base:5.1f}x floor")
+            summary[f"{key}_s"], summary[f"{key}_x"] = round(seconds, 4), round(seconds / base, 2)
+    emit(summary, args)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ every number, so quote the load with it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import socket
@@ -32,6 +31,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+from _report import add_json_flag, emit
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -171,7 +172,7 @@ def main() -> None:
                         "(default ~/.cache/shopper-lens/bench-pages-USERS)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds allowed per page")
     parser.add_argument("--no-map", action="store_true", help="skip the Segments map tab")
-    parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    add_json_flag(parser)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     cache = args.cache or Path.home() / ".cache" / "shopper-lens" / f"bench-pages-{args.users}"
@@ -185,8 +186,7 @@ def main() -> None:
         finally:
             stop(process)
     summary["users"] = args.users
-    if args.json:
-        print(json.dumps(summary))
+    emit(summary, args)
 
 
 if __name__ == "__main__":

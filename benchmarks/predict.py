@@ -7,14 +7,16 @@ Simulates BG/NBD + Gamma-Gamma summaries (analytics.predict.simulate) and times
   bgnbd   the BG/NBD maximum-likelihood fit (target: under 5 s at 200,000 shoppers)
   gamma   the Gamma-Gamma fit
   values  P(alive), expected orders, order value and 365-day CLV for everyone
-and prints the largest relative parameter error; the last line is a JSON summary.
+and prints the largest relative parameter error; with --json the last line is
+``{"runs": [one object per size]}``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
+
+from _report import add_json_flag, emit
 
 from analytics.predict.clv import fit_bgnbd, fit_gamma_gamma
 from analytics.predict.lifetime import per_shopper
@@ -41,12 +43,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shoppers", type=int, nargs="+", default=[20_000])
     parser.add_argument("--seed", type=int, default=1)
+    add_json_flag(parser)
     args = parser.parse_args()
     rows = [run(n, args.seed) for n in args.shoppers]
     for r in rows:
         print(f"{r['shoppers']:>9,} shoppers  bgnbd {r['bgnbd_s']:6.2f} s  gamma {r['gamma_s']:6.2f} s  "
               f"values {r['values_s']:6.2f} s  max parameter error {r['max_param_error']:.1%}")
-    print(json.dumps(rows))
+    emit({"runs": rows}, args)
 
 
 if __name__ == "__main__":

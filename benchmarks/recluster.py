@@ -17,7 +17,6 @@ The machine is shared: compare CPU seconds when the load average is high.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -26,6 +25,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _report import add_json_flag, emit
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DB = Path.home() / ".cache" / "shopper-lens" / "bench-pages-200000" / "ws" / "shopper_lens.duckdb"
@@ -58,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, default=DEFAULT_DB)
     parser.add_argument("--runs", type=int, default=2, help="re-clusters after the first")
-    parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    add_json_flag(parser)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from analytics.embedding import embed
@@ -87,8 +88,7 @@ def main() -> None:
             timed("heatmap_stored", lambda: heatmap(ws, run.run_id), out)
             timed("heatmap_computed", lambda: _computed_heatmap(ws, run.run_id, names), out)
     out["load_average"] = round(os.getloadavg()[0], 1)
-    if args.json:
-        print(json.dumps(out))
+    emit(out, args)
 
 
 if __name__ == "__main__":

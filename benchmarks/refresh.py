@@ -17,13 +17,13 @@ of a step moves with everyone else's load, its CPU time much less.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from _report import add_json_flag, emit
 
 import analytics.refresh as refresh_module
 from analytics.bundle import load_bundle
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--new-share", type=float, default=0.01)
     parser.add_argument("--new", choices=sorted(NEW_EVENTS_SQL), default="latest",
                         help="which new events: the latest activity replayed, or random copies")
-    parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    add_json_flag(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -105,14 +105,13 @@ def main() -> None:
               f"{sum(report.moved.values()):,} shoppers moved")
         print(pd.Series(report.moved).sort_values(ascending=False).head(5).to_string())
         ws.close()
-    if args.json:
-        print(json.dumps({"full_s": round(full, 3), "profiles_s": step,
-                          "profile_share": round(step / full, 4), "refresh_s": round(whole, 3),
-                          "ingest_s": report.seconds["ingest"], "rescore_s": report.seconds["rescore"],
-                          "recomputed": report.recomputed, "users": args.users,
-                          "full_cpu_s": round(full_cpu, 3), "profiles_cpu_s": round(step_cpu[0], 3),
-                          "profile_cpu_share": round(step_cpu[0] / full_cpu, 4),
-                          "events": int(total), "new_events": len(new)}))
+    emit({"full_s": round(full, 3), "profiles_s": step,
+          "profile_share": round(step / full, 4), "refresh_s": round(whole, 3),
+          "ingest_s": report.seconds["ingest"], "rescore_s": report.seconds["rescore"],
+          "recomputed": report.recomputed, "users": args.users,
+          "full_cpu_s": round(full_cpu, 3), "profiles_cpu_s": round(step_cpu[0], 3),
+          "profile_cpu_share": round(step_cpu[0] / full_cpu, 4),
+          "events": int(total), "new_events": len(new)}, args)
 
 
 if __name__ == "__main__":

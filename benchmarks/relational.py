@@ -7,13 +7,14 @@ Writes a synthetic Olist-shaped export (real column names, invented values; 1.13
 order and 1.03 orders per person as in the public data set), then times:
   ours   shopper-lens's relational load (stage, keys, join, five datasets, accounting)
   floor  one bare DuckDB CREATE TABLE AS over read_csv of the four files, joined
-and prints ours/floor. No target yet: the number says what the checks and the five datasets cost.
+and prints ours/floor; with --json the last line is a JSON summary ({"orders", "lines", "ours_s",
+"floor_s", "ours_over_floor"}). No target yet: the number says what the checks and the five
+datasets cost.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+from _report import add_json_flag, emit
 
 from analytics.ingest.relational import load_relational, recognise
 from analytics.workspace import Workspace
@@ -70,8 +72,9 @@ FLOOR = """
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=20_000)
+    add_json_flag(parser)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-relational-"))
     try:
@@ -96,7 +99,7 @@ def main() -> None:
                    "floor_s": round(floor, 2), "ours_over_floor": round(ours / floor, 1)}
         print(f"{lines.rows_read:,} lines, {args.orders:,} orders: ours {ours:.2f}s (five datasets, "
               f"keys, accounting), floor {floor:.2f}s (one bare DuckDB join): {ours / floor:.1f}x")
-        print(json.dumps(summary))
+        emit(summary, args)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

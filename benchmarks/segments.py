@@ -21,7 +21,6 @@ about 9x the 9-feature single query and longer than pandas on those 9 features (
 from __future__ import annotations
 
 import argparse
-import json
 import pickle
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _report import add_json_flag, emit
 
 from analytics.bundle import load_bundle
 from analytics.embedding import embed, warm_up
@@ -74,7 +74,7 @@ def pandas_core(events: pd.DataFrame) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=200_000)
-    parser.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    add_json_flag(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -113,13 +113,13 @@ def main() -> None:
         recluster, _ = timed(lambda: run_segmentation(ws, SegmentSpec(k=6)))
         print(f"recluster  fixed k = 6: {recluster:6.2f} s (target <= 2)")
         ws.close()
-    if args.json:
-        print(json.dumps({"profiles_s": round(ours, 3), "one_query_s": round(one_query, 3),
-                          "profiles_cpu_s": round(ours_cpu, 3),
-                          "one_query_cpu_s": round(one_query_cpu, 3),
-                          "pandas_s": round(in_pandas, 3), "sweep_s": round(sweep, 3),
-                          "recluster_s": round(recluster, 3), **map_keys, "users": args.users,
-                          "events": int(n_events)}))
+    emit({"profiles_s": round(ours, 3), "one_query_s": round(one_query, 3),
+          "profiles_cpu_s": round(ours_cpu, 3), "one_query_cpu_s": round(one_query_cpu, 3),
+          "profiles_over_query_cpu": round(ours_cpu / one_query_cpu, 2),
+          "pandas_s": round(in_pandas, 3), "pandas_over_profiles": round(in_pandas / ours, 2),
+          "sweep_s": round(sweep, 3),
+          "recluster_s": round(recluster, 3), **map_keys, "users": args.users,
+          "events": int(n_events)}, args)
 
 
 def map_times(X: Any, folder: Path) -> dict[str, float]:

@@ -117,3 +117,21 @@ def test_segment_auto_k_range_says_why_and_whether_there_is_structure(tmp_path, 
                for r in result["sweep"]["rows"])
     bad = cli("segment", "--k", "auto:9-3", db=db)
     assert bad.returncode == 2 and "k range" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_link_refuses_the_result_folder_flags_instead_of_ignoring_them(tmp_path, capsys):
+    """h14json: link writes no result folder, so --out-dir and --overwrite (shared with the Spark
+    commands' flags) are refused with exit 2 before the workspace is opened; so is --out, which
+    argparse would otherwise expand to --out-dir."""
+    from analytics.cli import build_parser, main
+
+    db = tmp_path / "w.duckdb"
+    for extra, named in ((["--out-dir", str(tmp_path / "out")], "--out-dir would"),
+                         (["--overwrite"], "--overwrite would"),
+                         (["--out", str(tmp_path / "out")], "--out-dir would")):
+        assert main(["link", "--db", str(db), *extra]) == 2
+        err = capsys.readouterr().err
+        assert "`link` writes no result folder" in err and named in err and "--review-out" in err
+    assert not db.exists() and not (tmp_path / "out").exists()
+    link = build_parser()._subparsers._group_actions[0].choices["link"]  # type: ignore[union-attr]
+    assert "--out-dir" not in link.format_help() and "--engine" in link.format_help()
