@@ -1,0 +1,63 @@
+"""Product-analytics and shop-platform exports: the quirks their presets cannot say in a mapping.
+
+Mixpanel's raw export is not deduplicated: Mixpanel itself counts events with the same event
+name, ``distinct_id``, ``time`` and ``$insert_id`` once (its query-time deduplication), so the
+loader rejects the repeats with that reason (counted, never silently dropped) instead of
+keeping them as records the way identical lines of other files are. Amplitude rows without a
+``user_id`` are anonymous: they are keyed by ``device_id``, and the report says how many.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from analytics.ingest.mapping import ColumnMapping
+from analytics.ingest.readers import quote_ident
+
+DUP_COLUMN = "__dup"
+
+
+def dup_reason(key: tuple[str, ...]) -> str:
+    """The reject reason of a repeated key, as an SQL literal."""
+    names = ", ".join(c.rsplit(".", 1)[-1] for c in key)
+    text = f"repeats the {names} of an earlier row: a re-sent copy (the analytics tool counts it once)"
+    return "'" + text.replace("'", "''") + "'"
+
+
+def dup_sql(key: tuple[str, ...], record: str | None) -> str:
+    """The copy number of a row among rows sharing every ``key`` column (NULL if one is empty).
+
+    The first in the file is kept when its position is known (NDJSON), else any one of them:
+    they agree on what identifies the event."""
+    cols = [quote_ident(c) for c in key]
+    present = " AND ".join(f"NULLIF(trim(CAST({c} AS VARCHAR)), '') IS NOT NULL" for c in cols)
+    order = f" ORDER BY {record}" if record else ""
+    return (f"CASE WHEN {present} THEN row_number() OVER (PARTITION BY {', '.join(cols)}{order}) "
+            f"END AS {DUP_COLUMN}")
+
+
+def notes(cur: duckdb.DuckDBPyConnection, preset: str | None, mapping: ColumnMapping) -> list[str]:
+    """The preset's notes, and for Amplitude how many rows were keyed by the device id."""
+    from analytics.ingest import presets
+
+    found = presets.by_name(preset) if preset else None
+    if found is None:
+        return []
+    out = list(found.notes)
+    if found.name == "amplitude" and "{user_id}" in mapping.expressions.get("user_id", "{user_id}"):
+        out += _anonymous(cur)
+    return out
+
+
+def _anonymous(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    """Rows with no user_id (keyed by device_id): of the whole file if it is staged (NDJSON)."""
+    staged = cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_src' "
+                         "AND temporary").fetchall()[0][0]
+    table, scope = ("_src", "") if staged else ("_raw", " of the first sampled rows")
+    rows, anonymous = cur.execute(
+        f"SELECT count(*), count(*) FILTER (NULLIF(trim(CAST(user_id AS VARCHAR)), '') IS NULL) "  # noqa: S608
+        f"FROM {table}").fetchall()[0]
+    if not anonymous:
+        return []
+    return [f"Amplitude: {anonymous:,} of {rows:,} rows{scope} have no user_id and are keyed by "
+            "their device_id."]
