@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from analytics.cli import main
+from analytics.errors import IngestError, MappingError
 from analytics.ingest import ingest_file, inspect_file
 from analytics.workspace import Workspace
 
@@ -196,3 +197,96 @@ def test_inspection_names_the_vocabulary_of_the_export(ws, write):
     assert found.preset == "mixpanel"
     assert found.vocabulary == "Mixpanel / Amplitude / Segment event names"
     assert found.mapping.value_map["$identify"] == "skip"
+
+
+# --- experiment files of public uplift data sets ----------------------------------------------
+
+def criteo_like(n: int = 200) -> str:
+    """Criteo uplift columns: 12 anonymous features, treatment, conversion, visit, exposure (only
+    a treated user can be exposed), no user id; the treated convert more."""
+    lines = [",".join([f"f{i}" for i in range(12)] + ["treatment", "conversion", "visit",
+                                                      "exposure"])]
+    for r in range(n):
+        treated = r % 2
+        exposed = treated and r % 4 == 1
+        converted = int(r % 10 == 0 or (treated and r % 10 == 3))
+        lines.append(",".join([f"{(r * (i + 3)) % 17 / 3:.4f}" for i in range(12)]
+                              + [str(treated), str(converted), str(max(converted, r % 3 == 0)),
+                                 str(int(exposed))]))
+    return "\n".join(lines) + "\n"
+
+
+def test_criteo_results_file_is_refused_as_events_and_analysed_as_a_results_file(ws, write):
+    from analytics.experiments import describe_columns, guess_columns, prepare, read_results
+    from tests.conftest import table_counts
+
+    path = write("criteo-uplift.csv", criteo_like())
+    before = table_counts(ws)
+    with pytest.raises(MappingError, match="results file of an uplift test .*no customer id") as e:
+        ingest_file(ws, path)
+    assert "uplift --file criteo-uplift.csv --treatment treatment --outcome conversion" in \
+        e.value.hint and table_counts(ws) == before
+    frame = read_results(ws, path)
+    guess = guess_columns(describe_columns(frame))
+    assert (guess["treatment"], guess["outcome"]) == ("treatment", "conversion")
+    data = prepare(frame, guess["treatment"], guess["outcome"])
+    # exposure happens after the arm is drawn (only the treated): never a model feature.
+    assert "exposure" not in data.features and "visit" not in data.features
+    assert set(data.features) == {f"f{i}" for i in range(12)}
+    assert (data.treatment_label, data.control_label) == ("1", "0")
+
+
+def test_x5_retailhero_train_file_points_to_file_mode_with_its_id(ws, write):
+    from analytics.experiments import describe_columns, guess_columns, prepare, read_results
+
+    rows = "".join(f"{c:06x}ab,{c % 2},{int(c % 3 == 0)}\n" for c in range(60))
+    path = write("uplift_train.csv", "client_id,treatment_flg,target\n" + rows)
+    with pytest.raises(MappingError, match=r"one row per customer \(client_id\)") as e:
+        ingest_file(ws, path)
+    assert "--treatment treatment_flg --outcome target --id client_id" in e.value.hint
+    frame = read_results(ws, path)
+    guess = guess_columns(describe_columns(frame))
+    assert guess == {"treatment": "treatment_flg", "outcome": "target", "id": "client_id"}
+    data = prepare(frame, "treatment_flg", "target", id_column="client_id")
+    assert data.frame["treatment"].sum() == 30 and data.frame["outcome"].sum() == 20
+
+
+TRANSCRIPT = (
+    "person,event,value,time\n"
+    "78afa995795e4d85,offer received,\"{'offer id': '9b98b8c7a33c4b65'}\",0\n"
+    "78afa995795e4d85,offer viewed,\"{'offer id': '9b98b8c7a33c4b65'}\",6\n"
+    "78afa995795e4d85,transaction,\"{'amount': 19.89}\",132\n"
+    "78afa995795e4d85,offer completed,\"{'offer_id': '9b98b8c7a33c4b65', 'reward': 5}\",132\n"
+    "fe8264108d5b4f19,transaction,\"{'amount': 0.83}\",714\n")
+
+
+def test_starbucks_transcript_relative_hours_are_refused_never_1970(ws, write):
+    from tests.conftest import table_counts
+
+    with pytest.raises(IngestError, match=r"`time` counts hours since the test started \(values "
+                                          r"0 to 714\).*January 1970") as e:
+        ingest_file(ws, write("transcript.csv", TRANSCRIPT))
+    assert "--set time_origin=YYYY-MM-DD" in e.value.hint and table_counts(ws)["events"] == 0
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_starbucks_transcript_with_its_start_date_loads_transactions(ws, write, as_json):
+    if as_json:  # the original transcript.json: value is an object, not dict text
+        records = [{"person": "78afa995795e4d85", "event": "offer received",
+                    "value": {"offer id": "9b98b8c7a33c4b65"}, "time": 0},
+                   {"person": "78afa995795e4d85", "event": "transaction",
+                    "value": {"amount": 19.89}, "time": 132},
+                   {"person": "78afa995795e4d85", "event": "offer completed",
+                    "value": {"offer_id": "9b98b8c7a33c4b65", "reward": 5}, "time": 132},
+                   {"person": "fe8264108d5b4f19", "event": "transaction",
+                    "value": {"amount": 0.83}, "time": 714}]
+        path, read = write("transcript.json", ndjson(records)), 4
+    else:
+        path, read = write("transcript.csv", TRANSCRIPT), 5
+    report = ingest_file(ws, path, constants={"time_origin": "2018-07-01"})
+    assert report.preset == "starbucks_transcript" and balanced(report)
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (read, 2, read - 2)
+    frame = events(ws)
+    assert list(frame["event_time"]) == [datetime(2018, 7, 6, 12), datetime(2018, 7, 30, 18)]
+    assert list(frame["revenue"]) == pytest.approx([19.89, 0.83])
+    assert set(frame["event_type"]) == {"purchase"} and report.warnings == []

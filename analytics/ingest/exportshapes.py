@@ -9,8 +9,11 @@ keeping them as records the way identical lines of other files are. Amplitude ro
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 
+from analytics.errors import MappingError
 from analytics.ingest.mapping import ColumnMapping
 from analytics.ingest.readers import quote_ident
 
@@ -61,3 +64,30 @@ def _anonymous(cur: duckdb.DuckDBPyConnection) -> list[str]:
         return []
     return [f"Amplitude: {anonymous:,} of {rows:,} rows{scope} have no user_id and are keyed by "
             "their device_id."]
+
+
+# h11exports: per-customer results files of uplift tests (Criteo: treatment, conversion, visit,
+# exposure and no id; X5 RetailHero: client_id, treatment_flg, target; Hillstrom: segment,
+# visit, conversion, spend). Their outcomes are already in the file, so they are neither events
+# nor assignments (whose outcomes come from events after assigned_at).
+_ARM = re.compile(r"^(treatment|treatment_flg|treatment_group|treat|is_treatment|segment|variant"
+                  r"|arm|group)$", re.I)
+_RESULT = re.compile(r"^(conversion|converted|target|visit|visited|spend|response|outcome)$", re.I)
+_TIME = re.compile(r"time|date|_at$|stamp", re.I)
+
+
+def results_file_refusal(name: str, columns: list[str]) -> MappingError | None:
+    """A refusal saying where a results file goes, if ``columns`` are one (else None)."""
+    arm = next((c for c in columns if _ARM.match(c.strip())), None)
+    outcome = next((c for c in columns if _RESULT.match(c.strip())), None)
+    if arm is None or outcome is None or any(_TIME.search(c) for c in columns):
+        return None
+    ident = next((c for c in columns if re.fullmatch(r".*(_id|id)", c.strip(), re.I)), None)
+    who = f"one row per customer ({ident})" if ident else "one row per customer, with no customer id"
+    flag = f" --id {ident}" if ident else ""
+    return MappingError(
+        f"{name}: this is a results file of an uplift test ({who}; `{arm}` is the arm, "
+        f"`{outcome}` the outcome), not events or assignments: its outcomes are already measured, "
+        "and it has no dates to place them in time.",
+        hint=f"Analyse it with `shopper-lens uplift --file {name} --treatment {arm} --outcome "
+        f"{outcome}{flag}` or on the Experiments page (upload a results file). Nothing was changed.")

@@ -675,6 +675,9 @@ def _prepare(ws: Workspace, path: Path, options: LoadOptions
     try:
         validate(column_map, inspection.columns, inspection.name)
     except MappingError as e:
+        refusal = exportshapes.results_file_refusal(inspection.name, inspection.columns)
+        if refusal is not None:  # h11exports: an uplift results file goes to the Experiments page
+            raise refusal from e
         if inspection.format.header_unsure or headerless_looking(inspection.columns):
             raise MappingError(e.message + " The header row may be missing: the column names "
                                f"look like data ({', '.join(inspection.columns[:4])}).",

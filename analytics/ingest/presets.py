@@ -28,6 +28,7 @@ class Preset:
     # h11exports: fields whose candidate columns are all read, the first non-empty one winning
     # (nested event properties differ per event: product_id on a view, $productId on revenue).
     coalesced: tuple[str, ...] = ()
+    constants: dict[str, str] = field(default_factory=dict)  # h11exports: e.g. time_unit
     notes: tuple[str, ...] = ()  # h11exports: what a user of this export should know
 
     def matches(self, columns: list[str]) -> bool:
@@ -59,7 +60,8 @@ class Preset:
             chosen.pop(target, None)
         dedup = tuple(by_lower[c.lower()] for c in self.dedup_key if c.lower() in by_lower)
         return ColumnMapping(self.kind, chosen, expressions, null_strings=self.null_strings,
-                             dedup_key=dedup if len(dedup) == len(self.dedup_key) else ())
+                             dedup_key=dedup if len(dedup) == len(self.dedup_key) else (),
+                             constants=dict(self.constants))
 
 
 def _placeholders(template: str) -> list[str]:
@@ -84,6 +86,9 @@ def _canonical(kind: str) -> Preset:
                   {f.name: (f.name,) for f in fields})
 
 
+# h11exports: the amount of a Python-dict text such as "{'amount': 0.83}" (NULL if none).
+_AMOUNT_IN_DICT = ("TRY_CAST(NULLIF(regexp_extract(CAST({value} AS VARCHAR), "
+                   "'''amount''\\s*:\\s*(-?[0-9.]+)', 1), '') AS DOUBLE)")
 _COALESCED = ("item_id", "category", "price", "quantity", "revenue", "order_id", "search_query")
 # h11exports: the shopper of a WooCommerce order: the billing e-mail (hashed while staged),
 # else the registered customer's id (0 is a guest).
@@ -289,6 +294,21 @@ PRESETS: tuple[Preset, ...] = (
                      _WOO_USER.format(email="Customer Email"), "{Billing Email}",
                      "{Email (Billing)}", "NULLIF(NULLIF(trim({Customer User ID}), ''), '0')")},
         notes=(_WOO_NOTE,),
+    ),
+    # h11exports: the Starbucks rewards test `transcript` (person, event, value, time): time is
+    # hours since the test started, value a dict ({'amount': 0.83} on a transaction). Offer
+    # events are marketing touches, skipped; transactions are purchases. Refused until the
+    # start date is given (--set time_origin=YYYY-MM-DD), never read as 1970.
+    Preset(
+        "starbucks_transcript", "Starbucks rewards test transcript (time in hours since the start)",
+        "events", ("person", "event", "time"),
+        {"user_id": ("person",), "event_type": ("event",), "event_time": ("time",),
+         "revenue": ("value.amount",)},
+        {"revenue": (_AMOUNT_IN_DICT,)},
+        constants={"time_unit": "hours"},
+        notes=("Starbucks transcript: transactions are purchases with their amount; offer "
+               "received/viewed/completed rows are offer touches, not shopping steps, and are "
+               "rejected with that reason.",),
     ),
     *(_canonical(kind) for kind in KIND_FIELDS),
 )

@@ -122,6 +122,13 @@ WOO_ORDER_STATUSES: dict[str, str] = {
     "checkout-draft": SKIP, "wc-checkout-draft": SKIP, "trash": SKIP,
 }
 
+# h11exports: a rewards programme's offer log (Starbucks transcript): the offer steps are no
+# shopping events; the transactions are.
+OFFER_EVENTS: dict[str, str] = {
+    "offer received": SKIP, "offer viewed": SKIP, "offer completed": SKIP,
+    "transaction": "purchase",
+}
+
 VOCABULARIES: tuple[tuple[str, str, Mapping[str, str]], ...] = (
     ("ua_action_codes", "Universal Analytics eCommerceAction.action_type codes", UA_ACTION_CODES),
     ("ga4", "GA4 event names", GA4_EVENTS),
@@ -130,6 +137,7 @@ VOCABULARIES: tuple[tuple[str, str, Mapping[str, str]], ...] = (
     # h11exports
     ("product_analytics", "Mixpanel / Amplitude / Segment event names", PRODUCT_ANALYTICS_EVENTS),
     ("woocommerce_status", "WooCommerce order statuses", WOO_ORDER_STATUSES),
+    ("offer_events", "Starbucks-style offer events", OFFER_EVENTS),
 )
 
 # Shown next to a suggestion the user should look at (the choice is theirs).
