@@ -133,6 +133,12 @@ def test_amplitude_export_keys_anonymous_rows_by_device_and_reads_revenue_proper
     assert set(frame["session_id"]) == {f"dev-1:{T0 * 1000}"}
     assert "repeats the uuid of an earlier row: a re-sent copy (the analytics tool counts it " \
            "once)" in report.reject_reasons
+    # The fix the note gives: the same file as identities joins the device to the login.
+    note = next(n for n in report.notes if "keyed by their device_id" in n)
+    assert "--kind identities --map alias=device_id --map user_id=user_id" in note
+    ingest_file(ws, write("amplitude.json", ndjson(amplitude())), kind="identities",
+                mapping={"alias": "device_id", "user_id": "user_id"})
+    assert set(events(ws)["user_id"]) == {"cust-9"}
 
 
 # --- WooCommerce orders export ----------------------------------------------------------------
@@ -290,3 +296,20 @@ def test_starbucks_transcript_with_its_start_date_loads_transactions(ws, write, 
     assert list(frame["event_time"]) == [datetime(2018, 7, 6, 12), datetime(2018, 7, 30, 18)]
     assert list(frame["revenue"]) == pytest.approx([19.89, 0.83])
     assert set(frame["event_type"]) == {"purchase"} and report.warnings == []
+
+
+def test_mixpanel_identify_events_load_again_as_the_identity_map(ws, write):
+    rows = [{"event": "Page View", "properties": {"time": T0, "distinct_id": "anon-1",
+                                                  "$insert_id": "a1"}},
+            {"event": "$identify", "properties": {"time": T0 + 100, "distinct_id": "u1",
+                                                  "$insert_id": "a2", "$anon_distinct_id": "anon-1",
+                                                  "$identified_id": "u1"}},
+            {"event": "Purchase", "properties": {"time": T0 + 200, "distinct_id": "u1",
+                                                 "$insert_id": "a3", "revenue": 5}}]
+    path = write("mixpanel.ndjson", ndjson(rows))
+    assert ingest_file(ws, path).rows_loaded == 2
+    ids = ingest_file(ws, path, kind="identities",
+                      mapping={"alias": "properties.$anon_distinct_id",
+                               "user_id": "properties.$identified_id"})
+    assert (ids.rows_loaded, ids.rows_rejected) == (1, 2) and balanced(ids)
+    assert list(events(ws)["user_id"]) == ["u1", "u1"]  # the anonymous page view joins u1

@@ -15,6 +15,7 @@ import duckdb
 
 from analytics.errors import MappingError
 from analytics.ingest.mapping import ColumnMapping
+from analytics.ingest.normalise import SAMPLE_ROWS
 from analytics.ingest.readers import quote_ident
 
 DUP_COLUMN = "__dup"
@@ -56,14 +57,17 @@ def _anonymous(cur: duckdb.DuckDBPyConnection) -> list[str]:
     """Rows with no user_id (keyed by device_id): of the whole file if it is staged (NDJSON)."""
     staged = cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '_src' "
                          "AND temporary").fetchall()[0][0]
-    table, scope = ("_src", "") if staged else ("_raw", " of the first sampled rows")
+    table = "_src" if staged else "_raw"
     rows, anonymous = cur.execute(
         f"SELECT count(*), count(*) FILTER (NULLIF(trim(CAST(user_id AS VARCHAR)), '') IS NULL) "  # noqa: S608
         f"FROM {table}").fetchall()[0]
     if not anonymous:
         return []
-    return [f"Amplitude: {anonymous:,} of {rows:,} rows{scope} have no user_id and are keyed by "
-            "their device_id."]
+    scope = "the first " if not staged and rows >= SAMPLE_ROWS else ""
+    return [f"Amplitude: {anonymous:,} of {scope}{rows:,} rows have no user_id and are keyed by "
+            "their device_id. To join them to the user who later logged in on that device, load "
+            "the same file once more as identities: --kind identities --map alias=device_id "
+            "--map user_id=user_id."]
 
 
 # h11exports: per-customer results files of uplift tests (Criteo: treatment, conversion, visit,
