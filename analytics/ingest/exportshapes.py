@@ -41,16 +41,11 @@ def dup_sql(key: tuple[str, ...], record: str | None) -> str:
 
 
 def notes(cur: duckdb.DuckDBPyConnection, preset: str | None, mapping: ColumnMapping) -> list[str]:
-    """The preset's notes, and for Amplitude how many rows were keyed by the device id."""
-    from analytics.ingest import presets
-
-    found = presets.by_name(preset) if preset else None
-    if found is None:
-        return []
-    out = list(found.notes)
-    if found.name == "amplitude" and "{user_id}" in mapping.expressions.get("user_id", "{user_id}"):
-        out += _anonymous(cur)
-    return out
+    """For Amplitude, how many rows were keyed by the device id (the preset's own caveat is
+    its ``note``)."""
+    if preset == "amplitude" and "{user_id}" in mapping.expressions.get("user_id", ""):
+        return _anonymous(cur)
+    return []
 
 
 def _anonymous(cur: duckdb.DuckDBPyConnection) -> list[str]:

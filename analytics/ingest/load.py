@@ -19,7 +19,16 @@ import duckdb
 
 from analytics import settings
 from analytics.errors import DuplicateDatasetError, IngestError, MappingError
-from analytics.ingest import exportshapes, headerless, normalise, pii, plausibility, presets, vocab
+from analytics.ingest import (
+    exportshapes,
+    headerless,
+    normalise,
+    pii,
+    plausibility,
+    presets,
+    realshapes,
+    vocab,
+)
 from analytics.ingest.mapping import ColumnMapping, guess_kind, suggest, validate
 from analytics.ingest.readers import (
     READER_ERROR,
@@ -662,6 +671,10 @@ def _prepare(ws: Workspace, path: Path, options: LoadOptions
         inspection = inspect_file(ws, path, name=options.name, kind=wanted,
                                   preset=options.preset, delimiter=options.delimiter,
                                   header=options.header)
+    refused = realshapes.refusal(inspection.columns, options.mapping, options.constants,
+                                 inspection.name)  # h11logs: shapes that cannot load honestly
+    if refused is not None:
+        raise refused
     inspection = inspection.for_event_column(inspection.mapping.with_columns(options.mapping or {}))
     column_map = inspection.mapping
     column_map = _with_defaults(column_map, inspection, options.source, options.constants)
@@ -897,6 +910,9 @@ def _report(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
     notes = list(fmt.notes) + plan.notes
     if not inspection.format.header and inspection.preset is None:
         notes.append(f"Mapping: {inspection.preset_reason}.")
+    shape = presets.by_name(inspection.preset) if inspection.preset else None
+    if shape is not None and shape.note:  # h11logs: the recognised shape's caveat
+        notes.append(shape.note)
     if derived_sessions:
         notes.append("No session column: sessions derived from 30-minute inactivity gaps.")
     notes += exportshapes.notes(cur, inspection.preset, column_map)  # h11exports

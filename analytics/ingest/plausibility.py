@@ -62,7 +62,9 @@ def check_events(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping,
     found = [
         _timestamps(cur, mapping, source_columns, rows, valid),
         *_micro_units(cur, mapping, valid),
+        _scaled_prices(cur, mapping, valid),  # h11logs
         _no_monetary(cur, mapping, source_columns, valid),
+        _some_unpriced(cur, valid),  # h11logs
         _few_users(cur, mapping, rows, valid),
         unknown_types(cur, rows, valid),
     ]
@@ -149,6 +151,31 @@ def _micro_units(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping, valid: 
     return found
 
 
+# h11logs: prices that are all tiny fractions are scaled (H&M divides by an unknown factor).
+SCALED_MAX = 1.0  # every positive price below this ...
+SCALED_MEDIAN = 0.2  # ... with a median below this ...
+SCALED_ROWS = 20  # ... over at least this many priced purchases
+
+
+def _scaled_prices(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping, valid: str
+                   ) -> LoadWarning | None:
+    """Unit prices that are all fractions of one currency unit: scaled, not money."""
+    if "price" not in mapping.mapped() or "price_scale" in mapping.constants:
+        return None
+    n, median, top = _one(cur, f"SELECT count(*), median(price), max(price) FROM {valid} "
+                          "WHERE event_type = 'purchase' AND price > 0")
+    if n < SCALED_ROWS or float(top) >= SCALED_MAX or float(median) >= SCALED_MEDIAN:
+        return None
+    return LoadWarning(
+        "scaled_prices",
+        f"all {n:,} purchase prices are below {SCALED_MAX:g} (median {float(median):.4g}, "
+        f"max {float(top):.4g}): they look scaled or normalised (as in the H&M data set), not "
+        "currency, so revenue and monetary are in that unknown unit.",
+        "If you know the factor, load with --set price_scale=FACTOR (Data page: Price scale); "
+        "otherwise compare spend only between shoppers (rankings and M scores hold, amounts "
+        "do not).")
+
+
 def _no_monetary(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping,
                  source_columns: list[str], valid: str) -> LoadWarning | None:
     purchases, priced = _one(cur, f"SELECT count(*), count(coalesce(price, revenue)) FROM {valid} "
@@ -164,6 +191,25 @@ def _no_monetary(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping,
         f"{purchases:,} purchases have no price or amount: monetary will be 0 for every shopper, "
         f"so M scores and spend-based RFM names stay empty.{ask}",
         f"Map the line total or unit price ({fix}).")
+
+
+UNPRICED_SHARE = 0.1  # h11logs: a share of unpriced purchases that visibly understates spend
+
+
+def _some_unpriced(cur: duckdb.DuckDBPyConnection, valid: str) -> LoadWarning | None:
+    """Some purchases priced, many not (Yoochoose buys with price 0): spend is a lower bound."""
+    purchases, priced = _one(cur, f"SELECT count(*), count(coalesce(price, revenue)) FROM {valid} "
+                             "WHERE event_type = 'purchase'")
+    unpriced = int(purchases) - int(priced)
+    if not priced or unpriced < UNPRICED_SHARE * int(purchases):
+        return None
+    return LoadWarning(
+        "unpriced_purchases",
+        f"{unpriced:,} of {purchases:,} purchases ({unpriced / purchases:.0%}) have no price or "
+        "amount: monetary, order values and M scores count only the priced ones, so spend is "
+        "understated.",
+        "Map the price or line-total column if the file has one (--map price=COLUMN); "
+        "otherwise read spend as a lower bound.")
 
 
 def _amount_column(cur: duckdb.DuckDBPyConnection, columns: list[str]) -> str | None:

@@ -24,12 +24,12 @@ class Preset:
     # target -> SQL template, or alternatives tried in order (the first whose columns exist)
     expressions: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
     null_strings: tuple[str, ...] = ()
+    note: str = ""  # h11logs: a caveat of the shape, added to the load report's notes
     dedup_key: tuple[str, ...] = ()  # h11exports: see ColumnMapping.dedup_key
     # h11exports: fields whose candidate columns are all read, the first non-empty one winning
     # (nested event properties differ per event: product_id on a view, $productId on revenue).
     coalesced: tuple[str, ...] = ()
     constants: dict[str, str] = field(default_factory=dict)  # h11exports: e.g. time_unit
-    notes: tuple[str, ...] = ()  # h11exports: what a user of this export should know
 
     def matches(self, columns: list[str]) -> bool:
         present = {c.lower() for c in columns}
@@ -208,6 +208,78 @@ PRESETS: tuple[Preset, ...] = (
         {"user_id": ("userId",), "item_id": ("movieId",), "rating": ("rating",),
          "event_time": ("timestamp",)},
     ),
+    # h11logs: public retail event-log shapes (issue 11)
+    # H&M Personalized Fashion Recommendations (Kaggle), transactions_train.csv
+    Preset(
+        "hm_transactions", "H&M personalized fashion transactions", "events",
+        ("t_dat", "customer_id", "article_id", "price", "sales_channel_id"),
+        {"event_time": ("t_dat",), "user_id": ("customer_id",), "item_id": ("article_id",),
+         "price": ("price",)},
+        {"channel": "'sales_channel_' || {sales_channel_id}"},
+        note="H&M transactions: every row is one purchased article; article_id keeps its "
+        "leading zero; sales_channel_id is kept as sales_channel_1/2 (H&M does not document "
+        "which is online); prices are scaled by an unknown factor, not currency.",
+    ),
+    # Diginetica (CIKM Cup 2016), train-item-views.csv: semicolons, userId mostly NA
+    Preset(
+        "diginetica_views", "Diginetica (CIKM Cup 2016) item views", "events",
+        ("sessionId", "userId", "itemId", "timeframe", "eventdate"),
+        {"item_id": ("itemId",), "session_id": ("sessionId",)},
+        {"user_id": "coalesce({userId}, 'session:' || {sessionId})",
+         "event_time": "CAST(TRY_CAST({eventdate} AS DATE) AS TIMESTAMP) + "
+                       "to_milliseconds(TRY_CAST({timeframe} AS BIGINT))",
+         "event_type": "'view'"},
+        null_strings=("NA", ""),
+        note="Diginetica: event times are the session's date plus timeframe (milliseconds "
+        "since the session began), so the order within a session is right but the time of day "
+        "is not; rows without userId are keyed by their session (user_id session:<id>), so each "
+        "such visit counts as its own shopper.",
+    ),
+    # Diginetica (CIKM Cup 2016), train-purchases.csv
+    Preset(
+        "diginetica_purchases", "Diginetica (CIKM Cup 2016) purchases", "events",
+        ("sessionId", "userId", "timeframe", "eventdate", "ordernumber", "itemId"),
+        {"item_id": ("itemId",), "session_id": ("sessionId",), "order_id": ("ordernumber",)},
+        {"user_id": "coalesce({userId}, 'session:' || {sessionId})",
+         "event_time": "CAST(TRY_CAST({eventdate} AS DATE) AS TIMESTAMP) + "
+                       "to_milliseconds(TRY_CAST({timeframe} AS BIGINT))",
+         "event_type": "'purchase'"},
+        null_strings=("NA", ""),
+        note="Diginetica: event times are the session's date plus timeframe (milliseconds "
+        "since the session began); rows without userId are keyed by their session "
+        "(user_id session:<id>); purchases carry no price (products.csv has only log2 prices).",
+    ),
+    # Ta-Feng grocery (Kaggle merged months file): AMOUNT is units, SALES_PRICE the line total
+    Preset(
+        "ta_feng", "Ta-Feng grocery transactions", "events",
+        ("TRANSACTION_DT", "CUSTOMER_ID", "PRODUCT_ID", "AMOUNT", "SALES_PRICE"),
+        {"event_time": ("TRANSACTION_DT",), "user_id": ("CUSTOMER_ID",),
+         "item_id": ("PRODUCT_ID",), "category": ("PRODUCT_SUBCLASS",),
+         "quantity": ("AMOUNT",), "revenue": ("SALES_PRICE",)},
+        {"order_id": "{CUSTOMER_ID} || ':' || {TRANSACTION_DT}",
+         # 11/1/2000 is 1 November (the data runs November 2000 to February 2001)
+         "event_time": "coalesce(try_strptime({TRANSACTION_DT}, '%m/%d/%Y'), "
+                       "TRY_CAST({TRANSACTION_DT} AS TIMESTAMP))"},
+        note="Ta-Feng: AMOUNT is the number of units and SALES_PRICE the line total (ASSET is "
+        "the cost, not loaded); a customer's lines on one day form one basket (order_id).",
+    ),
+    # Amazon product reviews (McAuley lab 2014/2018 JSON lines): reviewerID, asin, overall
+    Preset(
+        "amazon_reviews", "Amazon product reviews (2014/2018 JSON lines)", "events",
+        ("reviewerID", "asin", "overall"),
+        {"user_id": ("reviewerID",), "item_id": ("asin",), "rating": ("overall",)},
+        {"event_time": ("{unixReviewTime}", "try_strptime({reviewTime}, '%m %d, %Y')"),
+         "event_type": "'rate'"},
+    ),
+    # Amazon Reviews 2023 (McAuley lab JSON lines): rating, user_id, parent_asin, timestamp (ms)
+    Preset(
+        "amazon_reviews_2023", "Amazon Reviews 2023 (JSON lines)", "events",
+        ("rating", "asin", "parent_asin", "user_id", "timestamp"),
+        {"user_id": ("user_id",), "item_id": ("parent_asin",), "rating": ("rating",),
+         "event_time": ("timestamp",)},
+        {"event_type": "'rate'"},
+        note="Amazon Reviews 2023: items are products (parent_asin), not their variants (asin).",
+    ),
     # h11exports: Mixpanel raw event export (NDJSON from /api/2.0/export; properties nested).
     # `time` is epoch seconds (milliseconds in newer exports; the unit is read from the values).
     Preset(
@@ -231,11 +303,11 @@ PRESETS: tuple[Preset, ...] = (
          "search_query": ("properties.search_term", "properties.query")},
         dedup_key=("event", "properties.distinct_id", "properties.time", "properties.$insert_id"),
         coalesced=_COALESCED,
-        notes=("Mixpanel: users are distinct_id; rows repeating the event, distinct_id, time and "
-               "$insert_id of an earlier row are rejected as re-sent copies (Mixpanel counts them "
-               "once; its raw export does not). time is read as UTC; some projects export it in the "
-               "project's time zone, so if times look shifted by whole hours, set the project to "
-               "UTC and export again.",),
+        note="Mixpanel: users are distinct_id; rows repeating the event, distinct_id, time and "
+        "$insert_id of an earlier row are rejected as re-sent copies (Mixpanel counts them "
+        "once; its raw export does not). time is read as UTC; some projects export it in the "
+        "project's time zone, so if times look shifted by whole hours, set the project to "
+        "UTC and export again.",
     ),
     # h11exports: Amplitude Export API (zipped hourly files of JSON lines), or the same columns
     # from a warehouse sync. user_id is null until a user logs in: the device id stands in.
@@ -261,9 +333,9 @@ PRESETS: tuple[Preset, ...] = (
          "session_id": "CASE WHEN TRY_CAST({session_id} AS BIGINT) > 0 THEN "
                        "CAST({device_id} AS VARCHAR) || ':' || CAST({session_id} AS VARCHAR) END"},
         dedup_key=("uuid",), coalesced=_COALESCED,
-        notes=("Amplitude: users are user_id, or device_id where user_id is empty (anonymous "
-               "events before a login stay a separate shopper); sessions are device_id plus the "
-               "session start; rows repeating an earlier row's uuid are rejected as copies.",),
+        note="Amplitude: users are user_id, or device_id where user_id is empty (anonymous "
+        "events before a login stay a separate shopper); sessions are device_id plus the "
+        "session start; rows repeating an earlier row's uuid are rejected as copies.",
     ),
     # h11exports: WooCommerce order exports that repeat the order fields on every line item
     # (WooCommerce's own CSV export and the common export plugins); line totals are Item Cost
@@ -280,7 +352,7 @@ PRESETS: tuple[Preset, ...] = (
                      _WOO_USER.format(email="Email (Billing)"),
                      _WOO_USER.format(email="Customer Email"), "{Billing Email}",
                      "{Email (Billing)}", "NULLIF(NULLIF(trim({Customer User ID}), ''), '0')")},
-        notes=(_WOO_NOTE,), coalesced=("item_id",),
+        note=_WOO_NOTE, coalesced=("item_id",),
     ),
     Preset(
         "woocommerce_orders", "WooCommerce order export, one row per order", "events",
@@ -293,7 +365,7 @@ PRESETS: tuple[Preset, ...] = (
                      _WOO_USER.format(email="Email (Billing)"),
                      _WOO_USER.format(email="Customer Email"), "{Billing Email}",
                      "{Email (Billing)}", "NULLIF(NULLIF(trim({Customer User ID}), ''), '0')")},
-        notes=(_WOO_NOTE,),
+        note=_WOO_NOTE,
     ),
     # h11exports: the Starbucks rewards test `transcript` (person, event, value, time): time is
     # hours since the test started, value a dict ({'amount': 0.83} on a transaction). Offer
@@ -306,9 +378,9 @@ PRESETS: tuple[Preset, ...] = (
          "revenue": ("value.amount",)},
         {"revenue": (_AMOUNT_IN_DICT,)},
         constants={"time_unit": "hours"},
-        notes=("Starbucks transcript: transactions are purchases with their amount; offer "
-               "received/viewed/completed rows are offer touches, not shopping steps, and are "
-               "rejected with that reason.",),
+        note="Starbucks transcript: transactions are purchases with their amount; offer "
+        "received/viewed/completed rows are offer touches, not shopping steps, and are "
+        "rejected with that reason.",
     ),
     *(_canonical(kind) for kind in KIND_FIELDS),
 )
