@@ -185,6 +185,13 @@ def load_options(file_id: str, name: str, path: Path) -> LoadOptions:
         event_map = value_map_editor(file_id, changed.event_values, changed.mapping.value_map,
                                      changed.vocabulary)
     constants = fixed_values(file_id, kind)
+    if "time_unit" in inspection.mapping.constants:  # h11exports: times since a test began
+        unit = inspection.mapping.constants["time_unit"]
+        start = st.text_input(f"Start date of the test (the file counts {unit} from it)",
+                              key=f"{file_id}:origin", placeholder="YYYY-MM-DD",
+                              help="Without it the file is refused: its times are no dates")
+        if start.strip():
+            constants["time_origin"] = start.strip()
     return LoadOptions(name=name, kind=kind, preset="auto", header=header, mapping=changes,
                        source=source, pii_mode=pii_mode, event_map=event_map, constants=constants)
 

@@ -256,7 +256,11 @@ _TREATMENT_NAMES = re.compile(r"treat|segment|group|arm|variant|campaign|bucket|
                               re.IGNORECASE)
 # Outcome names in order of preference (a conversion beats a visit).
 _OUTCOME_NAMES = tuple(re.compile(p, re.IGNORECASE) for p in (
-    r"conver|purchase|buy|bought|order", r"respon|redeem|visit|click|open", r"spend|revenue|sales"))
+    r"conver|purchase|buy|bought|order", r"respon|redeem|visit|click|open|^target$",
+    r"spend|revenue|sales"))
+# h11exports: measured after the arm was drawn (Criteo's `exposure`: only treated users can be
+# exposed), so a model feature would give the arm away: never a default feature.
+_POST_TREATMENT = re.compile(r"exposure|exposed", re.IGNORECASE)
 
 
 def guess_columns(columns: list[ColumnInfo]) -> dict[str, str | None]:
@@ -274,7 +278,7 @@ def guess_columns(columns: list[ColumnInfo]) -> dict[str, str | None]:
 def looks_like_outcome(name: str) -> bool:
     """Named like an outcome (conversion, visit, spend …): measured after the treatment, so
     never a model feature by default."""
-    return any(pattern.search(name) for pattern in _OUTCOME_NAMES)
+    return any(pattern.search(name) for pattern in (*_OUTCOME_NAMES, _POST_TREATMENT))
 
 
 def infer_arms(values: list[str], column: str) -> tuple[str, str]:

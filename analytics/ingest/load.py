@@ -19,7 +19,16 @@ import duckdb
 
 from analytics import settings
 from analytics.errors import DuplicateDatasetError, IngestError, MappingError
-from analytics.ingest import headerless, normalise, pii, plausibility, presets, realshapes, vocab
+from analytics.ingest import (
+    exportshapes,
+    headerless,
+    normalise,
+    pii,
+    plausibility,
+    presets,
+    realshapes,
+    vocab,
+)
 from analytics.ingest.mapping import ColumnMapping, guess_kind, suggest, validate
 from analytics.ingest.readers import (
     READER_ERROR,
@@ -230,6 +239,8 @@ def _staging_sql(inspection: Inspection, reader_sql: str, reader_params: list[An
                  pii_mode: str) -> tuple[str, list[Any]]:
     """Reader SQL with personal columns hashed (or dropped) before anything is stored."""
     mapped = set(inspection.mapping.columns.values())
+    # h11exports: a column a preset expression reads (a WooCommerce billing e-mail) is mapped too
+    mapped |= {c for t in inspection.mapping.expressions.values() for c in presets.placeholders(t)}
     replace, exclude, params, sounds = [], [], [], []
     for column, kind in inspection.pii.items():
         if pii_mode == "drop" and column not in mapped:
@@ -249,12 +260,14 @@ def _staging_sql(inspection: Inspection, reader_sql: str, reader_params: list[An
     return f"SELECT {projection} FROM ({reader_sql})", params + [salt] * len(sounds) + reader_params
 
 
-def _reason_sql(plan: normalise.Plan, has_reader_error: bool) -> str:
+def _reason_sql(plan: normalise.Plan, has_reader_error: bool, dedup: tuple[str, ...] = ()) -> str:
     """The first reason a row cannot load (NULL if it can), over the ``__n_`` typed values."""
     required = {f.name for f in KIND_FIELDS[plan.kind] if f.required}
     whens = []
     if has_reader_error:
         whens.append(f"WHEN {READER_ERROR} IS NOT NULL THEN 'unreadable line: ' || {READER_ERROR}")
+    if dedup:  # h11exports: a re-sent copy of an event (see ColumnMapping.dedup_key)
+        whens.append(f"WHEN {exportshapes.DUP_COLUMN} > 1 THEN {exportshapes.dup_reason(dedup)}")
     for typed in plan.typed:
         value = _typed_name(typed.name)
         if typed.raw is not None:
@@ -303,6 +316,8 @@ def _norm_body(plan: normalise.Plan, columns: list[str], mapping: ColumnMapping,
     """
     inner = [f"{t.value} AS {_typed_name(t.name)}" for t in plan.typed]
     inner += [f"{t.raw} AS __r_{t.name}" for t in plan.typed if t.raw is not None]
+    if mapping.dedup_key:  # h11exports
+        inner.append(exportshapes.dup_sql(mapping.dedup_key, record))
     if record is not None:
         inner.append(f"{record} AS _rec")
     outer = [f"{_typed_name(t.name)} AS {quote_ident(t.name)}" for t in plan.typed]
@@ -312,7 +327,8 @@ def _norm_body(plan: normalise.Plan, columns: list[str], mapping: ColumnMapping,
     outer.append(f"CASE WHEN _reason IS NOT NULL THEN {_raw_json_sql(columns, plan)} END AS _raw_row")
     if record is not None:
         outer.append("_rec")
-    return (f"SELECT {', '.join(outer)} FROM (SELECT *, {_reason_sql(plan, has_reader_error)} "
+    reason = _reason_sql(plan, has_reader_error, mapping.dedup_key)
+    return (f"SELECT {', '.join(outer)} FROM (SELECT *, {reason} "
             f"AS _reason FROM (SELECT *, {', '.join(inner)} FROM ({source})))")
 
 
@@ -672,6 +688,9 @@ def _prepare(ws: Workspace, path: Path, options: LoadOptions
     try:
         validate(column_map, inspection.columns, inspection.name)
     except MappingError as e:
+        refusal = exportshapes.results_file_refusal(inspection.name, inspection.columns)
+        if refusal is not None:  # h11exports: an uplift results file goes to the Experiments page
+            raise refusal from e
         if inspection.format.header_unsure or headerless_looking(inspection.columns):
             raise MappingError(e.message + " The header row may be missing: the column names "
                                f"look like data ({', '.join(inspection.columns[:4])}).",
@@ -896,6 +915,7 @@ def _report(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
         notes.append(shape.note)
     if derived_sessions:
         notes.append("No session column: sessions derived from 30-minute inactivity gaps.")
+    notes += exportshapes.notes(cur, inspection.preset, column_map)  # h11exports
     if "event_type" in column_map.constants:
         fixed = column_map.constants["event_type"]
         if "event_type" in inspection.mapping.mapped():

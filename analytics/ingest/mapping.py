@@ -30,6 +30,10 @@ class ColumnMapping:
     null_strings: tuple[str, ...] = ()
     # event_type by value: source value (trimmed, lower case) -> canonical type or "skip".
     value_map: dict[str, str] = field(default_factory=dict)
+    # h11exports: source columns that identify one event (Mixpanel's event, distinct_id, time
+    # and $insert_id). A row repeating an earlier row's key is a re-sent copy, rejected with
+    # that reason; rows with any key column empty are never compared.
+    dedup_key: tuple[str, ...] = ()
 
     def mapped(self) -> set[str]:
         return set(self.columns) | set(self.expressions) | set(self.constants)
@@ -49,7 +53,7 @@ class ColumnMapping:
     def as_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "columns": self.columns, "expressions": self.expressions,
                 "constants": self.constants, "null_strings": list(self.null_strings),
-                "value_map": self.value_map}
+                "value_map": self.value_map, "dedup_key": list(self.dedup_key)}
 
 
 def normalise_name(name: str) -> str:

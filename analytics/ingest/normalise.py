@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import duckdb
@@ -307,6 +308,9 @@ def build(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping, dtypes: dict[s
         if field_.type == "event_type":
             plan.typed.append(_event_type(src, mapping.value_map, plan))
             continue
+        if field_.type == "timestamp" and "time_unit" in mapping.constants:  # h11exports
+            plan.typed.append(relative_time(src, mapping, sampler, plan, field_.name))
+            continue
         typed = _typed(field_, src, sampler.dtype(mapping, field_.name), sampler, plan)
         if scale is not None and field_.name in ("price", "revenue"):
             typed = Typed(typed.name, f"({typed.value}) * {plan.param(scale)}", typed.raw,
@@ -325,3 +329,44 @@ def _typed(field_: Field, src: str, dtype: str, sampler: Sampler, plan: Plan) ->
     if field_.type == "id":
         return Typed(field_.name, _id(src, dtype, sampler, plan))
     return Typed(field_.name, _text(src))
+
+
+# h11exports: times counted from the start of a test (Starbucks' transcript: hours since it
+# began). Read as an epoch they would be January 1970, so without the start date the file is
+# refused; with ``--set time_origin=YYYY-MM-DD`` each time is that date plus the offset.
+TIME_UNITS = {"seconds": 1e6, "minutes": 6e7, "hours": 3.6e9, "days": 8.64e10}
+
+
+def relative_time(src: str, mapping: ColumnMapping, sampler: Sampler, plan: Plan,
+                  name: str) -> Typed:
+    """``time_origin + value × time_unit`` for a column of offsets since the test started."""
+    unit = mapping.constants["time_unit"].strip().lower()
+    if unit not in TIME_UNITS:
+        raise IngestError(f"time_unit {unit!r} is not one of {', '.join(TIME_UNITS)}.",
+                          hint="For hours since the start use --set time_unit=hours.")
+    column = mapping.columns.get(name, name)
+    text = _text(src)
+    origin = mapping.constants.get("time_origin")
+    if not origin:
+        sql = (f"SELECT min(TRY_CAST({text} AS DOUBLE)), max(TRY_CAST({text} AS DOUBLE)) "
+               f"FROM (SELECT * FROM _raw LIMIT {SAMPLE_ROWS})")
+        lo, hi = sampler.cur.execute(sql, bind(sql, plan.params)).fetchall()[0]
+        span = f" (values {lo:g} to {hi:g})" if lo is not None else ""
+        raise IngestError(
+            f"`{column}` counts {unit} since the test started{span}, not dates: read as an epoch "
+            "every row would fall in January 1970, so no row gets a calendar date.",
+            hint="Give the date the test started: --set time_origin=YYYY-MM-DD (Data page: "
+            "Start date of the test); each time is then that date plus the offset. Nothing was changed.")
+    try:
+        start = datetime.fromisoformat(origin.strip())
+    except ValueError:
+        raise IngestError(f"time_origin {origin!r} is not a date.",
+                          hint="Use an ISO date such as --set time_origin=2018-07-01.") from None
+    factor = TIME_UNITS[unit]
+    number = f"TRY_CAST({text} AS DOUBLE)"
+    micros = f"CASE WHEN isfinite({number}) AND abs({number} * {factor}) < 3e17 THEN {number} END"
+    value = (f"(CAST({plan.param(start.replace(tzinfo=None))} AS TIMESTAMP) + "
+             f"to_microseconds(CAST(round(({micros}) * {factor}) AS BIGINT)))")
+    plan.notes.append(f"{name}: `{column}` read as {unit} since {start:%Y-%m-%d %H:%M} "
+                      "(time_origin).")
+    return Typed(name, value, text, f"a number of {unit}")

@@ -25,6 +25,11 @@ class Preset:
     expressions: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
     null_strings: tuple[str, ...] = ()
     note: str = ""  # h11logs: a caveat of the shape, added to the load report's notes
+    dedup_key: tuple[str, ...] = ()  # h11exports: see ColumnMapping.dedup_key
+    # h11exports: fields whose candidate columns are all read, the first non-empty one winning
+    # (nested event properties differ per event: product_id on a view, $productId on revenue).
+    coalesced: tuple[str, ...] = ()
+    constants: dict[str, str] = field(default_factory=dict)  # h11exports: e.g. time_unit
 
     def matches(self, columns: list[str]) -> bool:
         present = {c.lower() for c in columns}
@@ -45,13 +50,25 @@ class Preset:
                 if all(r.lower() in by_lower for r in refs):
                     expressions[target] = _rename(template, {r: by_lower[r.lower()] for r in refs})
                     break
+        for target in self.coalesced:
+            present = [by_lower[c.lower()] for c in self.columns.get(target, ())
+                       if c.lower() in by_lower]
+            if len(present) > 1 and target not in expressions:
+                expressions[target] = "coalesce(" + ", ".join(
+                    "NULLIF(trim(CAST({" + c + "} AS VARCHAR)), '')" for c in present) + ")"
         for target in expressions:
             chosen.pop(target, None)
-        return ColumnMapping(self.kind, chosen, expressions, null_strings=self.null_strings)
+        dedup = tuple(by_lower[c.lower()] for c in self.dedup_key if c.lower() in by_lower)
+        return ColumnMapping(self.kind, chosen, expressions, null_strings=self.null_strings,
+                             dedup_key=dedup if len(dedup) == len(self.dedup_key) else (),
+                             constants=dict(self.constants))
 
 
 def _placeholders(template: str) -> list[str]:
     return [f for _, f, _, _ in string.Formatter().parse(template) if f]
+
+
+placeholders = _placeholders  # h11exports: the source columns a template reads
 
 
 def _rename(template: str, names: dict[str, str]) -> str:
@@ -68,6 +85,19 @@ def _canonical(kind: str) -> Preset:
     return Preset(f"canonical_{kind}", f"Shopper Lens canonical {kind}", kind, signature,
                   {f.name: (f.name,) for f in fields})
 
+
+# h11exports: the amount of a Python-dict text such as "{'amount': 0.83}" (NULL if none).
+_AMOUNT_IN_DICT = ("TRY_CAST(NULLIF(regexp_extract(CAST({value} AS VARCHAR), "
+                   "'''amount''\\s*:\\s*(-?[0-9.]+)', 1), '') AS DOUBLE)")
+_COALESCED = ("item_id", "category", "price", "quantity", "revenue", "order_id", "search_query")
+# h11exports: the shopper of a WooCommerce order: the billing e-mail (hashed while staged),
+# else the registered customer's id (0 is a guest).
+_WOO_USER = ("coalesce(NULLIF(trim({{{email}}}), ''), "
+             "NULLIF(NULLIF(trim({{Customer User ID}}), ''), '0'))")
+_WOO_NOTE = ("WooCommerce: shoppers are the billing e-mail (stored hashed), else the customer "
+             "user id; statuses with or without wc- map through the order-status table "
+             "(completed/processing: purchase; refunded: refund; pending, on-hold, cancelled, "
+             "failed: rejected as no sale).")
 
 PRESETS: tuple[Preset, ...] = (
     Preset(
@@ -249,6 +279,108 @@ PRESETS: tuple[Preset, ...] = (
          "event_time": ("timestamp",)},
         {"event_type": "'rate'"},
         note="Amazon Reviews 2023: items are products (parent_asin), not their variants (asin).",
+    ),
+    # h11exports: Mixpanel raw event export (NDJSON from /api/2.0/export; properties nested).
+    # `time` is epoch seconds (milliseconds in newer exports; the unit is read from the values).
+    Preset(
+        "mixpanel", "Mixpanel raw event export", "events",
+        ("event", "properties.time", "properties.distinct_id"),
+        {"user_id": ("properties.distinct_id",), "event_time": ("properties.time",),
+         "event_type": ("event",),
+         "item_id": ("properties.product_id", "properties.sku", "properties.item_id",
+                     "properties.product", "properties.$product_id"),
+         "category": ("properties.category", "properties.product_category"),
+         "brand": ("properties.brand",), "price": ("properties.price", "properties.$price"),
+         "quantity": ("properties.quantity", "properties.$quantity"),
+         "revenue": ("properties.revenue", "properties.$revenue", "properties.amount",
+                     "properties.$amount", "properties.total"),
+         "order_id": ("properties.order_id", "properties.transaction_id", "properties.orderId"),
+         "session_id": ("properties.session_id", "properties.$session_id"),
+         "device": ("properties.$device", "properties.$os"),
+         "channel": ("properties.utm_source", "properties.$initial_referring_domain",
+                     "properties.$referring_domain"),
+         "country": ("properties.mp_country_code", "properties.$country_code"),
+         "search_query": ("properties.search_term", "properties.query")},
+        dedup_key=("event", "properties.distinct_id", "properties.time", "properties.$insert_id"),
+        coalesced=_COALESCED,
+        note="Mixpanel: users are distinct_id; rows repeating the event, distinct_id, time and "
+        "$insert_id of an earlier row are rejected as re-sent copies (Mixpanel counts them "
+        "once; its raw export does not). time is read as UTC; some projects export it in the "
+        "project's time zone, so if times look shifted by whole hours, set the project to "
+        "UTC and export again.",
+    ),
+    # h11exports: Amplitude Export API (zipped hourly files of JSON lines), or the same columns
+    # from a warehouse sync. user_id is null until a user logs in: the device id stands in.
+    Preset(
+        "amplitude", "Amplitude event export", "events",
+        ("event_type", "event_time", "device_id", "amplitude_id"),
+        {"event_time": ("event_time",), "event_type": ("event_type",),
+         "item_id": ("event_properties.$productId", "event_properties.product_id",
+                     "event_properties.productId", "event_properties.sku", "product_id"),
+         "category": ("event_properties.category", "event_properties.product_category"),
+         "brand": ("event_properties.brand",),
+         "price": ("event_properties.$price", "event_properties.price", "price"),
+         "quantity": ("event_properties.$quantity", "event_properties.quantity", "quantity"),
+         "revenue": ("event_properties.$revenue", "event_properties.revenue", "revenue"),
+         "order_id": ("event_properties.order_id", "event_properties.orderId",
+                      "event_properties.transaction_id"),
+         "device": ("device_type", "platform", "device_family"),
+         "country": ("country",),
+         "search_query": ("event_properties.search_term", "event_properties.query")},
+        {"user_id": ("coalesce(NULLIF(trim(CAST({user_id} AS VARCHAR)), ''), "
+                     "CAST({device_id} AS VARCHAR))", "CAST({device_id} AS VARCHAR)"),
+         # session_id is the session's start in epoch ms, per device; -1 means no session.
+         "session_id": "CASE WHEN TRY_CAST({session_id} AS BIGINT) > 0 THEN "
+                       "CAST({device_id} AS VARCHAR) || ':' || CAST({session_id} AS VARCHAR) END"},
+        dedup_key=("uuid",), coalesced=_COALESCED,
+        note="Amplitude: users are user_id, or device_id where user_id is empty (anonymous "
+        "events before a login stay a separate shopper); sessions are device_id plus the "
+        "session start; rows repeating an earlier row's uuid are rejected as copies.",
+    ),
+    # h11exports: WooCommerce order exports that repeat the order fields on every line item
+    # (WooCommerce's own CSV export and the common export plugins); line totals are Item Cost
+    # x Quantity. Guests have Customer User ID 0, so the billing e-mail (hashed) is the shopper.
+    Preset(
+        "woocommerce_lines", "WooCommerce order export, one row per line item", "events",
+        ("Order Number", "Order Status", "Order Date", "Item Name", "Quantity", "Item Cost"),
+        {"event_time": ("Order Date", "Paid Date"), "event_type": ("Order Status",),
+         "order_id": ("Order Number",), "item_id": ("SKU", "Product ID", "Item Name"),
+         "price": ("Item Cost",), "quantity": ("Quantity",),
+         "country": ("Billing Country", "Country Code (Billing)"),
+         "channel": ("Payment Method Title",)},
+        {"user_id": (_WOO_USER.format(email="Billing Email"),
+                     _WOO_USER.format(email="Email (Billing)"),
+                     _WOO_USER.format(email="Customer Email"), "{Billing Email}",
+                     "{Email (Billing)}", "NULLIF(NULLIF(trim({Customer User ID}), ''), '0')")},
+        note=_WOO_NOTE, coalesced=("item_id",),
+    ),
+    Preset(
+        "woocommerce_orders", "WooCommerce order export, one row per order", "events",
+        ("Order Number", "Order Status", "Order Date", "Order Total"),
+        {"event_time": ("Order Date", "Paid Date"), "event_type": ("Order Status",),
+         "order_id": ("Order Number",), "revenue": ("Order Total",),
+         "country": ("Billing Country", "Country Code (Billing)"),
+         "channel": ("Payment Method Title",)},
+        {"user_id": (_WOO_USER.format(email="Billing Email"),
+                     _WOO_USER.format(email="Email (Billing)"),
+                     _WOO_USER.format(email="Customer Email"), "{Billing Email}",
+                     "{Email (Billing)}", "NULLIF(NULLIF(trim({Customer User ID}), ''), '0')")},
+        note=_WOO_NOTE,
+    ),
+    # h11exports: the Starbucks rewards test `transcript` (person, event, value, time): time is
+    # hours since the test started, value a dict ({'amount': 0.83} on a transaction). Offer
+    # events are marketing touches, skipped; transactions are purchases. Refused until the
+    # start date is given (--set time_origin=YYYY-MM-DD), never read as 1970.
+    Preset(
+        "starbucks_transcript", "Starbucks rewards test transcript (time in hours since the start)",
+        "events", ("person", "event", "time"),
+        {"user_id": ("person",), "event_type": ("event",), "event_time": ("time",),
+         "revenue": ("value.amount",)},
+        {"revenue": (_AMOUNT_IN_DICT,)},
+        constants={"time_unit": "hours"},
+        note="Starbucks transcript: transactions are purchases with their amount; offer "
+        "received/viewed/completed rows are offer touches, not shopping steps, and are "
+        "rejected with that reason.",
     ),
     *(_canonical(kind) for kind in KIND_FIELDS),
 )

@@ -79,11 +79,65 @@ def not_purchase_statuses(table: Mapping[str, str]) -> tuple[str, ...]:
     """The statuses of ``table`` that are no sale (skipped or refunded)."""
     return tuple(s for s, target in table.items() if target != "purchase")
 
+# h11exports: event names of product-analytics exports (Mixpanel, Amplitude, Segment's e-commerce
+# spec), lower case as compared. Identity, session and app-lifecycle events are no shopping
+# step: skipped (counted as rejects with the reason). Custom events stay unknown, so the
+# unknown-type gate names them.
+PRODUCT_ANALYTICS_EVENTS: dict[str, str] = {
+    "$mp_web_page_view": "view", "page view": "view", "page viewed": "view", "viewed page": "view",
+    "[amplitude] page viewed": "view", "product viewed": "view", "viewed product": "view",
+    "view product": "view", "view item": "view", "product clicked": "view", "product list viewed": "view",
+    "cart viewed": "view", "product page viewed": "view",
+    "search": "search", "searched": "search", "search performed": "search",
+    "product searched": "search", "products searched": "search",
+    "added to cart": "cart", "add to cart": "cart", "product added": "cart",
+    "added to bag": "cart", "add to bag": "cart", "product added to cart": "cart",
+    "removed from cart": "remove_from_cart", "remove from cart": "remove_from_cart",
+    "product removed": "remove_from_cart",
+    "added to wishlist": "wishlist", "add to wishlist": "wishlist",
+    "product added to wishlist": "wishlist",
+    "checkout started": "checkout", "started checkout": "checkout", "begin checkout": "checkout",
+    "checkout step viewed": "checkout", "checkout step completed": "checkout",
+    "payment info entered": "checkout",
+    "order completed": "purchase", "purchase": "purchase", "purchased": "purchase",
+    "completed purchase": "purchase", "purchase completed": "purchase",
+    "checkout completed": "purchase", "order placed": "purchase", "placed order": "purchase",
+    "order refunded": "refund", "refund": "refund", "order cancelled": "refund",
+    # Amplitude's revenue events usually repeat a purchase event of the same order.
+    "[amplitude] revenue": SKIP, "revenue_amount": SKIP,
+    "$identify": SKIP, "$create_alias": SKIP, "$merge": SKIP, "$groupidentify": SKIP,
+    "$mp_session_record": SKIP, "$ae_session": SKIP, "$ae_first_open": SKIP,
+    "$ae_updated": SKIP, "$ae_crashed": SKIP, "$mp_click": SKIP, "$campaign_delivery": SKIP,
+    "$campaign_open": SKIP, "session_start": SKIP, "session_end": SKIP,
+    "[amplitude] start session": SKIP, "[amplitude] end session": SKIP,
+    "[amplitude] application opened": SKIP, "[amplitude] application backgrounded": SKIP,
+    "[amplitude] element clicked": SKIP, "[amplitude] form started": SKIP,
+    "[amplitude] form submitted": SKIP,
+}
+
+# h11exports: WooCommerce order statuses as its own exports write them, with or without the
+# `wc-` prefix of the database (wc-completed); checkout-draft and trash were never sales.
+WOO_ORDER_STATUSES: dict[str, str] = {
+    **{p + s: ORDER_STATUSES[s] for s in WOO_STATUSES for p in ("", "wc-")},
+    "checkout-draft": SKIP, "wc-checkout-draft": SKIP, "trash": SKIP,
+}
+
+# h11exports: a rewards programme's offer log (Starbucks transcript): the offer steps are no
+# shopping events; the transactions are.
+OFFER_EVENTS: dict[str, str] = {
+    "offer received": SKIP, "offer viewed": SKIP, "offer completed": SKIP,
+    "transaction": "purchase",
+}
+
 VOCABULARIES: tuple[tuple[str, str, Mapping[str, str]], ...] = (
     ("ua_action_codes", "Universal Analytics eCommerceAction.action_type codes", UA_ACTION_CODES),
     ("ga4", "GA4 event names", GA4_EVENTS),
     ("order_status", "order statuses", ORDER_STATUSES),
     ("shopify_financial", "Shopify financial statuses", SHOPIFY_FINANCIAL),
+    # h11exports
+    ("product_analytics", "Mixpanel / Amplitude / Segment event names", PRODUCT_ANALYTICS_EVENTS),
+    ("woocommerce_status", "WooCommerce order statuses", WOO_ORDER_STATUSES),
+    ("offer_events", "Starbucks-style offer events", OFFER_EVENTS),
 )
 
 # Shown next to a suggestion the user should look at (the choice is theirs).
@@ -91,6 +145,11 @@ CHOICES: dict[str, str] = {
     "canceled": "skip (never a sale) or refund", "cancelled": "skip (never a sale) or refund",
     "refunded": "refund or skip", "partially_refunded": "purchase (the refund part is not known)",
     "created": "skip (not paid yet) or purchase",
+    # h11exports
+    "order cancelled": "refund (takes the order's revenue back) or skip (it was never paid)",
+    "[amplitude] revenue": "skip (a purchase event records the order) or purchase (if only "
+                           "revenue events do)",
+    "revenue_amount": "skip (a purchase event records the order) or purchase",
 }
 
 
@@ -113,10 +172,12 @@ def suggest(values: Mapping[str, int]) -> tuple[dict[str, str], str | None]:
     unknown = {_key(v): n for v, n in values.items() if not known(v)}
     if not unknown:
         return {}, None
-    best: tuple[int, str, Mapping[str, str]] | None = None
+    best: tuple[tuple[int, int], str, Mapping[str, str]] | None = None
     for _, label, table in VOCABULARIES:
-        covered = sum(n for v, n in unknown.items() if v in table)
-        if covered and (best is None or covered > best[0]):
+        # Ties on the unknown values go to the table that names more of the file's values.
+        covered = (sum(n for v, n in unknown.items() if v in table),
+                   sum(n for v, n in values.items() if _key(v) in table))
+        if covered[0] and (best is None or covered > best[0]):
             best = (covered, label, table)
     if best is None:
         return {}, None

@@ -106,3 +106,25 @@ def test_data_page_header_toggle(app: AppTest):
     at.radio(key=next(r.key for r in at.radio if str(r.key).endswith(":header"))).set_value("Yes").run()
     no_exceptions(at)
     assert any("header row may be missing" in e.value for e in at.error), [e.value for e in at.error]
+
+
+# h11exports: a file whose times are hours since a test began asks for the start date ----------
+TRANSCRIPT = ("person,event,value,time\n"
+              "p1,offer received,\"{'offer id': 'o9'}\",0\n"
+              "p1,transaction,\"{'amount': 19.89}\",132\n"
+              "p2,transaction,\"{'amount': 0.83}\",714\n")
+
+
+def test_data_page_asks_for_the_start_of_a_test_counted_in_hours(app: AppTest):
+    at = app.run()
+    at.switch_page("pages/data.py").run()
+    at.file_uploader[0].upload("transcript.csv", TRANSCRIPT.encode(), "text/csv").run()
+    no_exceptions(at)
+    assert any("hours since the test started" in e.value for e in at.error), \
+        [e.value for e in at.error]
+    at.text_input(key=next(t.key for t in at.text_input if str(t.key).endswith(":origin"))) \
+        .input("2018-07-01").run()
+    no_exceptions(at)
+    frame = preview_frame(at).value.sort_values("event_time")
+    assert [str(t) for t in frame["event_time"]] == ["2018-07-06 12:00:00", "2018-07-30 18:00:00"]
+    assert list(frame["revenue"]) == [19.89, 0.83]
