@@ -329,16 +329,20 @@ def _sample(args: argparse.Namespace) -> dict[str, Any]:
 @command("journeys")
 def _journeys(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.export import to_csv_bytes
-    from analytics.journeys import OUTCOMES, funnel, paths
+    from analytics.journeys import OUTCOMES, default_steps, funnel, paths
 
-    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
     with _open(args) as ws:
+        # h12audit: without --steps, the default steps the data has (no checkout: view,cart,purchase)
+        steps = [s.strip() for s in args.steps.split(",") if s.strip()] if args.steps \
+            else list(default_steps(ws))
         found = funnel(ws, steps=steps, per=args.per, window_days=args.window_days, by=args.by,
                        segment_run=args.segment_run)
         top = paths(ws, detail=args.detail, top=args.top)
     if args.out:
         Path(args.out).write_bytes(to_csv_bytes(found.table()))
     _say(args, f"Funnel per {found.per} ({found.window_days:g}-day window):")
+    if found.note:
+        _say(args, f"  Note: {found.note}")
     for step in found.total.steps:
         _say(args, f"  {step.name:<18} {step.units:>9,}  {100 * (step.from_start or 0):5.1f}% of step 1")
     for group in found.groups:
@@ -781,6 +785,8 @@ def _cohorts(args: argparse.Namespace) -> dict[str, Any]:
     for r in summary["retention"]:
         _say(args, f"  {args.by} {r['period']:>3}: {r['share']:6.1%} of {r['cohort_size']:,} shoppers "
                    f"({r['cohorts']} cohort{'' if r['cohorts'] == 1 else 's'})")
+    for note in summary["notes"]:  # h12audit: the left-censored first cohort, too short a log
+        _say(args, f"  Note: {note}")
     return summary
 
 
@@ -909,7 +915,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "clv: orders from BG/NBD + Gamma-Gamma with known parameters (truth.json)")
 
     p = sub.add_parser("journeys", parents=[common], help="funnel conversion and top session paths")
-    p.add_argument("--steps", default="view,cart,checkout,purchase", help="event types in funnel order")
+    p.add_argument("--steps", default=None,
+                   help="event types in funnel order (default: view,cart,checkout,purchase, "
+                   "those the data has)")
     p.add_argument("--per", choices=["session", "user"], default="session")
     p.add_argument("--by", choices=["device", "channel", "segment"], help="break the funnel down")
     p.add_argument("--window-days", type=float, default=7.0, help="steps within N days of step 1")
