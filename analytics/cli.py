@@ -402,6 +402,7 @@ def _uplift(args: argparse.Namespace) -> dict[str, Any]:
         _say(args, f"Revenue per user: {per_arm}; difference {rev['diff']:+,.2f}, 95% CI {rev_ci}")
     if report.uplift:
         _say(args, report.uplift.verdict)
+    _say(args, f"Verdict: {summary['verdict']}")  # h12audit: act on it, or why not
     for warning in summary["warnings"]:
         _say(args, f"Warning: {warning}")
     if by_segment is not None:
@@ -612,14 +613,16 @@ def _recommend_options(args: argparse.Namespace) -> Any:
 
 @command("evaluate")
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    from analytics.recommend.evaluate import DEFAULT_MODELS, Split, evaluate
+    from analytics.recommend.evaluate import DEFAULT_MODELS, Split, default_targets, evaluate
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models \
         else list(DEFAULT_MODELS)
     split = Split(method=args.split, test_days=args.test_days, last_k=args.last_k)
     exclusions = [args.exclude] if args.exclude else ["purchased", "any", "nothing"]
-    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     with _open(args) as ws:
+        # h12audit: no --targets: purchases, or ratings when the workspace holds only ratings
+        targets = [t.strip() for t in args.targets.split(",") if t.strip()] if args.targets \
+            else list(default_targets(ws))
         report = evaluate(ws, models, k=args.k, split=split, options=_recommend_options(args),
                           targets=targets, max_users=args.max_users, exclusions=exclusions)
     _say(args, f"Evaluated {len(models)} models on {report.known_users:,} known shoppers "
@@ -954,7 +957,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-days", type=float,
                    help="test period (default 30, or the last 20%% of a span under 150 days)")
     p.add_argument("--last-k", type=int, default=2, help="purchases per shopper held out (--split last)")
-    p.add_argument("--targets", default="purchase", help="event types that count as relevant")
+    p.add_argument("--targets", default=None,
+                   help="event types that count as relevant (default: purchase; rate when the "
+                   "workspace holds only ratings)")
     p.add_argument("--max-users", type=int, help="evaluate a random sample of test shoppers")
     _recommend_flags(p)
 

@@ -156,7 +156,8 @@ class CohortTable:
         if overall.empty:
             return []
         if int(overall["period"].max()) == 0:
-            return [f"The data covers less than one {self.by} after the first {self.basis}s: "
+            return [f"The data covers less than one {self.by} after the first "
+                    f"{'purchase' if self.basis == 'purchase' else 'event'}s: "
                     f"there is no later {self.by} to be retained in, so the 100% shown is a "
                     "definition, not a result."]
         first = self.first_cohort()
@@ -165,11 +166,13 @@ class CohortTable:
         label, size, everyone = first
         later = self.without_first()
         one = later[later["period"] == 1]["share"]
-        tail = f" Without it, {float(one.iloc[0]):.1%} buy again one {self.by} later." \
+        first_what, again = ("purchase", "buy again") if self.basis == "purchase" \
+            else ("event", "are active again")
+        tail = f" Without it, {float(one.iloc[0]):.1%} {again} one {self.by} later." \
             if len(one) else ""
         return [f"The first cohort ({label}: {size:,} of {everyone:,} shoppers, {size / everyone:.0%}) "
-                f"is everyone whose first {self.basis} in the data falls in its first {self.by}: "
-                f"shoppers who were already buying before the data starts are in it too, so its "
+                f"is everyone whose first {first_what} in the data falls in its first {self.by}: "
+                f"shoppers who were already active before the data starts are in it too, so its "
                 f"row measures existing shoppers, not new ones.{tail}"]
 
     def as_json(self) -> dict[str, Any]:

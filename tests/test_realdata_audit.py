@@ -155,3 +155,71 @@ def test_a_log_shorter_than_one_period_says_there_is_no_retention(ws, write):
     ingest_file(ws, _clickstream(write))
     (note,) = cohort_table(ws, split=False).notes()
     assert "less than one month" in note
+
+
+def test_a_qini_ci_wholly_below_zero_is_called_worse_than_random():
+    from analytics.experiments.uplift import QiniCheck
+
+    worse = QiniCheck("X-learner", -0.0175, -0.0214, -0.0138, 2377, 5)
+    assert "worse than random" in worse.verdict() and "includes 0" not in worse.verdict()
+    assert "includes 0" in QiniCheck("T", 0.001, -0.002, 0.004, 100, 5).verdict()
+
+
+def _campaign(n_treated: int, n_control: int, rate_t: float, rate_c: float,
+              pre: bool, pre_shift: float = 0.0) -> pd.DataFrame:
+    """Arms with exact conversion counts; ``pre`` adds a pre-period spend column."""
+    def arm(name: str, n: int, rate: float, shift: float) -> pd.DataFrame:
+        bought = np.zeros(n, dtype=int)
+        bought[: round(n * rate)] = 1
+        frame = pd.DataFrame({"arm": name, "bought": bought})
+        if pre:
+            frame["spend_before"] = 10 + shift + np.arange(n) % 7
+        return frame
+    return pd.concat([arm("mailed", n_treated, rate_t, pre_shift),
+                      arm("none", n_control, rate_c, 0.0)], ignore_index=True)
+
+
+def test_experiment_verdicts_say_whether_to_act():
+    from analytics.experiments import analyse_ab, prepare
+    from analytics.experiments.verdict import ab_verdict
+
+    def verdict(frame: pd.DataFrame, share: float = 0.5) -> str:
+        features = ["spend_before"] if "spend_before" in frame else []
+        data = prepare(frame, "arm", "bought", "mailed", "none", features=features)
+        return ab_verdict(analyse_ab(data, expected_share=share))
+
+    # 1,077 / 1,300 against a planned half: the mismatch comes first (Complete Journey's mailing).
+    srm = verdict(_campaign(1077, 1300, 0.40, 0.30, pre=False))
+    assert srm.startswith("Do not act on this yet") and "1,077 / 1,300" in srm
+    # The same arms at their planned share, no pre-period column: act only if randomised.
+    unchecked = verdict(_campaign(1077, 1300, 0.40, 0.30, pre=False), share=1077 / 2377)
+    assert unchecked.startswith("Mailed beats none by +10.0 points") and "no pre-period" in unchecked
+    # Treated shoppers spent more before: an association.
+    assert verdict(_campaign(1000, 1000, 0.4, 0.3, pre=True, pre_shift=5)).startswith("Not a causal")
+    balanced = verdict(_campaign(1000, 1000, 0.4, 0.3, pre=True))
+    assert balanced.endswith("the arms were alike before the treatment.")
+    null = verdict(_campaign(1000, 1000, 0.30, 0.30, pre=True))
+    # Cohen's h by hand: 2.80 * sqrt(2 / 1000) = 0.125 over asin(sqrt(0.3)) gives 35.9%.
+    assert null.startswith("No effect of mailed over none is detectable")
+    assert "could detect about 5.9 points" in null
+
+
+def test_segments_sharing_a_name_are_told_apart_by_their_biggest_difference():
+    from analytics.segments.describe import _qualified
+
+    z = pd.DataFrame({"monetary": [1.0, -1.0, 0.0], "frequency": [0.2, 0.1, 0.0],
+                      "days_since_last_event": [0.0, 0.5, 3.0]})
+    names = _qualified({0: "High-value repeat buyers", 1: "High-value repeat buyers", 2: "Lapsed"}, z)
+    assert names == {0: "High-value repeat buyers (higher spend)",
+                     1: "High-value repeat buyers (lower spend)", 2: "Lapsed"}
+
+
+def test_a_ratings_only_workspace_is_evaluated_on_ratings(ws, write):
+    from analytics.ingest import ingest_file
+    from analytics.recommend.evaluate import default_targets
+
+    ingest_file(ws, write("ratings.tsv", "1\t10\t5\t1609459763\n2\t11\t3\t1609469763\n"
+                                         "3\t10\t4\t1609479763\n"))
+    assert default_targets(ws) == ("rate",)
+    ingest_file(ws, _clickstream(write))
+    assert default_targets(ws) == ("purchase",)

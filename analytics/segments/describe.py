@@ -135,12 +135,43 @@ def auto_names(z: pd.DataFrame, profiles: pd.DataFrame, labels: np.ndarray[Any, 
             category = _mix(profiles.loc[labels == segment_id, "top_category"],
                             labels=category_labels or {})
             names[segment_id] = f"{name} ({category[0][0]})" if category else name
+    names = _qualified(names, z)
     seen: dict[str, int] = {}
     for segment_id, name in names.items():
         seen[name] = seen.get(name, 0) + 1
         if seen[name] > 1:
             names[segment_id] = f"{name} {seen[name]}"
     return names
+
+
+# How two segments with one name differ, in words: (feature, higher, lower).
+QUALIFIERS: tuple[tuple[str, str, str], ...] = (
+    ("monetary", "higher spend", "lower spend"), ("frequency", "more orders", "fewer orders"),
+    ("days_since_last_event", "longer away", "more recent"),
+    ("sessions", "more visits", "fewer visits"), ("events_30d", "busier this month", "quieter this month"),
+    ("avg_session_minutes", "longer visits", "shorter visits"),
+)
+
+
+def _qualified(names: dict[Any, str], z: pd.DataFrame) -> dict[Any, str]:
+    """Segments still sharing a name get the trait they differ on most from the others sharing it.
+
+    On Complete Journey three K-Means segments were "High-value repeat buyers", "… 2", "… 3":
+    numbers a marketer cannot tell apart; "(higher spend)" / "(more recent)" can be.
+    """
+    out = dict(names)
+    for name in {n for n in names.values() if list(names.values()).count(n) > 1}:
+        group = [s for s, n in names.items() if n == name]
+        traits = [f for f, *_ in QUALIFIERS if f in z.columns]
+        if not traits:
+            continue
+        centre = z.loc[group, traits].mean()
+        for segment_id in group:
+            gap = z.loc[segment_id, traits] - centre
+            feature = str(gap.abs().idxmax())
+            higher, lower = next((h, lo) for f, h, lo in QUALIFIERS if f == feature)
+            out[segment_id] = f"{name} ({higher if gap[feature] > 0 else lower})"
+    return out
 
 
 _LAPSED_DAYS = 7  # a shopper seen within the last week has not lapsed, whatever the others do
