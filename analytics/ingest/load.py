@@ -125,9 +125,10 @@ def _with_synonyms(chosen: presets.Preset, mapping: ColumnMapping, columns: list
 
     The canonical presets match on the required names alone, so a file with ``event_time,
     event_type, user_id`` and ``product_id`` used to load without item ids (the audit's
-    clickstream: nothing to recommend). Named presets list their columns and stay as they are.
+    clickstream: nothing to recommend). Named presets list their columns and stay as they are;
+    so do canonical catalogue/CRM files, whose other columns are kept as attributes.
     """
-    if not chosen.name.startswith("canonical_"):
+    if chosen.name != "canonical_events":
         return mapping
     used = set(mapping.columns.values())
     suggested = suggest(mapping.kind, [c for c in columns if c not in used])[0].columns
