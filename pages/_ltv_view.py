@@ -92,7 +92,6 @@ def _validation(fit: StoredFit) -> None:
                                  _num(h.get("baseline_brier")), ""]
     st.table(table.set_index(""))
     (st.success if h["better_than_baseline"] else st.warning)(escape_markdown(h["verdict"]))
-    _reliability(h.get("reliability") or [])
     groups = pd.DataFrame(h["by_frequency"])
     long = groups.melt(id_vars=["repeat_orders", "shoppers"], value_vars=["actual", "predicted", "baseline"],
                        var_name="series", value_name="orders")
@@ -101,6 +100,7 @@ def _validation(fit: StoredFit) -> None:
                           "orders": "Mean orders in the holdout", "series": ""},
                   title="Predicted vs actual holdout orders")
     st.plotly_chart(fig, key="ltv_validation")
+    _reliability(h.get("reliability") or [])
 
 
 def _reliability(bins: list[dict[str, float]]) -> None:
