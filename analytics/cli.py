@@ -343,16 +343,20 @@ def _sample(args: argparse.Namespace) -> dict[str, Any]:
 @command("journeys")
 def _journeys(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.export import to_csv_bytes
-    from analytics.journeys import OUTCOMES, funnel, paths
+    from analytics.journeys import OUTCOMES, default_steps, funnel, paths
 
-    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
     with _open(args) as ws:
+        # h12audit: without --steps, the default steps the data has (no checkout: view,cart,purchase)
+        steps = [s.strip() for s in args.steps.split(",") if s.strip()] if args.steps \
+            else list(default_steps(ws))
         found = funnel(ws, steps=steps, per=args.per, window_days=args.window_days, by=args.by,
                        segment_run=args.segment_run)
         top = paths(ws, detail=args.detail, top=args.top)
     if args.out:
         Path(args.out).write_bytes(to_csv_bytes(found.table()))
     _say(args, f"Funnel per {found.per} ({found.window_days:g}-day window):")
+    if found.note:
+        _say(args, f"  Note: {found.note}")
     for step in found.total.steps:
         _say(args, f"  {step.name:<18} {step.units:>9,}  {100 * (step.from_start or 0):5.1f}% of step 1")
     for group in found.groups:
@@ -412,6 +416,7 @@ def _uplift(args: argparse.Namespace) -> dict[str, Any]:
         _say(args, f"Revenue per user: {per_arm}; difference {rev['diff']:+,.2f}, 95% CI {rev_ci}")
     if report.uplift:
         _say(args, report.uplift.verdict)
+    _say(args, f"Verdict: {summary['verdict']}")  # h12audit: act on it, or why not
     for warning in summary["warnings"]:
         _say(args, f"Warning: {warning}")
     if by_segment is not None:
@@ -622,14 +627,16 @@ def _recommend_options(args: argparse.Namespace) -> Any:
 
 @command("evaluate")
 def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
-    from analytics.recommend.evaluate import DEFAULT_MODELS, Split, evaluate
+    from analytics.recommend.evaluate import DEFAULT_MODELS, Split, default_targets, evaluate
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models \
         else list(DEFAULT_MODELS)
     split = Split(method=args.split, test_days=args.test_days, last_k=args.last_k)
     exclusions = [args.exclude] if args.exclude else ["purchased", "any", "nothing"]
-    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     with _open(args) as ws:
+        # h12audit: no --targets: purchases, or ratings when the workspace holds only ratings
+        targets = [t.strip() for t in args.targets.split(",") if t.strip()] if args.targets \
+            else list(default_targets(ws))
         report = evaluate(ws, models, k=args.k, split=split, options=_recommend_options(args),
                           targets=targets, max_users=args.max_users, exclusions=exclusions)
     _say(args, f"Evaluated {len(models)} models on {report.known_users:,} known shoppers "
@@ -797,6 +804,8 @@ def _cohorts(args: argparse.Namespace) -> dict[str, Any]:
     for r in summary["retention"]:
         _say(args, f"  {args.by} {r['period']:>3}: {r['share']:6.1%} of {r['cohort_size']:,} shoppers "
                    f"({r['cohorts']} cohort{'' if r['cohorts'] == 1 else 's'})")
+    for note in summary["notes"]:  # h12audit: the left-censored first cohort, too short a log
+        _say(args, f"  Note: {note}")
     return summary
 
 
@@ -925,7 +934,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "clv: orders from BG/NBD + Gamma-Gamma with known parameters (truth.json)")
 
     p = sub.add_parser("journeys", parents=[common], help="funnel conversion and top session paths")
-    p.add_argument("--steps", default="view,cart,checkout,purchase", help="event types in funnel order")
+    p.add_argument("--steps", default=None,
+                   help="event types in funnel order (default: view,cart,checkout,purchase, "
+                   "those the data has)")
     p.add_argument("--per", choices=["session", "user"], default="session")
     p.add_argument("--by", choices=["device", "channel", "segment"], help="break the funnel down")
     p.add_argument("--window-days", type=float, default=7.0, help="steps within N days of step 1")
@@ -962,7 +973,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-days", type=float,
                    help="test period (default 30, or the last 20%% of a span under 150 days)")
     p.add_argument("--last-k", type=int, default=2, help="purchases per shopper held out (--split last)")
-    p.add_argument("--targets", default="purchase", help="event types that count as relevant")
+    p.add_argument("--targets", default=None,
+                   help="event types that count as relevant (default: purchase; rate when the "
+                   "workspace holds only ratings)")
     p.add_argument("--max-users", type=int, help="evaluate a random sample of test shoppers")
     _recommend_flags(p)
 

@@ -13,7 +13,7 @@ A cell whose period has not ended when the data ends (the last month of the log,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -127,9 +127,63 @@ class CohortTable:
                                             cohorts=("cohort", "nunique")).reset_index()
         return pooled.assign(share=pooled["shoppers"] / pooled["cohort_size"])
 
+    def first_cohort(self) -> tuple[str, int, int] | None:
+        """(label, size, everyone) of the cohort that starts with the data, if others follow."""
+        sizes = self.of()
+        sizes = sizes[sizes["period"] == 0].sort_values("cohort")
+        if len(sizes) < 2:
+            return None
+        first = sizes.iloc[0]
+        return str(first["cohort"]), int(first["cohort_size"]), int(sizes["cohort_size"].sum())
+
+    def without_first(self, segment: str = OVERALL) -> pd.DataFrame:
+        """:meth:`retention` pooled over every cohort but the first (see :meth:`notes`)."""
+        first = self.first_cohort()
+        if first is None:
+            return self.retention(segment)
+        later = self.cells[self.cells["cohort"].astype(str) != first[0]]
+        return replace(self, cells=later).retention(segment)
+
+    def notes(self) -> list[str]:
+        """What the table cannot say (h12audit): found on Complete Journey and a 3-hour log.
+
+        The first cohort is everyone whose first purchase *in the data* falls in its first
+        period, so shoppers who bought before the export starts land there too (Complete
+        Journey: 1,500 of 2,377 households, and the pooled curve is mostly theirs). A log
+        shorter than one period has nothing to retain.
+        """
+        overall = self.of()
+        if overall.empty:
+            return []
+        if int(overall["period"].max()) == 0:
+            return [f"The data covers less than one {self.by} after the first "
+                    f"{'purchase' if self.basis == 'purchase' else 'event'}s: "
+                    f"there is no later {self.by} to be retained in, so the 100% shown is a "
+                    "definition, not a result."]
+        first = self.first_cohort()
+        if first is None:
+            return []
+        label, size, everyone = first
+        later = self.without_first()
+        one = later[later["period"] == 1]["share"]
+        first_what, again = ("purchase", "buy again") if self.basis == "purchase" \
+            else ("event", "are active again")
+        tail = f" Without it, {float(one.iloc[0]):.1%} {again} one {self.by} later." \
+            if len(one) else ""
+        return [f"The first cohort ({label}: {size:,} of {everyone:,} shoppers, {size / everyone:.0%}) "
+                f"is everyone whose first {first_what} in the data falls in its first {self.by}: "
+                f"shoppers who were already active before the data starts are in it too, so its "
+                f"row measures existing shoppers, not new ones.{tail}"]
+
     def as_json(self) -> dict[str, Any]:
         overall = self.of()
+        first = self.first_cohort()
         return {
+            "notes": self.notes(), "left_censored_cohort": first[0] if first else None,
+            "retention_without_first": [
+                {"period": int(r["period"]), "share": round(float(r["share"]), 6),
+                 "cohort_size": int(r["cohort_size"])}
+                for r in self.without_first().to_dict("records")] if first else None,
             "by": self.by, "basis": self.basis, "segment_run": self.segment_run,
             "segments": [s for s in self.segments if s != OVERALL],
             "cohorts": [{"cohort": str(r["cohort"]), "size": int(r["cohort_size"])}

@@ -263,10 +263,28 @@ class Funnel:
     segment_source: str | None
     total: FunnelGroup
     groups: tuple[FunnelGroup, ...]
+    missing: tuple[str, ...] = ()  # steps no loaded event has: they and every later step count 0
 
     @property
     def counts(self) -> list[int]:
         return self.total.counts
+
+    @property
+    def note(self) -> str | None:
+        """Why the funnel ends at 0 when a step's event type is not in the data at all.
+
+        A purchase-only export (Complete Journey) or a clickstream without checkout events
+        showed "purchase 0 (0.0%)" beside thousands of purchases; the zero is the data's shape,
+        not the shoppers' behaviour, and the funnel without those steps is the useful one.
+        """
+        if not self.missing:
+            return None
+        kept = [s for s in self.steps if s not in self.missing]
+        fix = (f"leave {'it' if len(self.missing) == 1 else 'them'} out ({', '.join(kept)})"
+               if len(kept) >= 2 else "load events of at least two funnel steps")
+        return (f"No {', '.join(self.missing)} events are loaded, so "
+                f"{'that step' if len(self.missing) == 1 else 'those steps'} and every later "
+                f"step count 0 whatever shoppers did: {fix}.")
 
     def conversion(self) -> dict[str, Any]:
         """Step conversion (from the previous step and from step 1) and overall conversion."""
@@ -283,6 +301,7 @@ class Funnel:
     def as_json(self) -> dict[str, Any]:
         return {"steps": list(self.steps), "per": self.per, "window_days": self.window_days,
                 "by": self.by, "segment_source": self.segment_source, "counts": self.counts,
+                "missing_steps": list(self.missing), "note": self.note,
                 "conversion": self.conversion(),
                 "median_seconds_from_previous": [s.median_seconds_from_previous
                                                  for s in self.total.steps],
@@ -421,7 +440,7 @@ def funnel(ws: Workspace, steps: Sequence[str] = DEFAULT_STEPS, per: str = "sess
         raise ConfigError(f"The conversion window of {window_days!r} days is not positive.",
                           hint="Use a window of at least a fraction of a day, e.g. 7.")
     with ws.cursor() as cur:
-        _check_steps(cur, chosen)
+        present = _check_steps(cur, chosen)
         segments_sql, params, source = _segments(cur, segment_run) if by == "segment" \
             else (_NO_SEGMENTS_SQL, {}, None)
         sql = _FUNNEL_COUNTS_SQL.format(chain=_chain_sql(len(chosen)), segments=segments_sql)
@@ -432,7 +451,20 @@ def funnel(ws: Workspace, steps: Sequence[str] = DEFAULT_STEPS, per: str = "sess
     total = groups.pop(None, FunnelGroup(ALL, _funnel_steps(chosen, {})))
     return Funnel(steps=chosen, per=per, window_days=float(window_days), by=by,
                   segment_source=source, total=total,
-                  groups=tuple(groups[k] for k in sorted(groups, key=str)))
+                  groups=tuple(groups[k] for k in sorted(groups, key=str)),
+                  missing=tuple(s for s in chosen if s not in present))
+
+
+def default_steps(ws: Workspace) -> tuple[str, ...]:
+    """:data:`DEFAULT_STEPS` that the loaded events have (all of them when fewer than two do).
+
+    A clickstream without checkout events gets view, cart, purchase instead of a funnel that
+    stops at checkout; a purchase-only file keeps the full list, and its funnel's note says why.
+    """
+    with ws.cursor() as cur:
+        present = set(_require_events(cur))
+    found = tuple(s for s in DEFAULT_STEPS if s in present)
+    return found if len(found) >= 2 else DEFAULT_STEPS
 
 
 def paths(ws: Workspace, detail: str = "category", max_length: int = 6, top: int = 10,
@@ -624,7 +656,8 @@ def _require_events(cur: duckdb.DuckDBPyConnection) -> list[str]:
     return present
 
 
-def _check_steps(cur: duckdb.DuckDBPyConnection, steps: tuple[str, ...]) -> None:
+def _check_steps(cur: duckdb.DuckDBPyConnection, steps: tuple[str, ...]) -> list[str]:
+    """Refuse a bad step list; return the event types the data has."""
     if len(steps) < 2:
         raise ConfigError(f"A funnel needs at least two steps; got {list(steps)}.",
                           hint="Add the step shoppers should reach, e.g. view,cart,purchase.")
@@ -638,6 +671,7 @@ def _check_steps(cur: duckdb.DuckDBPyConnection, steps: tuple[str, ...]) -> None
         known = sorted(set(EVENT_TYPES) | set(present))
         raise ConfigError(f"Unknown funnel step(s): {', '.join(map(repr, unknown))}.",
                           hint=f"Use event types of this workspace: {', '.join(known)}.")
+    return present
 
 
 def _check_choice(name: str, value: str | None, choices: Sequence[str], optional: bool = False) -> None:

@@ -104,8 +104,8 @@ def _heatmap(table: CohortTable, segment: str, show: str) -> None:
                             key=CHART_KEY, width="stretch")
     if not table.of(segment)["complete"].all():
         st.caption("\\* the period has not ended when the data ends: the share so far, not a final rate.")
-    st.caption("The first cohort also holds shoppers who were already buying before the data starts, "
-               "so its row usually stays higher than the later ones.")
+    for note in table.notes():  # the left-censored first cohort, with the curve without it
+        st.caption(note)
     points = event.selection.points if event and event.selection else []
     picked = _picked(points)
     if picked and picked != st.session_state.get("cohort_clicked"):

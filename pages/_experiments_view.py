@@ -34,6 +34,7 @@ from analytics.experiments.segments import (
 from analytics.experiments.store import latest_run_id
 from analytics.experiments.targeting import simulate, targeting_list
 from analytics.experiments.uplift import UpliftResult
+from analytics.experiments.verdict import ab_verdict
 from analytics.export import to_csv_bytes
 from analytics.labels import column_labels, currency, money
 from pages._experiments_source_view import cached_segments_at
@@ -42,6 +43,7 @@ from pages._shared import escape_markdown, run, stale_notice, workspace
 
 def show_ab(ab: ABResult, data: ExperimentData) -> None:
     binary = data.outcome_kind == "binary"
+    st.info(ab_verdict(ab), icon=":material/gavel:")
     for warning in ab.warnings:
         st.warning(warning, icon=":material/warning:")
     arms = pd.DataFrame([a.as_json() for a in ab.arms]).dropna(axis=1, how="all")

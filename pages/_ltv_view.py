@@ -87,6 +87,9 @@ def _validation(fit: StoredFit) -> None:
         "Naive baseline": [f"{h['baseline_purchases']:,.0f}", _num(h["baseline_pearson"]),
                            _num(h["baseline_auc"])],
         "Actual": [f"{h['actual_purchases']:,}", "", ""]})
+    if h.get("brier") is not None:  # fits from before the reliability check lack it
+        table.loc[len(table)] = ["Brier score of 'buys again' (lower is better)", _num(h["brier"]),
+                                 _num(h.get("baseline_brier")), ""]
     st.table(table.set_index(""))
     (st.success if h["better_than_baseline"] else st.warning)(escape_markdown(h["verdict"]))
     groups = pd.DataFrame(h["by_frequency"])
@@ -97,6 +100,20 @@ def _validation(fit: StoredFit) -> None:
                           "orders": "Mean orders in the holdout", "series": ""},
                   title="Predicted vs actual holdout orders")
     st.plotly_chart(fig, key="ltv_validation")
+    _reliability(h.get("reliability") or [])
+
+
+def _reliability(bins: list[dict[str, float]]) -> None:
+    """Predicted chance of buying in the holdout against the share that did, per bin."""
+    if not bins:
+        return
+    frame = pd.DataFrame(bins)
+    fig = px.scatter(frame, x="predicted", y="actual", size="shoppers", range_x=[0, 1], range_y=[0, 1],
+                     labels={"predicted": "Predicted chance of buying in the holdout",
+                             "actual": "Share that bought", "shoppers": "Shoppers"},
+                     title="Are the chances right? (on the diagonal: yes)")
+    fig.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dot", "color": "grey"})
+    st.plotly_chart(fig, key="ltv_reliability")
 
 
 def _num(value: float | None) -> str:

@@ -144,6 +144,8 @@ with funnel_tab:
     funnel_run = segment_run_picker("journeys:funnel_run") if by == "segment" else None
     found = shown(lambda: cached_funnel(str(ws.path), tuple(steps), per, float(window), by,
                                         funnel_run))
+    if found is not None and found.note:
+        st.warning(found.note)
     if found is not None:
         last = found.total.steps[-1]
         cols = st.columns(4)

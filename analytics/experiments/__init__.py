@@ -25,6 +25,7 @@ from analytics.experiments.data import (
 )
 from analytics.experiments.store import UserUplift, save_scores, user_uplift
 from analytics.experiments.uplift import UpliftResult, compare_models
+from analytics.experiments.verdict import ab_verdict
 
 __all__ = [
     "DEFAULT_WINDOW_DAYS", "ABResult", "ExperimentData", "ExperimentReport", "UpliftResult",
@@ -56,8 +57,14 @@ class ExperimentReport:
                 "best_model": self.uplift.best if self.uplift else None,
                 "observational": self.ab.balance.observational,
                 "sample_ratio_mismatch": self.ab.sample_ratio.mismatch,
+                "verdict": self.verdict,
                 "warnings": list(self.ab.warnings) + ([self.uplift_note] if self.uplift_note else []),
                 **self._revenue()})
+
+    @property
+    def verdict(self) -> str:
+        """Act on the A/B result or why not (:func:`analytics.experiments.verdict.ab_verdict`)."""
+        return ab_verdict(self.ab)
 
     def _revenue(self) -> dict[str, Any]:
         """``revenue``: per-arm revenue per user and its lift, only when revenue is known."""

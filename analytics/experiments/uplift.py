@@ -289,6 +289,10 @@ class QiniCheck:
         tail = f" {self.caveat}" if self.caveat else ""
         if self.better_than_random:
             return f"The uplift model targets better than random ({where}).{tail}"
+        if self.ci_high < 0:  # h12audit: seen on a real mailing; "includes 0" was false there
+            return ("The best model targets worse than random: the whole Qini 95% CI is below 0 "
+                    f"({where}). Its top-ranked shoppers respond less to the treatment than "
+                    f"average; do not target by these scores.{tail}")
         return ("No model targets better than random: the Qini 95% CI includes 0 (best model "
                 f"{where}). Targeting by these scores is no better than picking shoppers at "
                 f"random.{tail}")

@@ -124,9 +124,25 @@ def _resolve_mapping(columns: list[str], kind: str | None, preset: str
             names = ", ".join(p.name for p in presets.PRESETS)
             raise IngestError(f"Unknown preset {preset!r}.", hint=f"Use auto, none or one of: {names}.")
     if chosen:
-        return chosen.kind, chosen, chosen.resolve(columns)
+        return chosen.kind, chosen, _with_synonyms(chosen, chosen.resolve(columns), columns)
     kind = kind or guess_kind(columns)
     return kind, None, suggest(kind, columns)[0]
+
+
+def _with_synonyms(chosen: presets.Preset, mapping: ColumnMapping, columns: list[str]) -> ColumnMapping:
+    """A canonical preset's exact names, plus what the suggester maps from the other columns.
+
+    The canonical presets match on the required names alone, so a file with ``event_time,
+    event_type, user_id`` and ``product_id`` used to load without item ids (the audit's
+    clickstream: nothing to recommend). Named presets list their columns and stay as they are;
+    so do canonical catalogue/CRM files, whose other columns are kept as attributes.
+    """
+    if chosen.name != "canonical_events":
+        return mapping
+    used = set(mapping.columns.values())
+    suggested = suggest(mapping.kind, [c for c in columns if c not in used])[0].columns
+    extra = {f: c for f, c in suggested.items() if f not in mapping.mapped()}
+    return mapping.with_columns(extra) if extra else mapping
 
 
 def inspect_file(ws: Workspace, path: Path, *, name: str | None = None, kind: str | None = None,

@@ -70,7 +70,9 @@ class PredictionReport:
                         "baseline_pearson": h.baseline_pearson, "baseline_auc": h.baseline_auc,
                         "baseline_purchases": h.baseline_purchases, "days": h.days,
                         "shoppers": h.shoppers, "by_frequency": list(h.by_frequency),
-                        "better_than_baseline": h.better_than_baseline},
+                        "better_than_baseline": h.better_than_baseline,
+                        "reliability": list(h.reliability), "calibration_error": h.calibration_error,
+                        "brier": h.brier, "baseline_brier": h.baseline_brier},
             "verdict": h.verdict, "seconds": self.seconds, "spend_shoppers": self.spend_shoppers,
         }
 

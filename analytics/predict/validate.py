@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from analytics.predict.clv import BGNBDParams, expected_purchases
+from analytics.predict.clv import BGNBDParams, expected_purchases, p_alive
 
 #: The plot's groups: 0, 1, ..., 6 repeat orders in calibration, then "7+".
 TOP_GROUP = 7
@@ -23,6 +23,9 @@ TOP_GROUP = 7
 MARGIN = 0.01
 #: A total of predicted holdout orders further than this from the actual one is flagged.
 TOTAL_TOLERANCE = 0.15
+#: Reliability bins of P(buys in the holdout); a mean gap (weighted) above this is flagged.
+RELIABILITY_BINS = 10
+CALIBRATION_TOLERANCE = 0.05
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,11 @@ class Holdout:
     baseline_pearson: float | None
     baseline_auc: float | None
     by_frequency: tuple[dict[str, float | int | str], ...]
+    # h12audit: is "the chance this shopper buys again" right, not only well ranked?
+    reliability: tuple[dict[str, float | int], ...] = ()
+    calibration_error: float | None = None  # shopper-weighted mean |predicted - actual| share
+    brier: float | None = None
+    baseline_brier: float | None = None  # the baseline's order rate as a Poisson chance
 
     def _pairs(self) -> list[tuple[float, float]]:
         pairs = [(self.pearson, self.baseline_pearson), (self.auc, self.baseline_auc)]
@@ -59,6 +67,7 @@ class Holdout:
         if abs(error) > TOTAL_TOLERANCE:
             total += (f", off by more than {TOTAL_TOLERANCE:.0%}, so read its totals and lifetime "
                       "values as rough")
+        total += self._calibration_words()
         if self.better_than_baseline:
             return (f"The model beats the naive baseline at telling who buys again and how often; "
                     f"{total}.")
@@ -68,6 +77,17 @@ class Holdout:
                     "shopper is still buying and a value for those with few orders.")
         return (f"The model is no better than the naive baseline (each shopper's past order rate) "
                 f"on this data; {total}. Treat its per-shopper numbers as rough.")
+
+    def _calibration_words(self) -> str:
+        """The reliability check in words: are its buy-again chances the shares that buy?"""
+        if self.calibration_error is None:
+            return ""
+        if self.calibration_error > CALIBRATION_TOLERANCE:
+            return (f"; its chances of buying in the holdout are off by "
+                    f"{100 * self.calibration_error:.0f} points on average (reliability table), "
+                    "so use them to rank shoppers, not as probabilities")
+        return (f"; its chances of buying in the holdout match the shares that bought within "
+                f"{100 * self.calibration_error:.1f} points on average")
 
     def as_json(self) -> dict[str, object]:
         out = asdict(self)
@@ -82,12 +102,54 @@ def check_holdout(params: BGNBDParams, summary: pd.DataFrame, days: float) -> Ho
     predicted = expected_purchases(params, days, x, tx, t)
     baseline = x / np.maximum(t, 1e-9) * days
     bought = actual > 0
+    chance = buy_probability(params, days, x, tx, t)
+    bins = reliability(chance, bought)
+    naive = 1 - np.exp(-baseline)  # the baseline's rate as a Poisson chance of any order
     return Holdout(
         days=days, shoppers=len(summary), predicted_purchases=float(predicted.sum()),
         actual_purchases=int(actual.sum()), baseline_purchases=float(baseline.sum()),
         pearson=_pearson(predicted, actual), auc=_auc(bought, predicted),
         baseline_pearson=_pearson(baseline, actual), baseline_auc=_auc(bought, baseline),
-        by_frequency=_by_frequency(x, predicted, actual, baseline))
+        by_frequency=_by_frequency(x, predicted, actual, baseline), reliability=bins,
+        calibration_error=_weighted_gap(bins), brier=_brier(chance, bought),
+        baseline_brier=_brier(naive, bought))
+
+
+def buy_probability(params: BGNBDParams, days: float, frequency: np.ndarray, recency: np.ndarray,
+                    age: np.ndarray) -> np.ndarray:
+    """P(at least one order in the ``days`` after T) under BG/NBD.
+
+    Dropout happens only right after an order, so a shopper alive at T makes a first holdout
+    order at their Poisson rate: P(alive) x (1 - ((alpha + T) / (alpha + T + days)) ** (r + x)).
+    """
+    alive = p_alive(params, frequency, recency, age)
+    quiet = np.exp((params.r + frequency) * (np.log(params.alpha + age)
+                                             - np.log(params.alpha + age + days)))
+    return alive * (1 - quiet)  # type: ignore[no-any-return]
+
+
+def reliability(chance: np.ndarray, bought: np.ndarray,
+                bins: int = RELIABILITY_BINS) -> tuple[dict[str, float | int], ...]:
+    """Equal-width bins of predicted chance: shoppers, mean predicted, share that bought."""
+    which = np.minimum((chance * bins).astype(int), bins - 1)
+    rows: list[dict[str, float | int]] = []
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            rows.append({"low": b / bins, "high": (b + 1) / bins, "shoppers": int(mask.sum()),
+                         "predicted": float(chance[mask].mean()), "actual": float(bought[mask].mean())})
+    return tuple(rows)
+
+
+def _weighted_gap(bins: tuple[dict[str, float | int], ...]) -> float | None:
+    total = sum(int(b["shoppers"]) for b in bins)
+    if not total:
+        return None
+    return sum(int(b["shoppers"]) * abs(float(b["predicted"]) - float(b["actual"])) for b in bins) / total
+
+
+def _brier(chance: np.ndarray, bought: np.ndarray) -> float | None:
+    return float(np.mean((chance - bought) ** 2)) if len(chance) else None
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:

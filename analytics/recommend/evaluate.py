@@ -274,6 +274,18 @@ class _Scored:
     ndcg: np.ndarray[Any, Any]
 
 
+def default_targets(ws: Workspace) -> tuple[str, ...]:
+    """What counts as relevant by default: purchases, or ratings in a ratings-only workspace.
+
+    A headerless user, item, rating, timestamp file holds only ``rate`` events, and the
+    purchase default refused it with "no shopper has a purchase event" (h12audit).
+    """
+    with ws.cursor() as cur:
+        types = {str(r[0]) for r in cur.execute(
+            "SELECT DISTINCT event_type FROM events WHERE event_type IN ('purchase', 'rate')").fetchall()}
+    return ("rate",) if types == {"rate"} else ("purchase",)
+
+
 def evaluate(ws: Workspace, models: Sequence[str] = DEFAULT_MODELS, k: int = 10,
              split: Split | None = None, options: TrainingOptions | None = None,
              targets: Sequence[str] = ("purchase",), max_users: int | None = None,

@@ -38,9 +38,12 @@ NOUNS: tuple[tuple[str, int, str, float], ...] = (
     ("views_per_session", 1, "browsers", 0.9),
     ("cart_adds", 1, "cart fillers", 0.9),
     ("monetary", 1, "big spenders", 0.9),
+    ("frequency", 1, "buyers", 0.85),
     ("frequency", -1, "non-buyers", 0.6),
+    ("frequency", -1, "light buyers", 0.6),
 )
 NAMING_FEATURES = tuple(dict.fromkeys(f for f, *_ in ADJECTIVES + NOUNS))
+FACT_COLUMNS = ("events",)  # read beside the traits: what :func:`untrue_words` checks
 _STRONG = 0.4  # |z| below this is not a distinguishing difference
 
 
@@ -123,13 +126,16 @@ def auto_names(z: pd.DataFrame, profiles: pd.DataFrame, labels: np.ndarray[Any, 
     label (never a numeric id).
     """
     names: dict[Any, str] = {}
+    untrue = _untrue_everywhere(profiles)
     for segment_id in z.index:
-        names[segment_id] = _name(z.loc[segment_id])
+        members = profiles.loc[labels == segment_id]
+        names[segment_id] = _name(z.loc[segment_id], untrue | untrue_words(members))
     for name in {n for n in names.values() if list(names.values()).count(n) > 1}:
         for segment_id in [s for s, n in names.items() if n == name]:
             category = _mix(profiles.loc[labels == segment_id, "top_category"],
                             labels=category_labels or {})
             names[segment_id] = f"{name} ({category[0][0]})" if category else name
+    names = _qualified(names, z)
     seen: dict[str, int] = {}
     for segment_id, name in names.items():
         seen[name] = seen.get(name, 0) + 1
@@ -138,15 +144,91 @@ def auto_names(z: pd.DataFrame, profiles: pd.DataFrame, labels: np.ndarray[Any, 
     return names
 
 
-def _name(z: pd.Series) -> str:
+# How two segments with one name differ, in words: (feature, higher, lower).
+QUALIFIERS: tuple[tuple[str, str, str], ...] = (
+    ("monetary", "higher spend", "lower spend"), ("frequency", "more orders", "fewer orders"),
+    ("days_since_last_event", "longer away", "more recent"),
+    ("sessions", "more visits", "fewer visits"), ("events_30d", "busier this month", "quieter this month"),
+    ("avg_session_minutes", "longer visits", "shorter visits"),
+)
+
+
+def _qualified(names: dict[Any, str], z: pd.DataFrame) -> dict[Any, str]:
+    """Segments still sharing a name get the trait they differ on most from the others sharing it.
+
+    On Complete Journey three K-Means segments were "High-value repeat buyers", "… 2", "… 3":
+    numbers a marketer cannot tell apart; "(higher spend)" / "(more recent)" can be.
+    """
+    out = dict(names)
+    for name in {n for n in names.values() if list(names.values()).count(n) > 1}:
+        group = [s for s, n in names.items() if n == name]
+        traits = [f for f, *_ in QUALIFIERS if f in z.columns]
+        if not traits:
+            continue
+        centre = z.loc[group, traits].mean()
+        for segment_id in group:
+            gap = z.loc[segment_id, traits] - centre
+            feature = str(gap.abs().idxmax())
+            higher, lower = next((h, lo) for f, h, lo in QUALIFIERS if f == feature)
+            out[segment_id] = f"{name} ({higher if gap[feature] > 0 else lower})"
+    return out
+
+
+_LAPSED_DAYS = 7  # a shopper seen within the last week has not lapsed, whatever the others do
+
+
+def untrue_words(members: pd.DataFrame) -> set[str]:
+    """Name words the segment's own numbers contradict, so they are never used for it.
+
+    The names come from z-scores, which are relative: in a purchase-only file where everyone
+    buys, the segment below average frequency is not "non-buyers"; a segment whose shoppers
+    buy once is not "repeat buyers"; without views nobody is a "window shopper" (on Complete
+    Journey the audit found "Occasional non-buyers" with a median of 7 orders and "Window
+    shoppers" with 15 orders and no view at all). Each word here needs the plain fact it
+    states to hold for the segment's median (or majority) shopper.
+    """
+    def median(column: str) -> float:
+        values = members[column].astype("float64") if column in members else pd.Series(dtype="float64")
+        return float(values.median()) if values.notna().any() else float("nan")
+
+    def share(column: str, at_least: float) -> float:
+        return float((members[column].fillna(0) >= at_least).mean()) if column in members else 0.0
+
+    buyers, repeaters = share("frequency", 1), share("frequency", 2)
+    orders_per_visit = (members["frequency"].fillna(0) / members["sessions"].clip(lower=1)).median() \
+        if {"frequency", "sessions"} <= set(members) else float("nan")
+    facts = {
+        "non-buyers": buyers < 0.5, "light buyers": buyers >= 0.5, "buyers": buyers >= 0.5,
+        "repeat buyers": repeaters >= 0.5, "High-value": median("monetary") > 0,
+        "big spenders": median("monetary") > 0, "Lapsed": median("days_since_last_event") >= _LAPSED_DAYS,
+        "window shoppers": median("views_per_session") > 0 and orders_per_visit < 0.5,
+        "browsers": median("views_per_session") > 0,
+        "cart abandoners": median("cart_adds") > 0, "cart fillers": median("cart_adds") > 0,
+        "hunters": median("searches") > 0,
+    }
+    return {words for words, holds in facts.items() if not holds}
+
+
+def _untrue_everywhere(profiles: pd.DataFrame) -> set[str]:
+    """Words no segment can earn in this data: "Recently active" when the history is a month."""
+    if {"events", "events_30d"} <= set(profiles) and len(profiles):
+        whole = (profiles["events_30d"].fillna(0) >= profiles["events"].fillna(0)).mean()
+        if whole >= 0.9:  # nearly everyone's every event is in the last 30 days
+            return {"Recently active"}
+    return set()
+
+
+def _name(z: pd.Series, untrue: set[str] | frozenset[str] = frozenset()) -> str:
     def best(parts: tuple[tuple[str, int, str, float], ...]) -> tuple[float, str]:
         scored = [(float(z[f]) * sign * weight, words) for f, sign, words, weight in parts
-                  if f in z.index]
+                  if f in z.index and words not in untrue]
         return max(scored, default=(0.0, ""))
 
     adj_score, adjective = best(ADJECTIVES)
-    noun_score, noun = best(NOUNS)
     adjective = adjective if adj_score >= _STRONG else ""
+    # A noun from the adjective's own feature says the same twice ("High-value big spenders").
+    same = {f for f, _, words, _ in ADJECTIVES if words == adjective}
+    noun_score, noun = best(tuple(part for part in NOUNS if part[0] not in same))
     noun = noun if noun_score >= _STRONG else ""
     if not adjective and not noun:
         return "Typical shoppers"

@@ -21,12 +21,13 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from analytics.profiles import _require_profiles, load_profiles
-from analytics.segments.describe import NAMING_FEATURES
+from analytics.segments.describe import FACT_COLUMNS, NAMING_FEATURES
 from analytics.segments.features import DEFAULT_SCALING, preprocessor
 from analytics.workspace import Workspace
 
 #: Besides the features, what describing and recording a run reads.
-DESCRIBE_COLUMNS = ("user_id", "monetary", "top_category", "main_device", *NAMING_FEATURES, "as_of")
+DESCRIBE_COLUMNS = ("user_id", "monetary", "top_category", "main_device", *NAMING_FEATURES,
+                    *FACT_COLUMNS, "as_of")
 MAX_ENTRIES = 4  # a 240k x 20 float matrix is ~40 MB
 _COLUMNS_SQL = """SELECT column_name FROM information_schema.columns
 WHERE table_name = 'profiles' ORDER BY ordinal_position"""

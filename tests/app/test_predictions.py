@@ -28,7 +28,9 @@ def test_fit_shows_parameters_validation_segments_and_export(demo_app: AppTest):
     verdicts = [*at.success, *at.warning]
     assert any("naive baseline" in v.value for v in verdicts)
     assert at.table and "Naive baseline" in at.table[0].value.columns
-    assert len(at.tabs[0].get("plotly_chart")) == 3  # validation plot, P(alive) and CLV by segment
+    charts = at.tabs[0].get("plotly_chart")  # validation, reliability, P(alive) and CLV by segment
+    assert [c.key for c in charts] == ["ltv_validation", "ltv_reliability", "ltv_alive", "ltv_clv"]
+    assert any("Brier" in str(i) for i in at.table[0].value.index)
     assert at.get("download_button")
     assert not [n for t in shown_texts(at) for n in INTERNAL.findall(t)]  # labels, not column names
     at.run()  # a plain rerun shows the stored fit without fitting again, and it is current
