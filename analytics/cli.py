@@ -213,7 +213,7 @@ def _segment(args: argparse.Namespace) -> dict[str, Any]:
     k, ks = parse_k(args.k, args.k_min, args.k_max)
     spec = SegmentSpec(method=args.method, k=k, ks=ks, features=features, scaling=args.scaling,
                        k_broad=args.k_broad, min_cluster_size=args.min_cluster_size, rules=rules,
-                       name=args.name, random_state=args.seed)
+                       name=args.name, random_state=args.seed, pca_components=args.pca)
     with _open(args) as ws:
         if args.engine == "spark":  # h13: fitted on Spark MLlib, recorded as an ordinary run
             from analytics.engines.spark_segments import run_segmentation_spark
@@ -906,6 +906,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", help="comma-separated profile features (default: a curated set)")
     p.add_argument("--scaling", default="winsor",
                    choices=["winsor", "log1p", "standard", "robust", "quantile"])
+    p.add_argument("--pca", type=int, metavar="N",
+                   help="cluster on the first N principal components of the scaled features")
     p.add_argument("--k-broad", type=int, help="hierarchical: also cut into this many broad segments")
     p.add_argument("--min-cluster-size", type=int, help="HDBSCAN minimum cluster size")
     p.add_argument("--rules", help="rule JSON file, or a preset: high_intent, low_engagement, rfm")

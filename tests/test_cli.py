@@ -117,6 +117,10 @@ def test_segment_auto_k_range_says_why_and_whether_there_is_structure(tmp_path, 
                for r in result["sweep"]["rows"])
     bad = cli("segment", "--k", "auto:9-3", db=db)
     assert bad.returncode == 2 and "k range" in bad.stderr and "Traceback" not in bad.stderr
+    pca = json.loads(cli("segment", "--k", "4", "--pca", "3", "--json", db=db).stdout.splitlines()[-1])
+    assert pca["k"] == 4 and sum(pca["sizes"].values()) > 3000
+    too_many = cli("segment", "--k", "4", "--pca", "999", db=db)
+    assert too_many.returncode == 2 and "PCA cannot keep 999 components" in too_many.stderr
 
 
 def test_link_refuses_the_result_folder_flags_instead_of_ignoring_them(tmp_path, capsys):

@@ -43,7 +43,14 @@ from analytics.segments.clustering import (
     _sample_rows,
     check_k,
 )
-from analytics.segments.features import _FILL_MAX, _FILL_MEDIAN, CATEGORY_SHARES, SHARE_PREFIX, preprocessor
+from analytics.segments.features import (
+    _FILL_MAX,
+    _FILL_MEDIAN,
+    CATEGORY_SHARES,
+    SHARE_PREFIX,
+    check_pca,
+    preprocessor,
+)
 from analytics.segments.runs import SegmentRun, SegmentSpec, _record, usable_features
 from analytics.workspace import Workspace
 
@@ -304,14 +311,6 @@ def _pca(scaled: DataFrame, components: int, encoding: Encoding) -> tuple[DataFr
         .alias(f"c{j}") for j, weights in enumerate(loadings)])
     return projected, replace(encoding, components=tuple(tuple(float(w) for w in r) for r in loadings),
                               centre=tuple(centre))
-
-
-def check_pca(components: int | None, columns: int) -> None:
-    """PCA keeps between 1 and as many components as there are encoded columns."""
-    if components is not None and not 1 <= components <= columns:
-        raise ConfigError(f"PCA cannot keep {components} components of {columns} encoded "
-                          "feature columns.", hint=f"Use --pca between 1 and {columns}, or "
-                          "leave it off.", title="Invalid option")
 
 
 def _top_categories(frame: DataFrame, top: int) -> list[str]:

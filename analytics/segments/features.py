@@ -269,3 +269,11 @@ def _category_mix(cells: pd.Series, top: int | None,
     matrix = np.asarray(values, dtype=float).reshape(len(cells), len(categories))
     names = [f"{SHARE_PREFIX}{c}" for c in categories]
     return list(categories), pd.DataFrame(matrix, columns=names, index=range(len(cells)))
+
+
+def check_pca(components: int | None, columns: int) -> None:
+    """PCA keeps between 1 and as many components as there are encoded columns."""
+    if components is not None and not 1 <= components <= columns:
+        raise ConfigError(f"PCA cannot keep {components} components of {columns} encoded "
+                          "feature columns.", hint=f"Use --pca between 1 and {columns}, or "
+                          "leave it off.", title="Invalid option")

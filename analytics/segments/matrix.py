@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from analytics.profiles import _require_profiles, load_profiles
 from analytics.segments.describe import FACT_COLUMNS, NAMING_FEATURES
-from analytics.segments.features import DEFAULT_SCALING, preprocessor
+from analytics.segments.features import DEFAULT_SCALING, check_pca, preprocessor
 from analytics.workspace import Workspace
 
 #: Besides the features, what describing and recording a run reads.
@@ -139,7 +139,15 @@ def encoded(ws: Workspace, profiles: pd.DataFrame | None, features: Sequence[str
             return found
     frame = profiles if profiles is not None else load_columns(ws, ["user_id", *features])
     pipeline = preprocessor(features, scaling, pca_components, random_state=random_state)
-    X = pipeline.fit_transform(frame)
+    try:
+        X = pipeline.fit_transform(frame)
+    except ValueError as e:
+        if not pca_components or "n_components" not in str(e):
+            raise
+        columns = getattr(pipeline.named_steps["pca"], "n_features_in_", None)  # set before the check
+        if columns is not None:
+            check_pca(pca_components, columns)
+        raise
     X.setflags(write=False)  # shared between runs: nobody may change it in place
     users = frame["user_id"].to_numpy()
     result = Encoded(users, X, pipeline)
