@@ -21,7 +21,7 @@ BUNDLE: tuple[tuple[str, str, str], ...] = (
     ("pos_purchases.csv.gz", "events", "offline"),
     ("experiment.csv", "experiments", "online"),
 )
-# h17: the loyalty register and online accounts (attributes for probabilistic linking); loaded
+# the loyalty register and online accounts (attributes for probabilistic linking); loaded
 # when present, so folders written before they existed still load.
 OPTIONAL: tuple[tuple[str, str, str], ...] = (
     ("loyalty_members.csv", "users", "offline"),

@@ -56,7 +56,7 @@ def _ingest(args: argparse.Namespace) -> dict[str, Any]:
     files, failures = [], []
     relational: dict[str, Any] = {}
     with _open(args, allow={p.parent for p in paths}) as ws:
-        if _plain_ingest(args):  # h11b: related files (an Olist / Shopify export) load as one set
+        if _plain_ingest(args):  # related files (an Olist / Shopify export) load as one set
             relational, paths = _ingest_relational(args, ws, paths)
             files += relational.pop("files", [])
         for path in paths:
@@ -66,7 +66,7 @@ def _ingest(args: argparse.Namespace) -> dict[str, Any]:
                     source=args.source, timezone=args.timezone, pii_mode=args.pii,
                     day_first=args.date_order == "dmy", delimiter=args.delimiter,
                     constants=_pairs(args.set, "--set"),
-                    # h11a: event types by value, the plausibility gate, headerless files
+                    # event types by value, the plausibility gate, headerless files
                     event_map=_pairs(args.event_map, "--event-map"), strict=args.strict,
                     allow_unknown_types=args.allow_unknown_types, header=args.header)
             except ShopperLensError as e:
@@ -77,7 +77,7 @@ def _ingest(args: argparse.Namespace) -> dict[str, Any]:
             _say(args, f"{report.name}: {report.rows_read:,} read, {report.rows_loaded:,} loaded, "
                        f"{report.rows_rejected:,} rejected, {report.duplicates_skipped:,} duplicates "
                        f"skipped ({report.kind}, {report.preset or 'mapped'}).")
-            for warning in report.warnings:  # h11a: the plausibility gate
+            for warning in report.warnings:  # the plausibility gate
                 _say(args, f"  warning [{warning['code']}]: {warning['message']} {warning['hint']}")
         totals = _totals(ws)
     result = {**relational, "files": files, **totals}
@@ -134,7 +134,7 @@ def _load_sample(args: argparse.Namespace) -> dict[str, Any]:
             return {"loaded": False, **_totals(ws)}
         reports = load_bundle(ws, folder)
         profiled = build_profiles(ws)
-        ensure_models(ws, PREVIEW_MODELS)  # h14: Shopper 360's lists ready at once
+        ensure_models(ws, PREVIEW_MODELS)  # Shopper 360's lists ready at once
         _say(args, f"Loaded the sample shop from {folder} into {ws.path} and built "
                    f"{profiled.users:,} shopper profiles.")
         return {"loaded": True, "files": [r.as_json() for r in reports], **_totals(ws),
@@ -147,7 +147,7 @@ def _profiles(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.profiles import build_profiles, load_profiles
 
     with _open(args) as ws:
-        if args.engine == "spark":  # h13: the same features computed on Apache Spark
+        if args.engine == "spark":  # the same features computed on Apache Spark
             from analytics.engines.spark import build_profiles_spark
 
             summary = build_profiles_spark(ws, master=args.master, events=args.events,
@@ -168,9 +168,9 @@ def _profiles(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _out_dir_flags(p: argparse.ArgumentParser, offered: bool = True) -> None:
-    """h13out: Spark results bigger than the dashboard go to a folder as Parquet.
+    """Spark results bigger than the dashboard go to a folder as Parquet.
 
-    h14json: ``offered=False`` (link, which writes no result folder) hides both flags from the
+    ``offered=False`` (link, which writes no result folder) hides both flags from the
     help; the command refuses them (:func:`_refuse_out_dir`) instead of ignoring them."""
     p.add_argument("--out-dir", help="Spark only: write the full result there as partitioned "
                    "Parquet (folder or Hadoop URL); the workspace keeps a sample and aggregates"
@@ -180,7 +180,7 @@ def _out_dir_flags(p: argparse.ArgumentParser, offered: bool = True) -> None:
 
 
 def _refuse_out_dir(args: argparse.Namespace, instead: str) -> None:
-    """h14json: a flag that would do nothing is refused, before the workspace is opened."""
+    """A flag that would do nothing is refused, before the workspace is opened."""
     given = [flag for flag, value in (("--out-dir", args.out_dir), ("--overwrite", args.overwrite))
              if value]
     if given:
@@ -190,7 +190,7 @@ def _refuse_out_dir(args: argparse.Namespace, instead: str) -> None:
 
 
 def _spilled(ws: Any, args: argparse.Namespace, kind: str, ref: str = "") -> dict[str, Any]:
-    """h13out: where --out-dir put the full result (JSON keys out_dir, rows_written, sampled)."""
+    """Where --out-dir put the full result (JSON keys out_dir, rows_written, sampled)."""
     from analytics.engines import outputs
 
     found = outputs.get(ws, kind, ref) if getattr(args, "out_dir", None) else None
@@ -215,7 +215,7 @@ def _segment(args: argparse.Namespace) -> dict[str, Any]:
                        k_broad=args.k_broad, min_cluster_size=args.min_cluster_size, rules=rules,
                        name=args.name, random_state=args.seed, pca_components=args.pca)
     with _open(args) as ws:
-        if args.engine == "spark":  # h13: fitted on Spark MLlib, recorded as an ordinary run
+        if args.engine == "spark":  # fitted on Spark MLlib, recorded as an ordinary run
             from analytics.engines.spark_segments import run_segmentation_spark
 
             run = run_segmentation_spark(ws, spec, master=args.master, out_dir=args.out_dir,
@@ -247,7 +247,7 @@ def _segment(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _auto_k(run: Any) -> dict[str, Any]:
-    """h12seg: why k was chosen and whether the data has cluster structure at all."""
+    """Why k was chosen and whether the data has cluster structure at all."""
     sweep = run.quality.get("sweep")
     if not sweep:
         return {}
@@ -321,14 +321,14 @@ def _sample(args: argparse.Namespace) -> dict[str, Any]:
                    f"{follow.start_buying} start buying; see changes.csv).")
         return {"events": follow.events + follow.pos_rows, "out": str(follow.out_dir),
                 "lapse": follow.lapse, "start_buying": follow.start_buying}
-    if args.kind == "clv":  # h16a: a BG/NBD + Gamma-Gamma shop with known parameters
+    if args.kind == "clv":  # a BG/NBD + Gamma-Gamma shop with known parameters
         from analytics.predict.simulate import write_sample
 
         events, folder = write_sample(Path(args.out), shoppers=args.users, seed=args.seed)
         _say(args, f"Wrote {events:,} orders of {args.users:,} shoppers with known lifetime-value "
                    f"parameters to {folder} (see truth.json).")
         return {"events": events, "users": args.users, "out": str(folder)}
-    if args.kind != "shop":  # h12rec: grocery-like / ratings-like shops
+    if args.kind != "shop":  # grocery-like / ratings-like shops
         from analytics.sample import generate_kind
 
         kind = generate_kind(Path(args.out), args.kind, users=args.users, seed=args.seed)
@@ -346,7 +346,7 @@ def _journeys(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.journeys import OUTCOMES, default_steps, funnel, paths
 
     with _open(args) as ws:
-        # h12audit: without --steps, the default steps the data has (no checkout: view,cart,purchase)
+        # without --steps, the default steps the data has (no checkout: view,cart,purchase)
         steps = [s.strip() for s in args.steps.split(",") if s.strip()] if args.steps \
             else list(default_steps(ws))
         found = funnel(ws, steps=steps, per=args.per, window_days=args.window_days, by=args.by,
@@ -416,7 +416,7 @@ def _uplift(args: argparse.Namespace) -> dict[str, Any]:
         _say(args, f"Revenue per user: {per_arm}; difference {rev['diff']:+,.2f}, 95% CI {rev_ci}")
     if report.uplift:
         _say(args, report.uplift.verdict)
-    _say(args, f"Verdict: {summary['verdict']}")  # h12audit: act on it, or why not
+    _say(args, f"Verdict: {summary['verdict']}")  # act on it, or why not
     for warning in summary["warnings"]:
         _say(args, f"Warning: {warning}")
     if by_segment is not None:
@@ -430,7 +430,7 @@ def _uplift(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _uplift_segments(args: argparse.Namespace, ws: Any, data: Any) -> dict[str, Any]:
-    """h12exp: lift per segment with each shopper's segment as of their assignment."""
+    """Lift per segment with each shopper's segment as of their assignment."""
     from analytics.experiments.ab import segment_breakdown
     from analytics.experiments.segments import segments_at_assignment
     from analytics.segments.runs import get_run
@@ -448,7 +448,7 @@ def _uplift_segments(args: argparse.Namespace, ws: Any, data: Any) -> dict[str, 
 
 def _uplift_arms(args: argparse.Namespace, path: Path | None,
                  features: list[str] | None) -> dict[str, Any]:
-    """h12exp: --control-value without --treatment-value: every arm against the control, then
+    """--control-value without --treatment-value: every arm against the control, then
     the best arm per shopper against the best single arm (held-out, with CIs)."""
     from analytics.experiments import read_results
     from analytics.experiments.multiarm import (
@@ -545,7 +545,7 @@ def _recommend(args: argparse.Namespace) -> dict[str, Any]:
                                title="Invalid argument")
     with _open(args) as ws:
         model = args.model or best_model(ws)
-        if args.engine == "spark":  # h13: MLlib ALS; the session started here is the one it uses
+        if args.engine == "spark":  # MLlib ALS; the session started here is the one it uses
             from analytics.engines.spark import session
 
             if model not in ("als", "als_spark"):
@@ -553,7 +553,7 @@ def _recommend(args: argparse.Namespace) -> dict[str, Any]:
                                        hint="Use --model als with --engine spark.",
                                        title="Invalid argument")
             model = "als_spark"
-            if args.out_dir:  # h13out: refuse a full folder before training
+            if args.out_dir:  # refuse a full folder before training
                 from analytics.engines.outputs import check_out_dir
 
                 check_out_dir(args.out_dir, args.overwrite)
@@ -567,7 +567,7 @@ def _recommend(args: argparse.Namespace) -> dict[str, Any]:
         else:
             table = recommendations_table(trained, model, k=args.k)
             spilled: dict[str, Any] = {}
-        if args.out_dir:  # h13out: every shopper's list as Parquet; the workspace keeps the model
+        if args.out_dir:  # every shopper's list as Parquet; the workspace keeps the model
             from analytics.engines.spark_out import write_recommendations
 
             spilled = write_recommendations(ws, spark, table, model, args.out_dir, args.overwrite)
@@ -593,7 +593,7 @@ def _recommend(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _recommend_exclusion(ws: Any, args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
-    """h12rec: the exclusion asked for, else the one the last evaluation chose (and why)."""
+    """The exclusion asked for, else the one the last evaluation chose (and why)."""
     from dataclasses import replace
 
     from analytics.recommend.base import EXCLUSION_LABELS
@@ -634,7 +634,7 @@ def _evaluate(args: argparse.Namespace) -> dict[str, Any]:
     split = Split(method=args.split, test_days=args.test_days, last_k=args.last_k)
     exclusions = [args.exclude] if args.exclude else ["purchased", "any", "nothing"]
     with _open(args) as ws:
-        # h12audit: no --targets: purchases, or ratings when the workspace holds only ratings
+        # no --targets: purchases, or ratings when the workspace holds only ratings
         targets = [t.strip() for t in args.targets.split(",") if t.strip()] if args.targets \
             else list(default_targets(ws))
         report = evaluate(ws, models, k=args.k, split=split, options=_recommend_options(args),
@@ -715,7 +715,7 @@ def _forget(args: argparse.Namespace) -> dict[str, Any]:
     return report.as_json()
 
 
-# h17: probabilistic identity linking (analytics/identity)
+# probabilistic identity linking (analytics/identity)
 @command("link")
 def _link(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.identity import find_links
@@ -725,7 +725,7 @@ def _link(args: argparse.Namespace) -> dict[str, Any]:
                           "--review-out FILE writes the pairs for review as CSV.")
     with _open(args) as ws:
         report = find_links(ws, args.threshold, apply=args.apply, engine=args.engine,
-                            master=args.master)  # h13enc: --engine spark: Splink's Spark backend
+                            master=args.master)  # --engine spark: Splink's Spark backend
     pending = [p for p in report.pairs if p["status"] == "pending"]
     out = report.as_json()
     if args.review_out:
@@ -769,7 +769,7 @@ def _say(args: argparse.Namespace, text: str) -> None:
 
 
 def _segment_run_flag(p: argparse.ArgumentParser) -> None:
-    # h15: which segmentation a command uses is explicit (default: the workspace's primary run).
+    # which segmentation a command uses is explicit (default: the workspace's primary run).
     p.add_argument("--segment-run", metavar="ID",
                    help="segmentation run whose segments to use (default: the primary segmentation)")
 
@@ -788,7 +788,7 @@ def _segment_runs(args: argparse.Namespace) -> dict[str, Any]:
                                           "created_at": str(c.created_at)} for c in choices]}
 
 
-# h16b: retention cohorts (first-purchase or first-seen month/week x periods since), per segment
+# retention cohorts (first-purchase or first-seen month/week x periods since), per segment
 @command("cohorts")
 def _cohorts(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.cohorts import cohort_table
@@ -804,12 +804,12 @@ def _cohorts(args: argparse.Namespace) -> dict[str, Any]:
     for r in summary["retention"]:
         _say(args, f"  {args.by} {r['period']:>3}: {r['share']:6.1%} of {r['cohort_size']:,} shoppers "
                    f"({r['cohorts']} cohort{'' if r['cohorts'] == 1 else 's'})")
-    for note in summary["notes"]:  # h12audit: the left-censored first cohort, too short a log
+    for note in summary["notes"]:  # the left-censored first cohort, too short a log
         _say(args, f"  Note: {note}")
     return summary
 
 
-# h16a: predicted lifetime value (BG/NBD + Gamma-Gamma), validated on a holdout
+# predicted lifetime value (BG/NBD + Gamma-Gamma), validated on a holdout
 @command("predict")
 def _predict(args: argparse.Namespace) -> dict[str, Any]:
     from datetime import datetime
@@ -865,7 +865,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date-order", choices=["mdy", "dmy"], default="mdy",
                    help="for ambiguous dates like 03/04/2024")
     p.add_argument("--delimiter", help="force the delimiter (default: detected)")
-    # h11a: headerless files, event types by value, the plausibility gate
+    # headerless files, event types by value, the plausibility gate
     p.add_argument("--header", choices=["auto", "yes", "no"], default="auto",
                    help="does the first line name the columns (default: detected)")
     p.add_argument("--event-map", action="append", metavar="VALUE=TYPE",
@@ -888,7 +888,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "as s3a://…) instead of the workspace's")
     _out_dir_flags(p)
 
-    def _engine_flags(p: argparse.ArgumentParser, out_dir: bool = True) -> None:  # h13: Spark
+    def _engine_flags(p: argparse.ArgumentParser, out_dir: bool = True) -> None:  # Spark
         p.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
                        help="compute locally (default) or on Apache Spark (extra shopper-lens[spark])")
         p.add_argument("--master", default="local[2]",
@@ -1009,7 +1009,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("segment-runs", parents=[common],
                        help="list segmentation runs; --primary ID makes one the primary segmentation")
     p.add_argument("--primary", metavar="ID", help="the run every page and command uses by default")
-    # h16b: retention cohorts
+    # retention cohorts
     p = sub.add_parser("cohorts", parents=[common], help="retention cohorts: share of each cohort "
                        "active again N months (weeks) later, overall and per segment")
     p.add_argument("--by", choices=["month", "week"], default="month", help="cohort and period length")
@@ -1029,7 +1029,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="delete a shopper and their aliases from every table")
     p.add_argument("user_id")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    # h17: probabilistic identity linking
+    # probabilistic identity linking
     p = sub.add_parser("link", parents=[common],
                        help="find probabilistic links between store and online identities")
     p.add_argument("--threshold", type=float, default=0.95,
@@ -1037,10 +1037,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--review-out", help="write the grey-zone pairs (0.5 to threshold) to this CSV")
     p.add_argument("--apply", action="store_true",
                    help="store the candidates and apply the links above the threshold")
-    _engine_flags(p, out_dir=False)  # h13enc: Splink on Spark; h14json: no --out-dir (refused)
+    _engine_flags(p, out_dir=False)  # Splink on Spark; no --out-dir (refused)
     p = sub.add_parser("unlink", parents=[common], help="undo a probabilistic identity link")
     p.add_argument("alias", help="the store id (or online id) of the link")
-    _predict_parser(sub, common)  # h16a
+    _predict_parser(sub, common)
     p = sub.add_parser("app", parents=[common], help="start the dashboard")
     p.add_argument("--port", type=int, default=8501)
     return parser

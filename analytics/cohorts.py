@@ -145,7 +145,7 @@ class CohortTable:
         return replace(self, cells=later).retention(segment)
 
     def notes(self) -> list[str]:
-        """What the table cannot say (h12audit): found on Complete Journey and a 3-hour log.
+        """What the table cannot say: found on Complete Journey and a 3-hour log.
 
         The first cohort is everyone whose first purchase *in the data* falls in its first
         period, so shoppers who bought before the export starts land there too (Complete

@@ -40,7 +40,7 @@ FEATURE_LABELS: dict[str, str] = {
     "revenue_30d": "Spend, last 30 days", "views_7d": "Product views, last 7 days",
     "crm_attributes": "CRM attributes", "ratings_given": "Ratings given",
     "mean_rating": "Mean rating", "high_rating_share": "Share of high ratings",
-    # h16a: predicted lifetime value (analytics/predict)
+    # predicted lifetime value (analytics/predict)
     "p_alive": "Chance still buying", "expected_purchases": "Expected orders (horizon)",
     "expected_order_value": "Expected order value", "clv": "Lifetime value (CLV)",
     "predicted_as_of": "Predictions as of",

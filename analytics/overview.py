@@ -14,14 +14,14 @@ _KPIS = """
 SELECT count(*) AS events, count(DISTINCT user_id) AS users,
        count(DISTINCT item_id) AS items_seen, min(event_time) AS first, max(event_time) AS last,
        coalesce(sum(revenue), 0) AS revenue,
-       -- h15: orders counted as profiles count them: order id, else visit, else day (per shopper).
+       -- orders counted as profiles count them: order id, else visit, else day (per shopper).
        count(DISTINCT user_id || coalesce('order:' || order_id, 'session:' || session_id,
                                           'day:' || strftime(event_time, '%Y-%m-%d')))
            FILTER (WHERE event_type = 'purchase') AS orders,
        count(*) FILTER (WHERE source = 'offline') AS offline_events
 FROM events"""
 
-# h15: canonical event types by name, any other type grouped as "other"; every period between the
+# canonical event types by name, any other type grouped as "other"; every period between the
 # first and the last present (zero when empty) so the chart does not draw lines across gaps.
 # Parameters: $unit (day, week or month), $types (the canonical vocabulary).
 _DAILY = """

@@ -58,6 +58,6 @@ def profile_sample(ws: Workspace, rows: int = SAMPLE_ROWS, seed: int = 0) -> Pro
             frame = cur.execute(
                 f"SELECT * FROM (SELECT * FROM profiles USING SAMPLE reservoir({limit} ROWS) "  # noqa: S608
                 f"REPEATABLE ({repeat})) ORDER BY user_id").df()
-    if "crm_attributes" in frame.columns:  # h17c: shown on screen, so no hashed value in full
+    if "crm_attributes" in frame.columns:  # shown on screen, so no hashed value in full
         frame["crm_attributes"] = [mask_json_text(t) for t in frame["crm_attributes"]]
     return ProfileSample(frame, int(total), as_of)

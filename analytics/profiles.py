@@ -129,7 +129,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("purchases_30d", "dynamic", "Purchase events in the 30 days to as_of"),
     Feature("revenue_30d", "dynamic", "Revenue minus refunds in the 30 days to as_of"),
     Feature("views_7d", "dynamic", "Product views in the 7 days to as_of"),
-    # h11a: explicit feedback (rate events); see FEEDBACK_SQL
+    # explicit feedback (rate events); see FEEDBACK_SQL
     Feature("ratings_given", "feedback", "Rate events with a rating"),
     Feature("mean_rating", "feedback", "Mean rating given (empty: never rated)"),
     Feature("high_rating_share", "feedback",
@@ -138,7 +138,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature("crm_attributes", "crm", "CRM columns as JSON text (latest CRM file)", "json"),
 )
 
-# h16a: predicted values (analytics/predict), stored by the latest lifetime-value fit in the
+# predicted values (analytics/predict), stored by the latest lifetime-value fit in the
 # table ``predictions`` rather than computed by the SQL units; load_profiles and lookup add them
 # once a fit exists, so rules, clustering, exports and Shopper 360 use them like any feature.
 PREDICTED_FEATURES: tuple[Feature, ...] = (
@@ -181,7 +181,7 @@ _EXISTS_SQL = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'profiles
 _GLOBALS_EXIST_SQL = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'profile_globals'"
 _LOAD_SQL = "SELECT * FROM profiles ORDER BY user_id"
 _LOOKUP_SQL = "SELECT * FROM profiles WHERE user_id = ?"
-# h16a: with a lifetime-value fit stored, its values follow the built columns.
+# with a lifetime-value fit stored, its values follow the built columns.
 _PREDICTED_EXIST_SQL = "SELECT count(*) > 0 FROM (SELECT 1 FROM predictions LIMIT 1)"
 _PREDICTED_SQL = ("SELECT p.*, v.p_alive, v.expected_purchases, v.expected_order_value, v.clv, "
                   "v.as_of AS predicted_as_of FROM profiles p "
@@ -387,7 +387,7 @@ def profiles_as_of(ws: Workspace, as_of: datetime,
                    high_value_quantile: float = 0.75) -> pd.DataFrame:
     """Every shopper's profile as it was at ``as_of``, leaving the stored table untouched.
 
-    h12exp: an experiment's lift by segment needs each shopper's segment *before* the
+    an experiment's lift by segment needs each shopper's segment *before* the
     treatment; the profiles are built exactly as :func:`build_profiles` builds them, inside a
     transaction that is rolled back, so nobody else sees them.
     """

@@ -18,12 +18,12 @@ EVENT_CHECKS: tuple[tuple[str, str], ...] = (
     ("purchase without order id", "event_type = 'purchase' AND order_id IS NULL"),
     ("date in the future", "event_time > now()::TIMESTAMP + INTERVAL 1 DAY"),
     ("date before 2000", "event_time < TIMESTAMP '2000-01-01'"),
-    # h11a: the canonical types from the schema (rate included), so the two cannot drift apart
+    # the canonical types from the schema (rate included), so the two cannot drift apart
     ("unknown event type", "event_type NOT IN (" + ", ".join(f"'{t}'" for t in EVENT_TYPES) + ")"),
 )
 
 
-# h15: checks for the other kinds too; each is (label, SQL condition on table alias t). A file's
+# checks for the other kinds too; each is (label, SQL condition on table alias t). A file's
 # rows are compared with the rest of the workspace (events, other files), so order of loading
 # matters only for "not in events", which is informational.
 KIND_CHECKS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -57,7 +57,7 @@ KIND_CHECKS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
-# h15: event columns that only some event types carry. Missing revenue on a view is normal, so
+# event columns that only some event types carry. Missing revenue on a view is normal, so
 # missing values are counted only over the rows of the types the column applies to.
 APPLIES_TO: dict[str, tuple[str, ...]] = {
     "price": ("purchase", "refund"), "quantity": ("purchase", "refund"),

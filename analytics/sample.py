@@ -74,7 +74,7 @@ FILES: dict[str, str] = {
     "experiment": "experiment.csv",
     "truth": "truth.json",
     "truth_users": "truth_users.csv.gz",
-    # h17: attributes to compare for probabilistic identity linking, and its hidden answer
+    # attributes to compare for probabilistic identity linking, and its hidden answer
     "loyalty_members": "loyalty_members.csv",
     "online_accounts": "online_accounts.csv",
     "identity_truth": "identity_truth.csv",
@@ -1329,7 +1329,7 @@ def _truth_user_table(users: _Users, loyalty: Any) -> Any:
     })
 
 
-# --------------------------------------------------------------------------- h17: linking
+# --------------------------------------------------------------------------- linking
 # The loyalty-card register and the online account file give probabilistic identity linking
 # (analytics/identity) something to compare: postcode, birth year, gender, home store, e-mail,
 # phone and app device. Values come from their own random streams ([seed, 3, k] / [seed, 4, k])
@@ -1548,7 +1548,7 @@ def _online_chunk(
         "events": events, "pos": pos, "identities": _identity_table(users, loyalty),
         "customers": customers, "experiment": _experiment_table(users, plan),
         "truth_users": _truth_user_table(users, loyalty),
-        **_linking_online(plan, k, users, loyalty, customers),  # h17
+        **_linking_online(plan, k, users, loyalty, customers),
     }
 
 
@@ -1576,7 +1576,7 @@ def _offline_only_chunk(
     shoppers = _StoreShoppers(prof, rows, loyalty, never, never)
     pos, n_receipts = _pos_table(rng, shoppers, cat, plan, tally.store_orders)
     tally.store_orders += n_receipts
-    return {"pos": pos, **_linking_offline(plan, k, first, prof, loyalty)}  # h17
+    return {"pos": pos, **_linking_offline(plan, k, first, prof, loyalty)}
 
 
 # --------------------------------------------------------------------------- output
@@ -1613,7 +1613,7 @@ _FILE_COLUMNS: dict[str, tuple[str, ...]] = {
     "events": EVENT_COLUMNS, "pos": EVENT_COLUMNS, "identities": IDENTITY_COLUMNS,
     "customers": CUSTOMER_COLUMNS, "items": ITEM_COLUMNS, "experiment": EXPERIMENT_COLUMNS,
     "truth_users": TRUTH_USER_COLUMNS,
-    "loyalty_members": LOYALTY_MEMBER_COLUMNS, "online_accounts": ONLINE_ACCOUNT_COLUMNS,  # h17
+    "loyalty_members": LOYALTY_MEMBER_COLUMNS, "online_accounts": ONLINE_ACCOUNT_COLUMNS,
     "identity_truth": IDENTITY_TRUTH_COLUMNS,
 }
 
@@ -1805,7 +1805,7 @@ def generate(
     )
 
 
-# h12rec: two small shops with a known answer for the recommender evaluation's exclusion
+# two small shops with a known answer for the recommender evaluation's exclusion
 # choice — a grocery-like one where most purchases repeat (lists must allow repeats) and a
 # ratings-like one where every item is bought (rated) once (lists must leave seen items out).
 SHOP_KINDS: tuple[str, ...] = ("grocery", "ratings")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 EVENT_TYPES = (
     "view", "search", "cart", "remove_from_cart", "wishlist", "checkout", "purchase", "refund",
-    "rate",  # h11a: explicit feedback (a rating or review score in events.rating)
+    "rate",  # explicit feedback (a rating or review score in events.rating)
 )
 
 # Source spellings of the canonical event types (compared lower-cased, trimmed).
@@ -28,7 +28,7 @@ EVENT_TYPE_SYNONYMS: dict[str, str] = {
     "transaction": "purchase", "order": "purchase", "order completed": "purchase",
     "purchased": "purchase", "sale": "purchase", "buy": "purchase",
     "return": "refund", "refunded": "refund", "order refunded": "refund",
-    "rating": "rate", "review": "rate", "rated": "rate",  # h11a
+    "rating": "rate", "review": "rate", "rated": "rate",
 }
 
 
@@ -55,7 +55,7 @@ EVENT_FIELDS = (
     Field("event_type", "event_type", True,
           "What happened (view, cart, purchase, …); offline sources default to purchase",
           ("event", "event_name", "type", "action", "eventtype", "activity",
-           # h11a: analytics action codes and order statuses, read through the value map
+           # analytics action codes and order statuses, read through the value map
            "action_type", "ecommerceaction_type", "order_status", "status", "financial_status")),
     Field("item_id", "id", False, "Product / SKU",
           ("product_id", "itemid", "sku", "stockcode", "productid", "article_id", "lineitem_sku")),
@@ -79,7 +79,7 @@ EVENT_FIELDS = (
           ("source", "medium", "utm_source", "referrer", "traffic_source", "channel_grouping")),
     Field("country", "text", False, "Country", ("geo_country", "billing_country", "country_code")),
     Field("search_query", "text", False, "Search text", ("query", "search_term", "keyword", "q")),
-    # h11a: explicit feedback; a file with a rating column and no event type is all `rate` events
+    # explicit feedback; a file with a rating column and no event type is all `rate` events
     Field("rating", "number", False, "Rating or review score (rate events)",
           ("score", "stars", "review_score", "rating_value")),
 )
@@ -233,23 +233,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             as_of TIMESTAMP, previous_as_of TIMESTAMP, files JSON, recomputed BIGINT,
             moved BIGINT, sizes JSON, drift JSON, suggestion VARCHAR)""",
     ),
-    # h11a: ratings and reviews as `rate` events with their score
+    # ratings and reviews as `rate` events with their score
     ("ALTER TABLE events ADD COLUMN rating DOUBLE",),
-    # h11b: aliases resolve transitively (order -> per-order customer id -> person), so a
+    # aliases resolve transitively (order -> per-order customer id -> person), so a
     # relational export's keys chain; cycle-safe (a cycle resolves to its smallest member) and
     # bounded at 16 hops.
     (
         "DROP VIEW identity_map",
         _identity_map_view(_FILE_LINKS),
     ),
-    # h15: which data version each derived result was built from, so pages can flag stale ones.
+    # which data version each derived result was built from, so pages can flag stale ones.
     (
         """CREATE TABLE result_versions (
             kind VARCHAR NOT NULL, result_id VARCHAR NOT NULL, data_version VARCHAR NOT NULL,
             built_at TIMESTAMP NOT NULL, datasets BIGINT, PRIMARY KEY (kind, result_id))""",
     ),
     (
-        # h14: results that are expensive to build and read on every page open (fitted
+        # results that are expensive to build and read on every page open (fitted
         # recommenders, the default funnel) stored once per data version (analytics/stored.py).
         """CREATE TABLE stored_results (
             kind VARCHAR NOT NULL, settings_key VARCHAR NOT NULL, data_version VARCHAR NOT NULL,
@@ -257,7 +257,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
             PRIMARY KEY (kind, settings_key))""",
     ),
-    # h17: probabilistic identity links (Splink) and the candidate pairs behind them; the
+    # probabilistic identity links (Splink) and the candidate pairs behind them; the
     # identity map takes an applied probabilistic link only for an alias no identities file
     # maps (deterministic links always win). Columns are named alias/user_id so that forgetting
     # a shopper (analytics/privacy.py) finds and deletes their links and candidate pairs.
@@ -274,7 +274,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DROP VIEW identity_map",
         _identity_map_view(_FILE_AND_PROBABILISTIC_LINKS),
     ),
-    # h16a: predicted lifetime value — one row per fit (parameters, split, validation) and the
+    # predicted lifetime value — one row per fit (parameters, split, validation) and the
     # latest fit's per-shopper values, which load_profiles joins so rules and exports see them.
     (
         """CREATE TABLE prediction_fits (
@@ -287,7 +287,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             expected_order_value DOUBLE, clv DOUBLE, as_of TIMESTAMP NOT NULL,
             fit_id VARCHAR NOT NULL)""",
     ),
-    # h13out: where a Spark result too big for the dashboard was written as Parquet (--out-dir);
+    # where a Spark result too big for the dashboard was written as Parquet (--out-dir);
     # the workspace keeps only a sample and aggregates, and the pages say so.
     (
         """CREATE TABLE spark_outputs (

@@ -64,7 +64,7 @@ SETTINGS: tuple[Setting, ...] = (
 
 
 def _currency(value: str) -> str:
-    # h15: the currency shown beside money amounts (a code like EUR or a symbol like £).
+    # the currency shown beside money amounts (a code like EUR or a symbol like £).
     value = value.strip()
     if not 1 <= len(value) <= 5:
         raise ValueError("must be a currency code or symbol of 1-5 characters, e.g. EUR")
@@ -78,7 +78,7 @@ SETTINGS += (
     Setting("SHOPPER_LENS_MAP_WARMUP", "on",
             "Compile UMAP's kernels in the background when the dashboard starts, so the first map "
             "is quick ('on' or 'off'; off saves about 40 s of one core per start).", _on_off),
-    # h13out: the bounded sample a Spark --out-dir run keeps in the workspace.
+    # the bounded sample a Spark --out-dir run keeps in the workspace.
     Setting("SHOPPER_LENS_SPARK_SAMPLE_ROWS", "50000",
             "Shoppers a Spark run with `--out-dir` keeps in the workspace (a seeded random sample; "
             "the full result stays as Parquet in the folder, counts shown are the full totals).",

@@ -71,11 +71,11 @@ ORDER BY h.valid_from DESC, r.created_at DESC, h.run_id"""
 
 _ALIASES_SQL = """
 SELECT m.alias, max(i.alias_type) AS alias_type
-FROM identity_map m LEFT JOIN identities i ON i.alias = m.alias  -- h11b: a chained alias keeps its type
+FROM identity_map m LEFT JOIN identities i ON i.alias = m.alias  -- a chained alias keeps its type
 WHERE m.user_id = ?
 GROUP BY m.alias ORDER BY m.alias"""
 
-# h17c: the shopper's CRM rows, then those of their aliases (a loyalty register's row for a
+# the shopper's CRM rows, then those of their aliases (a loyalty register's row for a
 # linked card), each newest file first: merged key by key in that order (see _merged_crm).
 _CRM_SQL = """
 SELECT CAST(u.attributes AS VARCHAR) FROM users u JOIN datasets d USING (dataset_id)
@@ -202,7 +202,7 @@ class ShopperView:
     crm: dict[str, Any]
     uplift: UserUplift | None
     primary_run_id: str | None = None
-    #: h16a: one plain sentence per predicted lifetime-value number (empty: no fit covers them)
+    #: one plain sentence per predicted lifetime-value number (empty: no fit covers them)
     lifetime: tuple[str, ...] = ()
 
     @property
@@ -304,7 +304,7 @@ def shopper_view(ws: Workspace, user_id: str, recent: int = DEFAULT_RECENT) -> S
         segments=tuple(SegmentMembership(*row) for row in history),
         spells=tuple(SegmentSpell(*row) for row in spells),
         recent_events=events,
-        # h17c: hashed values (e-mail, phone, name and its Soundex code…) are shown shortened
+        # hashed values (e-mail, phone, name and its Soundex code…) are shown shortened
         aliases=tuple(Alias(mask_digest(a), t) for a, t in aliases),
         crm=mask_hashed(crm),
         uplift=user_uplift(ws, master), primary_run_id=primary_run_id(ws),
@@ -324,7 +324,7 @@ def _merged_crm(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
 
 
 def _lifetime(ws: Workspace, profile: dict[str, Any] | None) -> tuple[str, ...]:
-    """h16a: the latest lifetime-value fit's numbers for this shopper, in plain sentences."""
+    """The latest lifetime-value fit's numbers for this shopper, in plain sentences."""
     from analytics.predict.store import latest_fit, sentences
 
     fit = latest_fit(ws) if profile is not None and "p_alive" in profile else None
@@ -337,7 +337,7 @@ def resolve_user(ws: Workspace, user_id: str) -> str:
     Raises NotFoundError with look-alike ids when nothing is known about it.
     """
     with ws.cursor() as cur:
-        # h17: an alias resolves to its master first, even when the alias has rows of its own
+        # an alias resolves to its master first, even when the alias has rows of its own
         # (a loyalty register gives card ids CRM rows)
         master = cur.execute(_ALIAS_SQL, [user_id]).fetchall()
         if master:
@@ -435,7 +435,7 @@ def key_metrics(profile: dict[str, Any]) -> tuple[KeyMetric, ...]:
 def _format(value: Any, fmt: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return "—"
-    if fmt == "{:,.2f}":  # h15: the card's amounts are money, shown with the currency setting
+    if fmt == "{:,.2f}":  # the card's amounts are money, shown with the currency setting
         return money(float(value))
     return fmt.format(value)
 

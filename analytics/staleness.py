@@ -21,7 +21,7 @@ PROFILES = "profiles"
 SEGMENT_RUN = "segment_run"
 RECOMMEND_EVALUATION = "recommend_evaluation"
 UPLIFT_RUN = "uplift_run"
-PREDICTIONS = "predictions"  # h16a: the lifetime-value fit and its per-shopper values
+PREDICTIONS = "predictions"  # the lifetime-value fit and its per-shopper values
 KINDS = (PROFILES, SEGMENT_RUN, RECOMMEND_EVALUATION, UPLIFT_RUN, PREDICTIONS)
 # What each kind is called on screen, and its verb ("are" / "is").
 WHAT = {PROFILES: ("The shopper profiles", "are"), SEGMENT_RUN: ("This segmentation", "is"),

@@ -18,7 +18,7 @@ from analytics.workspace import Workspace
 
 _DATASETS_SQL = "SELECT dataset_id, CAST(loaded_at AS VARCHAR) FROM datasets ORDER BY dataset_id"
 _EVENTS_SQL = "SELECT count(*) FROM events"
-# h17: applying or undoing a probabilistic identity link moves events between shoppers without
+# applying or undoing a probabilistic identity link moves events between shoppers without
 # changing any dataset or the event count, so the applied links are part of the version.
 _LINKS_SQL = "SELECT count(*), coalesce(sum(hash(alias, user_id)), 0) FROM identity_links"
 # Recommenders also learn from the segmentation runs (segment popularity) and, without a run,

@@ -24,7 +24,7 @@ explicitly (--driver-memory, default 6g) and printed with the JVM's max heap; th
 peak RSS (``jvm_peak_rss_mb``, from /proc VmHWM) is printed next to this process's.
 
 Measured on the shared 2-core machine, 1 December 2026 (--events 1000000 10000000, 6g; log
-/work/runs/h13spark10.log): Spark start 35 s; 1M / 10M events: profiles 489 s (load 22-33,
+the run's log): Spark start 35 s; 1M / 10M events: profiles 489 s (load 22-33,
 9 other JVMs) / 986 s (load 6-28), K-Means 115 s / 131 s, ALS 299 s / 686 s (load 26-34 /
 6-13), driver JVM peak RSS 4.8 / 7.1 GB. The 10M steps ran at about half the load of the 1M
 ones; figures and DuckDB's growth next to them in docs/scale-out.md.

@@ -185,7 +185,7 @@ def load_options(file_id: str, name: str, path: Path) -> LoadOptions:
         event_map = value_map_editor(file_id, changed.event_values, changed.mapping.value_map,
                                      changed.vocabulary)
     constants = fixed_values(file_id, kind)
-    if "time_unit" in inspection.mapping.constants:  # h11exports: times since a test began
+    if "time_unit" in inspection.mapping.constants:  # times since a test began
         unit = inspection.mapping.constants["time_unit"]
         start = st.text_input(f"Start date of the test (the file counts {unit} from it)",
                               key=f"{file_id}:origin", placeholder="YYYY-MM-DD",

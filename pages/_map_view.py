@@ -28,7 +28,7 @@ MAP_KEY = "segment_map"
 
 MapPoints = tuple[Any, Any, str]
 MAX_MAPS = 6
-# h14a: 20,000 points by default (50,000 took seconds to draw and to pan in the browser)
+# 20,000 points by default (50,000 took seconds to draw and to pan in the browser)
 POINT_CHOICES = (5_000, 20_000, 50_000)
 MAP_POINTS = 20_000
 

@@ -89,7 +89,7 @@ def data_changed() -> None:
 
 @st.cache_data(ttl=60, max_entries=4, show_spinner=False)
 def cached_overview(path: str) -> Overview:
-    # h14: counted over all events once per data version, then read back from the workspace
+    # counted over all events once per data version, then read back from the workspace
     ws = workspace()
     return stored.load_or_build(ws, "overview", {}, data_version(ws), lambda: overview(ws))
 
@@ -99,12 +99,12 @@ def sidebar() -> None:
     info = cached_overview(str(ws.path))
     with st.sidebar:
         st.caption("Workspace")
-        # h15: a readable name (the folder), the full path on hover instead of a cut-off code box.
+        # a readable name (the folder), the full path on hover instead of a cut-off code box.
         st.markdown(f"**{escape_markdown(workspace_name(ws.path))}**", help=f"`{ws.path}`")
         st.caption(f"{info.events:,} events · {info.users:,} shoppers · {info.datasets} datasets")
 
 
-# h15: the segmentation a page uses is explicit — the primary run unless the user picks another.
+# the segmentation a page uses is explicit — the primary run unless the user picks another.
 @st.cache_data(ttl=60, max_entries=8, show_spinner=False)
 def cached_run_choices(path: str) -> list[RunChoice]:
     from analytics.segments.primary import run_choices  # the segments package loads scikit-learn
@@ -125,7 +125,7 @@ def segment_run_picker(key: str, label: str = "Segmentation used") -> str | None
     picked = st.selectbox(label, list(choices), key=key, format_func=lambda r: choices[r].label,
                           help="The primary segmentation is chosen on the Segments page; pick another "
                           "run here to use it on this page only.")
-    if picked is not None:  # h15: a hint, not a button: pickers also sit inside forms
+    if picked is not None:  # a hint, not a button: pickers also sit inside forms
         from analytics.staleness import SEGMENT_RUN
 
         stale_notice(SEGMENT_RUN, picked, key=key, hint="Rebuild it on the **Segments** page to "
@@ -133,7 +133,7 @@ def segment_run_picker(key: str, label: str = "Segmentation used") -> str | None
     return picked
 
 
-# h15: never stale — a result older than the data says so, with a one-click rebuild.
+# never stale — a result older than the data says so, with a one-click rebuild.
 def stale_notice(kind: str, result_id: str = "", run_id: str | None = None, key: str = "",
                  hint: str | None = None, label: str = "Rebuild now") -> bool:
     """Warn when result ``kind``/``result_id`` was built from older data; offer the rebuild.
@@ -166,7 +166,7 @@ def stale_notice(kind: str, result_id: str = "", run_id: str | None = None, key:
 
 
 def spark_output_notice(kind: str, ref: str = "") -> SparkOutput | None:
-    """h13out: say in one sentence that a result is a sample of a Spark result kept as Parquet."""
+    """Say in one sentence that a result is a sample of a Spark result kept as Parquet."""
     from analytics.engines.outputs import get
 
     found = run(lambda: get(workspace(), kind, ref))

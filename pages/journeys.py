@@ -97,7 +97,7 @@ def breakdown_chart(result: Funnel) -> go.Figure:
     return fig
 
 
-# h15: one colour per event type at every step (the same event reads the same across the flow).
+# one colour per event type at every step (the same event reads the same across the flow).
 EVENT_COLOURS = dict(zip((*EVENT_TYPES, "other"), px.colors.qualitative.Safe, strict=False))
 
 

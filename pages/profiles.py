@@ -69,7 +69,7 @@ except NotFoundError:
 
 profiles, as_of = sample.frame, sample.as_of
 left, mid, right = st.columns([1, 1, 2])
-spilled = spark_output_notice(PROFILE_OUTPUT)  # h13out: a sample of a Spark --out-dir build
+spilled = spark_output_notice(PROFILE_OUTPUT)  # a sample of a Spark --out-dir build
 left.metric("Shoppers", f"{spilled.users if spilled else sample.total:,}")
 mid.metric("Features", len(FEATURES))
 right.metric("As of", f"{as_of:%Y-%m-%d %H:%M}" if as_of is not None else "—")
@@ -120,7 +120,7 @@ with tab_corr:
 with tab_lookup:
     user = st.text_input("User id", placeholder="e.g. " + str(profiles["user_id"].iloc[0]))
     if user:
-        found = mask_profile(run(lambda: lookup(ws, user.strip())))  # h17c: hashes shortened
+        found = mask_profile(run(lambda: lookup(ws, user.strip())))  # hashes shortened
         if found is None:
             st.warning(f"No shopper with id {escape_markdown(repr(user.strip()))}.",
                        icon=":material/person_off:")

@@ -51,7 +51,7 @@ st.caption(f"Lists below: **{EXCLUSION_LABELS[mode]}**"
 if params.submitted:
     train_for_preview(params.models, options)
 trained = stored_or_training(params.models, options, run(lambda: model_inputs_version(ws)))
-for name in params.models:  # h13out: every shopper's lists written as Parquet by Spark
+for name in params.models:  # every shopper's lists written as Parquet by Spark
     spark_output_notice(RECOMMENDATION_OUTPUT, name)
 
 TABS = {"Shopper preview": lambda: preview_tab(trained, params.models, params.k),

@@ -79,7 +79,7 @@ if primary.primary:
 result = cached_run(str(ws.path), run_id)
 rebuilt_message()
 stale_notice(staleness.SEGMENT_RUN, run_id, run_id=run_id)
-spark_output_notice(SEGMENT_OUTPUT, run_id)  # h13out: membership kept as Parquet by Spark
+spark_output_notice(SEGMENT_OUTPUT, run_id)  # membership kept as Parquet by Spark
 
 # Lazy tabs: only the open one runs, so the map is drawn only when someone looks at it.
 SECTIONS = {"Segment profiles": overview, "Map": shopper_map, "Stability": stability_tab,

@@ -82,7 +82,7 @@ def show_lists(lists: list[UserRecommendations] | None) -> None:
             st.table(table.assign(score=table["score"].map("{:.2f}".format)), hide_index=True)
 
 
-# h15: table headers in words (the frames keep their field names for the CLI's JSON)
+# table headers in words (the frames keep their field names for the CLI's JSON)
 HISTORY_HEADERS = {"run_name": "Segmentation", "method": "Method", "created_at": "Run at",
                    "segment_name": "Segment", "probability": "Probability", "run_id": "Run id",
                    "valid_from": "From", "valid_to": "Until"}
@@ -218,7 +218,7 @@ else:
     else:
         show_lists(lists)
 
-# -- h16a: predicted lifetime value --------------------------------------------------------
+# -- predicted lifetime value --------------------------------------------------------------
 st.subheader("Lifetime value")
 if view.lifetime:
     st.markdown("\n".join(f"- {escape_markdown(line)}" for line in view.lifetime))

@@ -135,7 +135,7 @@ def demo_truth() -> pd.DataFrame:
     return pd.read_csv(DEMO_DIR / "truth_users.csv.gz", dtype={"user_id": str})
 
 
-# h17: a small generated shop (seed 11, 700 online shoppers) loaded and linked once per run, for
+# a small generated shop (seed 11, 700 online shoppers) loaded and linked once per run, for
 # the identity-linking unit tests and the Identities tab's AppTest.
 IDENTITY_SHOP_USERS = 700
 

@@ -38,8 +38,8 @@ class Case:
     loaded: int | None = None
     rejected: int = 0
     cli_hint: str | None = None  # when the CLI's hint differs from the page's
-    warning: str | None = None  # h11a: the plausibility warning code the load must report
-    allow_unknown: bool = False  # h11a: confirm unknown event types (--allow-unknown-types)
+    warning: str | None = None  # the plausibility warning code the load must report
+    allow_unknown: bool = False  # confirm unknown event types (--allow-unknown-types)
 
     @property
     def refused(self) -> bool:
@@ -88,9 +88,9 @@ CASES: dict[str, Case] = {
     "formula_cells.csv": Case(loaded=4),
     "sql_values.csv": Case(loaded=3, allow_unknown=True, warning="unknown_event_types"),
     "sql_column_names.csv": Case(loaded=1),
-    # h11a: markup / SQL as event types are unknown types: loaded only when confirmed
+    # markup / SQL as event types are unknown types: loaded only when confirmed
     "html_values_and_columns.csv": Case(loaded=2, allow_unknown=True, warning="unknown_event_types"),
-    # h11a: issue 11's silent failures, now loaded right or loudly warned/refused
+    # issue 11's silent failures, now loaded right or loudly warned/refused
     "no_header.tsv": Case(loaded=4),
     "micro_unit_prices.csv": Case(loaded=6, warning="micro_unit_prices"),
     "epoch_1970.csv": Case(loaded=5, warning="timestamp_implausible"),

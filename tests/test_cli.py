@@ -124,7 +124,7 @@ def test_segment_auto_k_range_says_why_and_whether_there_is_structure(tmp_path, 
 
 
 def test_link_refuses_the_result_folder_flags_instead_of_ignoring_them(tmp_path, capsys):
-    """h14json: link writes no result folder, so --out-dir and --overwrite (shared with the Spark
+    """Link writes no result folder, so --out-dir and --overwrite (shared with the Spark
     commands' flags) are refused with exit 2 before the workspace is opened; so is --out, which
     argparse would otherwise expand to --out-dir."""
     from analytics.cli import build_parser, main

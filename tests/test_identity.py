@@ -125,7 +125,7 @@ def test_links_move_store_events_to_the_online_shopper_and_unlink_moves_them_bac
 
 def test_review_accept_and_bulk_reject(lws):
     pending = candidates(lws, "pending")
-    # (h17c: with u freed of the true pairs the model is surer; the 700-shopper shop leaves few)
+    # (with u freed of the true pairs the model is surer; the 700-shopper shop leaves few)
     assert len(pending) >= 1 and pending["probability"].between(0.5, 0.95).all()
     first = pending.iloc[-1]  # the least sure
     accept(lws, first["alias"], first["user_id"])
@@ -244,7 +244,7 @@ def _mu(model: dict[str, Any]) -> list[tuple[float, float]]:
 
 
 def test_one_disagreement_cannot_veto_a_pair_by_hand():
-    """h17c: gender 'different' m 0.00003 (weight −14) becomes 0.01, 'same' 0.99997 scaled to
+    """Gender 'different' m 0.00003 (weight −14) becomes 0.01, 'same' 0.99997 scaled to
     0.99; an untrained last level (different place) gets the floor; one at or above is kept."""
     from analytics.identity.model import bound_m
 
@@ -258,7 +258,7 @@ def test_one_disagreement_cannot_veto_a_pair_by_hand():
 
 
 def test_u_is_freed_of_the_true_pairs_in_the_random_sample_by_hand():
-    """h17c: u = (1 − s)·u_unrelated + s·m. With s = 0.0002 and 'same e-mail' m 0.99, u 0.0005
+    """U = (1 − s)·u_unrelated + s·m. With s = 0.0002 and 'same e-mail' m 0.99, u 0.0005
     holds 0.000198 of true pairs: u_unrelated = (0.0005 − 0.000198) / 0.9998; the last level
     takes the rest. A u the correction would push below a tenth keeps a tenth."""
     from analytics.identity.model import decontaminate_u

@@ -256,7 +256,7 @@ def test_failure_midway_rolls_back_everything(ws, write, monkeypatch):
 
 def test_mapping_override_and_missing_required_field(ws, write):
     text = "who,when,what\nu1,2024-01-01 10:00:00,view\n"
-    # h11a: no column name fits, but the values do: an id, a time and event names
+    # no column name fits, but the values do: an id, a time and event names
     filled = inspect_file(ws, write("m0.csv", text), kind="events").mapping.columns
     assert filled == {"user_id": "who", "event_time": "when", "event_type": "what"}
     with pytest.raises(MappingError, match="user_id"):  # a name with spaces is not an id

@@ -73,7 +73,7 @@ def test_forget_removes_the_shopper_and_aliases_from_every_table(demo_ws: Worksp
     report = forget_user(demo_ws, aliases[0])
     assert sorted(report.ids) == sorted(ids)
     assert report.deleted["events"] == before["events.user_id"]
-    # h17: CRM row, online account and loyalty-register row of the card (users rows of any id)
+    # CRM row, online account and loyalty-register row of the card (users rows of any id)
     assert report.deleted["profiles"] == 1 and report.deleted["users"] == before["users.user_id"]
     assert before["users.user_id"] == 3
     assert json.loads(json.dumps(report.as_json()))["deleted"]["identities"] == len(aliases)

@@ -328,7 +328,7 @@ def test_incremental_refresh_equals_a_full_rebuild(demo_ws):
         assert same.all(), (column, a[~same].head(3).tolist(), b[~same].head(3).tolist())
 
 
-# h11a: explicit feedback and unknown spend ---------------------------------------------------
+# explicit feedback and unknown spend ---------------------------------------------------
 
 def test_ratings_given_mean_and_high_share_by_hand(ws):
     got = built(
@@ -415,7 +415,7 @@ def test_refresh_that_moves_the_premium_categories_equals_a_full_rebuild(demo_ws
 
 
 def test_refresh_resolves_crm_only_for_its_shoppers_and_equals_a_rebuild(ws, write):
-    """h14prof: a refresh ranks only its own shoppers' CRM rows (ids through the identity map).
+    """A refresh ranks only its own shoppers' CRM rows (ids through the identity map).
     p1's CRM rows are keyed by the alias L1 (silver, then gold in a later file), p2's by its
     own id; only p1 has a new event, and both must equal a full rebuild."""
     ingest_file(ws, write("ev.csv", "user_id,event_time,event_type\np1,2024-03-01 10:00:00,view\n"

@@ -257,7 +257,7 @@ def test_cli_recommend_evaluate_and_unknown_user(demo_ws, tmp_path, capsys):
 
 
 def test_ratings_are_interactions_weighted_by_the_rating(ws, tmp_path):
-    """h11a: a headerless user,item,rating,timestamp file; 5 of 5 counts the full rate weight
+    """A headerless user,item,rating,timestamp file; 5 of 5 counts the full rate weight
     (4), 4 counts 0.6 of it, 2 (the lower half of the scale) nothing."""
     path = tmp_path / "ratings.tsv"
     path.write_text("1\t10\t5\t1704103200\n1\t11\t4\t1704103200\n1\t12\t2\t1704103200\n"

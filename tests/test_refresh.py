@@ -116,7 +116,7 @@ def test_refresh_before_any_segmentation_changes_nothing(demo_ws, write):
 def test_refresh_with_another_schema_suggests_a_mapping(demo_ws, write):
     run = run_segmentation(demo_ws, SegmentSpec(method="rules", rules=LIFECYCLE))
     counts = table_counts(demo_ws)
-    # h11a: a name with spaces is no id, so the values cannot fill user_id either
+    # a name with spaces is no id, so the values cannot fill user_id either
     path = write("odd.csv", "who,when_it_was,what\nAnn Lee,2026-11-01 10:00:00,view\n")
     with pytest.raises(MappingError) as err:
         refresh(demo_ws, [path], run_id=run.run_id)

@@ -94,7 +94,7 @@ def test_an_alias_opens_its_shopper(shop: Workspace):
 
 
 def test_crm_rows_of_a_linked_card_are_merged_and_hashed_values_shortened(shop: Workspace):
-    """h17c: the loyalty register's row of alice's card adds what the CRM file lacks (her own
+    """The loyalty register's row of alice's card adds what the CRM file lacks (her own
     rows win a key they share); a hashed value is never shown whole, other values are."""
     digest = "ab" + "0" * 60 + "cd"
     with shop.cursor() as cur:

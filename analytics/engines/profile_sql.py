@@ -74,7 +74,7 @@ def rows_sql(all_users: bool = True) -> str:
     """Every feature but the scores, one row per shopper in scope, as one DuckDB statement.
     Params: $as_of, $high_value_quantile. For a refresh (``all_users`` False) the scoped
     events are few and read once: that beats a filtered scan of every event per group
-    (re-measured by h14prof inside a refresh at 20k shoppers: 0.60-0.63 CPU s materialised vs
+    (re-measured inside a refresh at 20k shoppers: 0.60-0.63 CPU s materialised vs
     0.83-0.86 with each group probing the shopper semi-join over all events)."""
     return compose(row_parts(all_users), unit(GROUP, "profile_rows"),
                    inline=INLINE_UNITS if all_users else ())

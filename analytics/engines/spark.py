@@ -148,7 +148,7 @@ def session(master: str = "local[2]", app: str = "shopper-lens",
         raise ShopperLensError("The Spark engine needs Java 17+, and no `java` is on the PATH.",
                                hint=_INSTALL_HINT, title="Spark not available")
     if master.startswith("local") or "//127.0.0.1:" in master or "//localhost:" in master:
-        # h13enc: Python workers (the quantile scaling) run this interpreter, which has NumPy,
+        # Python workers (the quantile scaling) run this interpreter, which has NumPy,
         # SciPy and pandas; Spark's default is whatever `python3` is first on the PATH.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app)
@@ -330,7 +330,7 @@ def build_profiles_spark(ws: Workspace, master: str = "local[2]", events: str | 
             side = {name: session_.read.parquet(str(path)) for name, path in out.tables.items()
                     if name != "events"}
             result, cutoff = spark_profiles(session_, frame, side, as_of, high_value_quantile)
-            if out_dir is not None:  # h13out: the full table as Parquet, a sample in the workspace
+            if out_dir is not None:  # the full table as Parquet, a sample in the workspace
                 result, written = _write_profiles(result, out_dir, overwrite, cutoff)
             table = result.toArrow()
             session_.catalog.clearCache()

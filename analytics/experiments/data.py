@@ -258,7 +258,7 @@ _TREATMENT_NAMES = re.compile(r"treat|segment|group|arm|variant|campaign|bucket|
 _OUTCOME_NAMES = tuple(re.compile(p, re.IGNORECASE) for p in (
     r"conver|purchase|buy|bought|order", r"respon|redeem|visit|click|open|^target$",
     r"spend|revenue|sales"))
-# h11exports: measured after the arm was drawn (Criteo's `exposure`: only treated users can be
+# measured after the arm was drawn (Criteo's `exposure`: only treated users can be
 # exposed), so a model feature would give the arm away: never a default feature.
 _POST_TREATMENT = re.compile(r"exposure|exposed", re.IGNORECASE)
 

@@ -289,7 +289,7 @@ class QiniCheck:
         tail = f" {self.caveat}" if self.caveat else ""
         if self.better_than_random:
             return f"The uplift model targets better than random ({where}).{tail}"
-        if self.ci_high < 0:  # h12audit: seen on a real mailing; "includes 0" was false there
+        if self.ci_high < 0:  # seen on a real mailing; "includes 0" was false there
             return ("The best model targets worse than random: the whole Qini 95% CI is below 0 "
                     f"({where}). Its top-ranked shoppers respond less to the treatment than "
                     f"average; do not target by these scores.{tail}")

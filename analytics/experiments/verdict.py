@@ -1,4 +1,4 @@
-"""One plain verdict on an A/B result: act on it, or why not (h12audit).
+"""One plain verdict on an A/B result: act on it, or why not.
 
 The A/B table gives numbers and warnings; on a real campaign file (Complete Journey's mailing
 13: no pre-period columns, 1,077 mailed against 1,300 not) it showed "+28.8 points, p = 5e-56"

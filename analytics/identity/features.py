@@ -33,7 +33,7 @@ ATTRIBUTE_KEYS: dict[str, tuple[str, ...]] = {
     "device": ("app_device", "device_id", "device_fingerprint"),
     "birth_year": ("birth_year", "year_of_birth", "yob", "birthyear"),
     "gender": ("gender", "sex"),
-    # h17b: a person's name arrives hashed at ingest, with the hash of its Soundex code beside
+    # a person's name arrives hashed at ingest, with the hash of its Soundex code beside
     # it (analytics/ingest/pii.py): never the raw name.
     "name": _NAMES,
     "name_sounds": tuple(f"{k}{SOUNDS_SUFFIX}" for k in _NAMES),

@@ -220,7 +220,7 @@ def _train(linker: Any, present: list[str], n_store: int, progress: Progress) ->
                  "sides, then run Find links again.", title="Not enough to learn from")
 
 
-#: The least m of a comparison's "different" level (h17c). EM on clean pairs drives it to ~0
+#: The least m of a comparison's "different" level. EM on clean pairs drives it to ~0
 #: (gender: m 0.00003 against u 0.5, a weight of −14), so one recording error (a wrong gender,
 #: a second e-mail, a new phone) vetoed a pair every other comparison agreed on. With the floor
 #: one disagreement weighs at most log2(MIN_M / u): −5.6 for gender, −6.6 for an e-mail.
@@ -252,7 +252,7 @@ def true_share(train: Sides, present: list[str], recall: float = 0.5) -> float:
 
 
 def decontaminate_u(model: dict[str, Any], share: float) -> dict[str, Any]:
-    """u without the true pairs the random sample drew (h17c).
+    """U without the true pairs the random sample drew.
 
     Splink's u is how often *random* pairs agree, and a random pair is true with probability
     ``share``: u = (1 − share)·u_unrelated + share·m. With one true partner per card among a

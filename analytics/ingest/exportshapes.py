@@ -65,7 +65,7 @@ def _anonymous(cur: duckdb.DuckDBPyConnection) -> list[str]:
             "--map user_id=user_id."]
 
 
-# h11exports: per-customer results files of uplift tests (Criteo: treatment, conversion, visit,
+# per-customer results files of uplift tests (Criteo: treatment, conversion, visit,
 # exposure and no id; X5 RetailHero: client_id, treatment_flg, target; Hillstrom: segment,
 # visit, conversion, spend). Their outcomes are already in the file, so they are neither events
 # nor assignments (whose outcomes come from events after assigned_at).

@@ -47,7 +47,7 @@ def classify(values: Sequence[str]) -> str:
 
 def suggest(columns: list[str], records: list[dict[str, Any]]) -> tuple[ColumnMapping, str]:
     """An events mapping from values, and the reason shown to the user."""
-    known_shape = realshapes.yoochoose(columns, records)  # h11logs: a public headerless shape
+    known_shape = realshapes.yoochoose(columns, records)  # a public headerless shape
     if known_shape is not None:
         return known_shape
     roles = {c: classify([str(r[c]).strip() for r in records

@@ -255,7 +255,7 @@ def _staging_sql(inspection: Inspection, reader_sql: str, reader_params: list[An
                  pii_mode: str) -> tuple[str, list[Any]]:
     """Reader SQL with personal columns hashed (or dropped) before anything is stored."""
     mapped = set(inspection.mapping.columns.values())
-    # h11exports: a column a preset expression reads (a WooCommerce billing e-mail) is mapped too
+    # a column a preset expression reads (a WooCommerce billing e-mail) is mapped too
     mapped |= {c for t in inspection.mapping.expressions.values() for c in presets.placeholders(t)}
     replace, exclude, params, sounds = [], [], [], []
     for column, kind in inspection.pii.items():
@@ -264,7 +264,7 @@ def _staging_sql(inspection: Inspection, reader_sql: str, reader_params: list[An
         else:
             replace.append(f"{pii.hash_sql(column, kind)} AS {quote_ident(column)}")
             params.append(salt)
-            if kind == "name":  # h17b: what the name sounds like, hashed (identity linking)
+            if kind == "name":  # what the name sounds like, hashed (identity linking)
                 sounds.append(f", {pii.sounds_sql(column)} AS "
                               f"{quote_ident(column + pii.SOUNDS_SUFFIX)}")
     projection = "*"
@@ -282,7 +282,7 @@ def _reason_sql(plan: normalise.Plan, has_reader_error: bool, dedup: tuple[str, 
     whens = []
     if has_reader_error:
         whens.append(f"WHEN {READER_ERROR} IS NOT NULL THEN 'unreadable line: ' || {READER_ERROR}")
-    if dedup:  # h11exports: a re-sent copy of an event (see ColumnMapping.dedup_key)
+    if dedup:  # a re-sent copy of an event (see ColumnMapping.dedup_key)
         whens.append(f"WHEN {exportshapes.DUP_COLUMN} > 1 THEN {exportshapes.dup_reason(dedup)}")
     for typed in plan.typed:
         value = _typed_name(typed.name)
@@ -332,7 +332,7 @@ def _norm_body(plan: normalise.Plan, columns: list[str], mapping: ColumnMapping,
     """
     inner = [f"{t.value} AS {_typed_name(t.name)}" for t in plan.typed]
     inner += [f"{t.raw} AS __r_{t.name}" for t in plan.typed if t.raw is not None]
-    if mapping.dedup_key:  # h11exports
+    if mapping.dedup_key:
         inner.append(exportshapes.dup_sql(mapping.dedup_key, record))
     if record is not None:
         inner.append(f"{record} AS _rec")
@@ -688,7 +688,7 @@ def _prepare(ws: Workspace, path: Path, options: LoadOptions
                                   preset=options.preset, delimiter=options.delimiter,
                                   header=options.header)
     refused = realshapes.refusal(inspection.columns, options.mapping, options.constants,
-                                 inspection.name)  # h11logs: shapes that cannot load honestly
+                                 inspection.name)  # shapes that cannot load honestly
     if refused is not None:
         raise refused
     inspection = inspection.for_event_column(inspection.mapping.with_columns(options.mapping or {}))
@@ -705,7 +705,7 @@ def _prepare(ws: Workspace, path: Path, options: LoadOptions
         validate(column_map, inspection.columns, inspection.name)
     except MappingError as e:
         refusal = exportshapes.results_file_refusal(inspection.name, inspection.columns)
-        if refusal is not None:  # h11exports: an uplift results file goes to the Experiments page
+        if refusal is not None:  # an uplift results file goes to the Experiments page
             raise refusal from e
         if inspection.format.header_unsure or headerless_looking(inspection.columns):
             raise MappingError(e.message + " The header row may be missing: the column names "
@@ -927,11 +927,11 @@ def _report(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
     if not inspection.format.header and inspection.preset is None:
         notes.append(f"Mapping: {inspection.preset_reason}.")
     shape = presets.by_name(inspection.preset) if inspection.preset else None
-    if shape is not None and shape.note:  # h11logs: the recognised shape's caveat
+    if shape is not None and shape.note:  # the recognised shape's caveat
         notes.append(shape.note)
     if derived_sessions:
         notes.append("No session column: sessions derived from 30-minute inactivity gaps.")
-    notes += exportshapes.notes(cur, inspection.preset, column_map)  # h11exports
+    notes += exportshapes.notes(cur, inspection.preset, column_map)
     if "event_type" in column_map.constants:
         fixed = column_map.constants["event_type"]
         if "event_type" in inspection.mapping.mapped():

@@ -30,7 +30,7 @@ class ColumnMapping:
     null_strings: tuple[str, ...] = ()
     # event_type by value: source value (trimmed, lower case) -> canonical type or "skip".
     value_map: dict[str, str] = field(default_factory=dict)
-    # h11exports: source columns that identify one event (Mixpanel's event, distinct_id, time
+    # source columns that identify one event (Mixpanel's event, distinct_id, time
     # and $insert_id). A row repeating an earlier row's key is a re-sent copy, rejected with
     # that reason; rows with any key column empty are never compared.
     dedup_key: tuple[str, ...] = ()

@@ -308,7 +308,7 @@ def build(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping, dtypes: dict[s
         if field_.type == "event_type":
             plan.typed.append(_event_type(src, mapping.value_map, plan))
             continue
-        if field_.type == "timestamp" and "time_unit" in mapping.constants:  # h11exports
+        if field_.type == "timestamp" and "time_unit" in mapping.constants:
             plan.typed.append(relative_time(src, mapping, sampler, plan, field_.name))
             continue
         typed = _typed(field_, src, sampler.dtype(mapping, field_.name), sampler, plan)
@@ -331,7 +331,7 @@ def _typed(field_: Field, src: str, dtype: str, sampler: Sampler, plan: Plan) ->
     return Typed(field_.name, _text(src))
 
 
-# h11exports: times counted from the start of a test (Starbucks' transcript: hours since it
+# times counted from the start of a test (Starbucks' transcript: hours since it
 # began). Read as an epoch they would be January 1970, so without the start date the file is
 # refused; with ``--set time_origin=YYYY-MM-DD`` each time is that date plus the offset.
 TIME_UNITS = {"seconds": 1e6, "minutes": 6e7, "hours": 3.6e9, "days": 8.64e10}

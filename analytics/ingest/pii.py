@@ -63,7 +63,7 @@ def hash_sql(column: str, kind: str) -> str:
     return hashed
 
 
-# h17b: person names are compared by identity linking without ever being stored. A name column
+# person names are compared by identity linking without ever being stored. A name column
 # is stored hashed (above); beside it the staging adds ``<column>_sounds``, the salted SHA-256
 # of the name's American Soundex code (computed here, in the reading query, from the raw value
 # that is never written), so "Jon" and "John", or "Smith" and "Smyth", still agree.

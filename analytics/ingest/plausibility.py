@@ -62,9 +62,9 @@ def check_events(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping,
     found = [
         _timestamps(cur, mapping, source_columns, rows, valid),
         *_micro_units(cur, mapping, valid),
-        _scaled_prices(cur, mapping, valid),  # h11logs
+        _scaled_prices(cur, mapping, valid),
         _no_monetary(cur, mapping, source_columns, valid),
-        _some_unpriced(cur, valid),  # h11logs
+        _some_unpriced(cur, valid),
         _few_users(cur, mapping, rows, valid),
         unknown_types(cur, rows, valid),
     ]
@@ -151,7 +151,7 @@ def _micro_units(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping, valid: 
     return found
 
 
-# h11logs: prices that are all tiny fractions are scaled (H&M divides by an unknown factor).
+# prices that are all tiny fractions are scaled (H&M divides by an unknown factor).
 SCALED_MAX = 1.0  # every positive price below this ...
 SCALED_MEDIAN = 0.2  # ... with a median below this ...
 SCALED_ROWS = 20  # ... over at least this many priced purchases
@@ -193,7 +193,7 @@ def _no_monetary(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping,
         f"Map the line total or unit price ({fix}).")
 
 
-UNPRICED_SHARE = 0.1  # h11logs: a share of unpriced purchases that visibly understates spend
+UNPRICED_SHARE = 0.1  # a share of unpriced purchases that visibly understates spend
 
 
 def _some_unpriced(cur: duckdb.DuckDBPyConnection, valid: str) -> LoadWarning | None:

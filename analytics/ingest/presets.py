@@ -24,12 +24,12 @@ class Preset:
     # target -> SQL template, or alternatives tried in order (the first whose columns exist)
     expressions: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
     null_strings: tuple[str, ...] = ()
-    note: str = ""  # h11logs: a caveat of the shape, added to the load report's notes
-    dedup_key: tuple[str, ...] = ()  # h11exports: see ColumnMapping.dedup_key
-    # h11exports: fields whose candidate columns are all read, the first non-empty one winning
+    note: str = ""  # a caveat of the shape, added to the load report's notes
+    dedup_key: tuple[str, ...] = ()  # see ColumnMapping.dedup_key
+    # fields whose candidate columns are all read, the first non-empty one winning
     # (nested event properties differ per event: product_id on a view, $productId on revenue).
     coalesced: tuple[str, ...] = ()
-    constants: dict[str, str] = field(default_factory=dict)  # h11exports: e.g. time_unit
+    constants: dict[str, str] = field(default_factory=dict)  # e.g. time_unit
 
     def matches(self, columns: list[str]) -> bool:
         present = {c.lower() for c in columns}
@@ -68,7 +68,7 @@ def _placeholders(template: str) -> list[str]:
     return [f for _, f, _, _ in string.Formatter().parse(template) if f]
 
 
-placeholders = _placeholders  # h11exports: the source columns a template reads
+placeholders = _placeholders  # the source columns a template reads
 
 
 def _rename(template: str, names: dict[str, str]) -> str:
@@ -86,11 +86,11 @@ def _canonical(kind: str) -> Preset:
                   {f.name: (f.name,) for f in fields})
 
 
-# h11exports: the amount of a Python-dict text such as "{'amount': 0.83}" (NULL if none).
+# the amount of a Python-dict text such as "{'amount': 0.83}" (NULL if none).
 _AMOUNT_IN_DICT = ("TRY_CAST(NULLIF(regexp_extract(CAST({value} AS VARCHAR), "
                    "'''amount''\\s*:\\s*(-?[0-9.]+)', 1), '') AS DOUBLE)")
 _COALESCED = ("item_id", "category", "price", "quantity", "revenue", "order_id", "search_query")
-# h11exports: the shopper of a WooCommerce order: the billing e-mail (hashed while staged),
+# the shopper of a WooCommerce order: the billing e-mail (hashed while staged),
 # else the registered customer's id (0 is a guest).
 _WOO_USER = ("coalesce(NULLIF(trim({{{email}}}), ''), "
              "NULLIF(NULLIF(trim({{Customer User ID}}), ''), '0'))")
@@ -175,7 +175,7 @@ PRESETS: tuple[Preset, ...] = (
         {"event_type": "CASE WHEN lower({Financial Status}) LIKE '%refunded' THEN 'refund' "
                        "ELSE 'purchase' END"},
     ),
-    # h11a: single-file shapes of issue 11
+    # single-file shapes of issue 11
     Preset(
         "ga360_hits", "Google Merchandise Store GA360 / Universal Analytics (one row per hit)",
         "events", ("fullVisitorId", "visitId", "visitStartTime"),
@@ -208,7 +208,7 @@ PRESETS: tuple[Preset, ...] = (
         {"user_id": ("userId",), "item_id": ("movieId",), "rating": ("rating",),
          "event_time": ("timestamp",)},
     ),
-    # h11logs: public retail event-log shapes (issue 11)
+    # public retail event-log shapes (issue 11)
     # H&M Personalized Fashion Recommendations (Kaggle), transactions_train.csv
     Preset(
         "hm_transactions", "H&M personalized fashion transactions", "events",
@@ -280,7 +280,7 @@ PRESETS: tuple[Preset, ...] = (
         {"event_type": "'rate'"},
         note="Amazon Reviews 2023: items are products (parent_asin), not their variants (asin).",
     ),
-    # h11exports: Mixpanel raw event export (NDJSON from /api/2.0/export; properties nested).
+    # Mixpanel raw event export (NDJSON from /api/2.0/export; properties nested).
     # `time` is epoch seconds (milliseconds in newer exports; the unit is read from the values).
     Preset(
         "mixpanel", "Mixpanel raw event export", "events",
@@ -309,7 +309,7 @@ PRESETS: tuple[Preset, ...] = (
         "project's time zone, so if times look shifted by whole hours, set the project to "
         "UTC and export again.",
     ),
-    # h11exports: Amplitude Export API (zipped hourly files of JSON lines), or the same columns
+    # Amplitude Export API (zipped hourly files of JSON lines), or the same columns
     # from a warehouse sync. user_id is null until a user logs in: the device id stands in.
     Preset(
         "amplitude", "Amplitude event export", "events",
@@ -337,7 +337,7 @@ PRESETS: tuple[Preset, ...] = (
         "events before a login stay a separate shopper); sessions are device_id plus the "
         "session start; rows repeating an earlier row's uuid are rejected as copies.",
     ),
-    # h11exports: WooCommerce order exports that repeat the order fields on every line item
+    # WooCommerce order exports that repeat the order fields on every line item
     # (WooCommerce's own CSV export and the common export plugins); line totals are Item Cost
     # x Quantity. Guests have Customer User ID 0, so the billing e-mail (hashed) is the shopper.
     Preset(
@@ -367,7 +367,7 @@ PRESETS: tuple[Preset, ...] = (
                      "{Email (Billing)}", "NULLIF(NULLIF(trim({Customer User ID}), ''), '0')")},
         note=_WOO_NOTE,
     ),
-    # h11exports: the Starbucks rewards test `transcript` (person, event, value, time): time is
+    # the Starbucks rewards test `transcript` (person, event, value, time): time is
     # hours since the test started, value a dict ({'amount': 0.83} on a transaction). Offer
     # events are marketing touches, skipped; transactions are purchases. Refused until the
     # start date is given (--set time_origin=YYYY-MM-DD), never read as 1970.

@@ -1,4 +1,4 @@
-"""Public retail event-log shapes that no header preset can express (issue 11, h11logs).
+"""Public retail event-log shapes that no header preset can express (issue 11).
 
 Two kinds of shape live here:
 

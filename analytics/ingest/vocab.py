@@ -79,7 +79,7 @@ def not_purchase_statuses(table: Mapping[str, str]) -> tuple[str, ...]:
     """The statuses of ``table`` that are no sale (skipped or refunded)."""
     return tuple(s for s, target in table.items() if target != "purchase")
 
-# h11exports: event names of product-analytics exports (Mixpanel, Amplitude, Segment's e-commerce
+# event names of product-analytics exports (Mixpanel, Amplitude, Segment's e-commerce
 # spec), lower case as compared. Identity, session and app-lifecycle events are no shopping
 # step: skipped (counted as rejects with the reason). Custom events stay unknown, so the
 # unknown-type gate names them.
@@ -115,14 +115,14 @@ PRODUCT_ANALYTICS_EVENTS: dict[str, str] = {
     "[amplitude] form submitted": SKIP,
 }
 
-# h11exports: WooCommerce order statuses as its own exports write them, with or without the
+# WooCommerce order statuses as its own exports write them, with or without the
 # `wc-` prefix of the database (wc-completed); checkout-draft and trash were never sales.
 WOO_ORDER_STATUSES: dict[str, str] = {
     **{p + s: ORDER_STATUSES[s] for s in WOO_STATUSES for p in ("", "wc-")},
     "checkout-draft": SKIP, "wc-checkout-draft": SKIP, "trash": SKIP,
 }
 
-# h11exports: a rewards programme's offer log (Starbucks transcript): the offer steps are no
+# a rewards programme's offer log (Starbucks transcript): the offer steps are no
 # shopping events; the transactions are.
 OFFER_EVENTS: dict[str, str] = {
     "offer received": SKIP, "offer viewed": SKIP, "offer completed": SKIP,
@@ -134,7 +134,7 @@ VOCABULARIES: tuple[tuple[str, str, Mapping[str, str]], ...] = (
     ("ga4", "GA4 event names", GA4_EVENTS),
     ("order_status", "order statuses", ORDER_STATUSES),
     ("shopify_financial", "Shopify financial statuses", SHOPIFY_FINANCIAL),
-    # h11exports
+
     ("product_analytics", "Mixpanel / Amplitude / Segment event names", PRODUCT_ANALYTICS_EVENTS),
     ("woocommerce_status", "WooCommerce order statuses", WOO_ORDER_STATUSES),
     ("offer_events", "Starbucks-style offer events", OFFER_EVENTS),
@@ -145,7 +145,7 @@ CHOICES: dict[str, str] = {
     "canceled": "skip (never a sale) or refund", "cancelled": "skip (never a sale) or refund",
     "refunded": "refund or skip", "partially_refunded": "purchase (the refund part is not known)",
     "created": "skip (not paid yet) or purchase",
-    # h11exports
+
     "order cancelled": "refund (takes the order's revenue back) or skip (it was never paid)",
     "[amplitude] revenue": "skip (a purchase event records the order) or purchase (if only "
                            "revenue events do)",

@@ -42,7 +42,7 @@ class Holdout:
     baseline_pearson: float | None
     baseline_auc: float | None
     by_frequency: tuple[dict[str, float | int | str], ...]
-    # h12audit: is "the chance this shopper buys again" right, not only well ranked?
+    # is "the chance this shopper buys again" right, not only well ranked?
     reliability: tuple[dict[str, float | int], ...] = ()
     calibration_error: float | None = None  # shopper-weighted mean |predicted - actual| share
     brier: float | None = None

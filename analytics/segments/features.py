@@ -52,7 +52,7 @@ _PREDICTED = frozenset(f.name for f in PREDICTED_FEATURES)
 _FILL_MAX = frozenset({"recency_days"})
 _FILL_MEDIAN = frozenset({"avg_price_viewed", "avg_price_bought", "price_sensitivity",
                           "avg_order_value", "mobile_share",
-                          # h16a: unknown (never bought) is not "certainly gone" or "worth 0"
+                          # unknown (never bought) is not "certainly gone" or "worth 0"
                           "p_alive", "expected_order_value"})
 
 
@@ -201,7 +201,7 @@ def _check_features(profiles: pd.DataFrame, features: Sequence[str]) -> None:
                           hint=f"Numeric profile features are: {', '.join(sorted(known))}.",
                           title="Unknown feature")
     unfitted = [f for f in features if f in _PREDICTED and f not in profiles.columns]
-    if unfitted:  # h16a: predicted features exist once lifetime value has been fitted
+    if unfitted:  # predicted features exist once lifetime value has been fitted
         raise ConfigError(f"{', '.join(unfitted)}: lifetime value has not been fitted yet.",
                           hint="Fit it on the Predictions page or with `shopper-lens predict`, "
                           "or leave these features out.", title="Not fitted yet")

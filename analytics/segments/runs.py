@@ -289,7 +289,7 @@ def _record(ws: Workspace, spec: SegmentSpec, profiles: pd.DataFrame, labels: np
 
 def _full_sizes(summaries: Sequence[SegmentSummary], totals: dict[int, int],
                 id_map: dict[int, int]) -> list[SegmentSummary]:
-    """h13out: sizes and shares of the full result, not of the sample summarised."""
+    """Sizes and shares of the full result, not of the sample summarised."""
     full: dict[int, int] = {}
     for label, count in totals.items():
         full[id_map.get(label, label)] = full.get(id_map.get(label, label), 0) + count

@@ -68,7 +68,7 @@ def test_data_page_shows_a_clear_error_for_a_bad_file(app: AppTest):
     assert any("binary" in e.value for e in at.error)
 
 
-# h11a: value map, header toggle, warnings -----------------------------------------------------
+# value map, header toggle, warnings -----------------------------------------------------
 ACTION_CODES = "visitor,when,action,sku,price\n" + "".join(
     f"v{i % 3},2024-01-0{i % 9 + 1} 10:00:00,{(0, 2, 3, 6)[i % 4]},S{i % 5},{(20990000, 1500000)[i % 2]}\n"
     for i in range(24))
@@ -108,7 +108,7 @@ def test_data_page_header_toggle(app: AppTest):
     assert any("header row may be missing" in e.value for e in at.error), [e.value for e in at.error]
 
 
-# h11exports: a file whose times are hours since a test began asks for the start date ----------
+# a file whose times are hours since a test began asks for the start date ----------
 TRANSCRIPT = ("person,event,value,time\n"
               "p1,offer received,\"{'offer id': 'o9'}\",0\n"
               "p1,transaction,\"{'amount': 19.89}\",132\n"

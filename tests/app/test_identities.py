@@ -48,7 +48,7 @@ def test_identities_tab_reviews_accepts_rejects_and_unlinks(linked_app: AppTest)
     applied = next(d.value for d in at.dataframe if "status" in d.value.columns)
     first = pending.iloc[0]
     assert applied.set_index("pair").loc[first["pair"], "status"] == "accepted"
-    if len(pending) > 1:  # h17c: the surer model may leave one pair only (then no bulk list)
+    if len(pending) > 1:  # the surer model may leave one pair only (then no bulk list)
         low = int((pending["probability"].iloc[1:] < 0.8).sum())
         _button(at, "Reject all pending < 0.80").click().run()
         no_exceptions(at)

@@ -26,7 +26,7 @@ def test_profiles_page_shows_distributions_and_looks_up_a_shopper(demo_app: AppT
 
 
 def test_pages_say_when_spark_kept_the_full_result_as_parquet(demo_app: AppTest):
-    """h13out: profiles and a run that are samples of a Spark --out-dir result say so, and the
+    """Profiles and a run that are samples of a Spark --out-dir result say so, and the
     Profiles page counts the full total (the record is what `--out-dir` writes)."""
     from analytics.engines import outputs
     from analytics.segments import PRESETS, SegmentSpec, run_segmentation

@@ -41,7 +41,7 @@ def test_search_pick_and_see_profile_segments_events_and_recommendations(demo_ap
     assert reasons and all(any(word in r for word in REASONS) for r in reasons), reasons
     assert any("bought together with" in r for r in reasons)  # u000022 is a buyer
     assert len(at.get("plotly_chart")) == 1  # the events timeline
-    # h17c: CRM attributes are shown, hashed ones (e-mail, phone, first name and its Soundex
+    # CRM attributes are shown, hashed ones (e-mail, phone, first name and its Soundex
     # code) shortened: no whole SHA-256 digest anywhere on the page
     crm = json.loads(at.json[0].value)
     assert crm["email"].endswith("(hashed)") and crm["first_name_sounds"].endswith("(hashed)"), crm

@@ -55,7 +55,7 @@ def test_home_loads_the_demo_shop_in_the_browser(page, server):
     shoppers = page.locator('[data-testid="stMetric"]', has_text="Shoppers").inner_text()
     assert int(shoppers.split()[-1].replace(",", "")) > 3000
     screenshot(page, "home")
-    # h17: the Identities tab shows how many in-store ids the identity files link (714 of 1,311)
+    # the Identities tab shows how many in-store ids the identity files link (714 of 1,311)
     page.get_by_role("link", name="Data").first.click()
     wait_idle(page)
     page.get_by_role("tab", name="Identities").click()
@@ -66,7 +66,7 @@ def test_home_loads_the_demo_shop_in_the_browser(page, server):
     screenshot(page, "data-identities")
 
 
-# h11a: analytics action codes and micro-unit prices, mapped by value and warned in the browser
+# analytics action codes and micro-unit prices, mapped by value and warned in the browser
 HITS = "visitor,when,action,sku,price\n" + "".join(
     f"v{i % 3},2024-01-0{i % 9 + 1} 10:00:00,{(0, 2, 3, 6)[i % 4]},S{i % 5},"
     f"{(20990000, 1500000)[i % 2]}\n" for i in range(24))

@@ -1,5 +1,5 @@
 """In a real browser: the Journeys page on the demo shop shows the funnel and the Sankey; then
-(h16b, same server) Predictions → Retention cohorts: the heatmap, a clicked cell, the CSV."""
+(same server) Predictions → Retention cohorts: the heatmap, a clicked cell, the CSV."""
 
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ def test_pick_a_shopper_and_see_recommendations_with_reasons(demo_page):  # type
 
 
 def _fit_lifetime_value_and_read_it_back(page) -> None:  # type: ignore[no-untyped-def]
-    """h16a: same server: fit on Predictions, see the validation plot, then the shopper's CLV."""
+    """Same server: fit on Predictions, see the validation plot, then the shopper's CLV."""
     page.get_by_role("link", name="Predictions").first.click()
     wait_idle(page)
     page.get_by_text("No lifetime-value fit yet").wait_for()
