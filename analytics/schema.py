@@ -296,6 +296,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             sample_rows BIGINT NOT NULL, as_of TIMESTAMP, written_at TIMESTAMP NOT NULL,
             PRIMARY KEY (kind, ref))""",
     ),
+    # tables that were created on first write: two sessions writing their first evaluation (or
+    # uplift run) at once collided on the CREATE ("Catalog write-write conflict"); an older
+    # workspace may already have them.
+    (
+        """CREATE TABLE IF NOT EXISTS recommend_evaluations (
+    evaluation_id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, model VARCHAR NOT NULL,
+    segment VARCHAR NOT NULL, k INTEGER NOT NULL, users BIGINT NOT NULL,
+    precision DOUBLE, recall DOUBLE, ndcg DOUBLE, map DOUBLE, hit_rate DOUBLE,
+    coverage DOUBLE, novelty DOUBLE, fit_seconds DOUBLE, split VARCHAR, options JSON)""",
+        """CREATE TABLE IF NOT EXISTS uplift_runs (
+        run_id VARCHAR PRIMARY KEY, source VARCHAR NOT NULL, outcome VARCHAR NOT NULL,
+        outcome_kind VARCHAR NOT NULL, treatment VARCHAR NOT NULL, control VARCHAR NOT NULL,
+        model VARCHAR NOT NULL, users INTEGER NOT NULL, metrics JSON,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+        """CREATE TABLE IF NOT EXISTS uplift_scores (
+        run_id VARCHAR NOT NULL, user_id VARCHAR NOT NULL, uplift DOUBLE NOT NULL,
+        percentile DOUBLE NOT NULL)""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

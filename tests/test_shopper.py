@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from analytics.errors import ConfigError, NotFoundError
-from analytics.experiments.store import ensure_tables
 from analytics.profiles import build_profiles
 from analytics.segments.runs import SegmentSpec, members, run_segmentation
 from analytics.shopper import data_version, escape_like, key_metrics, search_users, shopper_view
@@ -165,7 +164,6 @@ def test_segment_history_is_newest_first_and_uplift_is_shown(shop: Workspace):
                        ('r-new', 'alice', 1, 'Window shoppers', '2024-06-10', '2024-07-01'),
                        ('r-new', 'alice', 2, 'Buyers', '2024-07-01', NULL),
                        ('r-other', 'bob_1', 0, 'Bobs', '2024-07-10', NULL)""")
-    ensure_tables(shop)
     with shop.cursor() as cur:
         cur.execute("INSERT INTO uplift_runs (run_id, source, outcome, outcome_kind, treatment, "
                     "control, model, users) VALUES ('u1', 'experiment promo', 'conversion', "

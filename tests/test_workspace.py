@@ -24,6 +24,18 @@ def test_schema_is_created_once_and_reopening_keeps_data(tmp_path):
         assert version == [(str(schema.SCHEMA_VERSION),)] and ws.pii_salt() == salt
 
 
+def test_result_tables_exist_before_the_first_write_so_concurrent_first_writes_cannot_collide(tmp_path):
+    """Two dashboard sessions storing their first evaluation at once both ran CREATE TABLE IF NOT
+    EXISTS and one failed ("Catalog write-write conflict"): the tables now come with the schema,
+    and storing a result runs no DDL."""
+    with Workspace(tmp_path / "db.duckdb") as ws, ws.cursor() as cur:
+        tables = {t for (t,) in cur.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert {"recommend_evaluations", "uplift_runs", "uplift_scores"} <= tables
+    for module in ("analytics/recommend/evaluate.py", "analytics/experiments/store.py"):
+        source = (Path(__file__).resolve().parent.parent / module).read_text()
+        assert "CREATE TABLE" not in source, module
+
+
 def test_a_workspace_from_a_newer_version_is_refused(tmp_path):
     path = tmp_path / "db.duckdb"
     with Workspace(path) as ws, ws.cursor() as cur:

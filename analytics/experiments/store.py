@@ -22,17 +22,6 @@ from analytics.experiments.data import ExperimentData
 from analytics.experiments.uplift import UpliftResult
 from analytics.workspace import Workspace
 
-CREATE_SQL = (
-    """CREATE TABLE IF NOT EXISTS uplift_runs (
-        run_id VARCHAR PRIMARY KEY, source VARCHAR NOT NULL, outcome VARCHAR NOT NULL,
-        outcome_kind VARCHAR NOT NULL, treatment VARCHAR NOT NULL, control VARCHAR NOT NULL,
-        model VARCHAR NOT NULL, users INTEGER NOT NULL, metrics JSON,
-        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
-    """CREATE TABLE IF NOT EXISTS uplift_scores (
-        run_id VARCHAR NOT NULL, user_id VARCHAR NOT NULL, uplift DOUBLE NOT NULL,
-        percentile DOUBLE NOT NULL)""",
-)
-
 INSERT_RUN_SQL = """
 INSERT INTO uplift_runs (run_id, source, outcome, outcome_kind, treatment, control, model, users,
                          metrics)
@@ -72,15 +61,8 @@ class UserUplift:
         return clean_dict({**asdict(self), "created_at": self.created_at.isoformat()})
 
 
-def ensure_tables(ws: Workspace) -> None:
-    with ws.cursor() as cur:
-        for statement in CREATE_SQL:
-            cur.execute(statement)
-
-
 def save_scores(ws: Workspace, data: ExperimentData, result: UpliftResult) -> str:
     """Store the run and every user's predicted uplift; returns the new run id."""
-    ensure_tables(ws)
     run_id = "u" + uuid.uuid4().hex[:12]
     metrics = {"models": result.as_json()["models"], "ate": _clean(result.ate),
                "window_days": data.window_days}
@@ -99,7 +81,6 @@ def save_scores(ws: Workspace, data: ExperimentData, result: UpliftResult) -> st
 
 def user_uplift(ws: Workspace, user_id: str) -> UserUplift | None:
     """The latest stored predicted uplift of ``user_id`` with its meaning; None if unscored."""
-    ensure_tables(ws)
     with ws.cursor() as cur:
         rows = cur.execute(USER_SCORE_SQL, [str(user_id)]).fetchall()
     if not rows:
@@ -131,7 +112,6 @@ def describe_uplift(uplift: float, percentile: float, outcome: str, kind: str, t
 
 def latest_runs(ws: Workspace, limit: int = 20) -> pd.DataFrame:
     """Recent uplift runs, newest first."""
-    ensure_tables(ws)
     with ws.cursor() as cur:
         return cur.execute("SELECT run_id, created_at, source, outcome, treatment, control, model, "
                            "users FROM uplift_runs ORDER BY created_at DESC LIMIT ?",
@@ -143,7 +123,6 @@ def latest_run_id(ws: Workspace, source: str) -> str | None:
 
     Pages ask it whether the scores Shopper 360 shows for that experiment are stale.
     """
-    ensure_tables(ws)
     with ws.cursor() as cur:
         rows = cur.execute("SELECT run_id FROM uplift_runs WHERE source = ? "
                            "ORDER BY created_at DESC, rowid DESC LIMIT 1", [source]).fetchall()

@@ -85,13 +85,6 @@ WHERE e.event_time >= c.cutoff AND e.item_id IS NOT NULL AND list_contains($targ
 """.replace("{cutoffs}", _PER_USER_CUTOFFS)
 _SPAN = "SELECT min(event_time), max(event_time) FROM events"
 
-EVALUATIONS_DDL = """
-CREATE TABLE IF NOT EXISTS recommend_evaluations (
-    evaluation_id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, model VARCHAR NOT NULL,
-    segment VARCHAR NOT NULL, k INTEGER NOT NULL, users BIGINT NOT NULL,
-    precision DOUBLE, recall DOUBLE, ndcg DOUBLE, map DOUBLE, hit_rate DOUBLE,
-    coverage DOUBLE, novelty DOUBLE, fit_seconds DOUBLE, split VARCHAR, options JSON)
-"""
 _INSERT = "INSERT INTO recommend_evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _EXISTS = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'recommend_evaluations'"
 _LATEST = """
@@ -573,7 +566,6 @@ def _store(ws: Workspace, report: EvaluationReport, options: TrainingOptions) ->
              s.fit_seconds, report.split, params)
             for s in (*report.overall, *report.cold_start, *report.per_segment)]
     with ws.transaction() as cur:
-        cur.execute(EVALUATIONS_DDL)
         cur.executemany(_INSERT, rows)
         staleness.record(cur, staleness.RECOMMEND_EVALUATION, report.evaluation_id)
 

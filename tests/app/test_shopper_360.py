@@ -51,13 +51,11 @@ def test_search_pick_and_see_profile_segments_events_and_recommendations(demo_ap
 
 
 def test_a_link_opens_a_shopper_with_segment_history_and_uplift(demo_app: AppTest):
-    from analytics.experiments.store import ensure_tables
     from analytics.segments.runs import SegmentSpec, run_segmentation
     from analytics.workspace import Workspace
 
     with Workspace(Path(os.environ["SHOPPER_LENS_DB"])) as ws:
         run = run_segmentation(ws, SegmentSpec(k=6))
-        ensure_tables(ws)
         with ws.cursor() as cur:
             cur.execute("INSERT INTO uplift_runs (run_id, source, outcome, outcome_kind, treatment, "
                         "control, model, users) VALUES ('u1', 'experiment personalised_email', "
