@@ -4,14 +4,19 @@
     python benchmarks/scale.py --users 200000 --no-spark
     python benchmarks/scale.py --events 1000000 10000000 100000000 --spark-max 10000000 \
         --memory-limit 8GB --threads 2                       # issue 13: the 1M-100M runs
+    python benchmarks/scale.py --events 100000000 --no-spark --keep /work/runs/100m --als-max 0
+    python benchmarks/scale.py --events 100000000 --no-spark --reuse /work/runs/100m --steps als
 
 --events: the shop is written by DuckDB SQL straight to Parquet (benchmarks/scale_shop.py; the
 Python generator is far too slow for 100M), in a temporary folder (--tmp, default /tmp) that is
 deleted afterwards. Each size goes through DuckDB: ingest of the Parquet files, profiles,
 K-Means (k = 6) and ALS, under SHOPPER_LENS_MEMORY_LIMIT / SHOPPER_LENS_THREADS (spilling to
 the workspace's .tmp folder, whose peak size is printed), and through Spark local[2] (profiles)
-up to --spark-max events. One JSON line per finished step, so a stopped run still leaves its
-figures; the growth of each step's time from one size to the next is in the summary.
+up to --spark-max events. --keep DIR builds one size's shop and workspace in DIR and leaves them
+there; --reuse DIR --steps als (or profiles, kmeans, ...) runs only those steps on a kept
+workspace, so a change to one step is measured at 100M without the hours of ingest. One JSON
+line per finished step, so a stopped run still leaves its figures; the growth of each step's
+time from one size to the next is in the summary.
 
 For each size a shop is generated (analytics.sample, about 58 events per online shopper) and
 loaded; it times build_profiles on DuckDB and build_profiles_spark on Spark local[2] (the
