@@ -4,14 +4,19 @@
     python benchmarks/scale.py --users 200000 --no-spark
     python benchmarks/scale.py --events 1000000 10000000 100000000 --spark-max 10000000 \
         --memory-limit 8GB --threads 2                       # issue 13: the 1M-100M runs
+    python benchmarks/scale.py --events 100000000 --no-spark --keep /work/runs/100m --als-max 0
+    python benchmarks/scale.py --events 100000000 --no-spark --reuse /work/runs/100m --steps als
 
 --events: the shop is written by DuckDB SQL straight to Parquet (benchmarks/scale_shop.py; the
 Python generator is far too slow for 100M), in a temporary folder (--tmp, default /tmp) that is
 deleted afterwards. Each size goes through DuckDB: ingest of the Parquet files, profiles,
 K-Means (k = 6) and ALS, under SHOPPER_LENS_MEMORY_LIMIT / SHOPPER_LENS_THREADS (spilling to
 the workspace's .tmp folder, whose peak size is printed), and through Spark local[2] (profiles)
-up to --spark-max events. One JSON line per finished step, so a stopped run still leaves its
-figures; the growth of each step's time from one size to the next is in the summary.
+up to --spark-max events. --keep DIR builds one size's shop and workspace in DIR and leaves them
+there; --reuse DIR --steps als (or profiles, kmeans, ...) runs only those steps on a kept
+workspace, so a change to one step is measured at 100M without the hours of ingest. One JSON
+line per finished step, so a stopped run still leaves its figures; the growth of each step's
+time from one size to the next is in the summary.
 
 For each size a shop is generated (analytics.sample, about 58 events per online shopper) and
 loaded; it times build_profiles on DuckDB and build_profiles_spark on Spark local[2] (the
@@ -135,47 +140,81 @@ def _step(row: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
     return out
 
 
-def run_events(sizes: list[int], spark_max: int, tmp: Path, als_max: int) -> dict[str, Any]:
-    """The issue-13 scale runs: DuckDB at every size, Spark up to ``spark_max`` events."""
-    from analytics.recommend.engine import train
-    from analytics.segments import SegmentSpec, run_segmentation
+_STEPS = ("generate", "ingest", "profiles", "kmeans", "als", "spark_profiles")
 
+
+def run_events(sizes: list[int], spark_max: int, tmp: Path, als_max: int,
+               keep: Path | None = None, reuse: Path | None = None,
+               steps: set[str] | None = None) -> dict[str, Any]:
+    """The issue-13 scale runs: DuckDB at every size, Spark up to ``spark_max`` events.
+
+    ``keep`` builds the (single) size's shop and workspace in that folder and leaves them there;
+    ``reuse`` opens a kept folder and runs only ``steps`` on it (a 100M build takes hours, so an
+    ALS change can be measured without redoing ingest and profiles).
+    """
     summary: dict[str, Any] = {"sizes": [], "memory_limit": os.environ.get(
         "SHOPPER_LENS_MEMORY_LIMIT", "4GB"), "threads": os.environ.get("SHOPPER_LENS_THREADS", "2")}
     spark = None
-    if any(n <= spark_max for n in sizes):
-        from analytics.engines.spark import build_profiles_spark, session
+    wanted = set(_STEPS) if steps is None else steps
+    if "spark_profiles" in wanted and any(n <= spark_max for n in sizes):
+        from analytics.engines.spark import session
 
         started = time.perf_counter()
         spark = session("local[2]", conf={"spark.sql.shuffle.partitions": "8"})
         spark.sparkContext.setLogLevel("ERROR")
         summary["spark_start_s"] = round(time.perf_counter() - started, 2)
     for n in sizes:
-        with tempfile.TemporaryDirectory(dir=tmp, prefix="shopper-lens-scale-") as folder_name:
-            folder = Path(folder_name)
-            row: dict[str, Any] = {"events": n}
-            files = _step(row, "generate", lambda f=folder, n=n: write_shop(f / "shop", n))
-            row["parquet_mb"] = round(sum(p.stat().st_size for p in files) / 1e6)
-            ws = Workspace(folder / "ws" / "bench.duckdb", allow=[folder / "shop"])
-            with _SpillWatch(ws.tmp_dir) as spill:
-                _step(row, "ingest", lambda ws=ws, files=files, n=n: [_ingest(ws, p, n) for p in files])
-                row["shoppers"] = _step(row, "profiles", lambda ws=ws: build_profiles(ws).users)
-                _step(row, "kmeans", lambda ws=ws: run_segmentation(
-                    ws, SegmentSpec(method="kmeans", k=6)))
-                if n <= als_max:
-                    _step(row, "als", lambda ws=ws: train(ws, ["als"]))
-                if spark is not None and n <= spark_max:
-                    _step(row, "spark_profiles", lambda ws=ws: build_profiles_spark(ws, spark=spark))
-            row["spill_peak_mb"] = round(spill.peak / 1e6)
-            row["db_mb"] = round(ws.path.stat().st_size / 1e6)
-            ws.close()
+        with contextlib.ExitStack() as stack:
+            if reuse is not None or keep is not None:
+                folder = reuse or keep
+                assert folder is not None
+                folder.mkdir(parents=True, exist_ok=True)
+            else:
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory(
+                    dir=tmp, prefix="shopper-lens-scale-")))
+            row = _one_size(n, folder, wanted, als_max, spark if n <= spark_max else None,
+                            reused=reuse is not None)
         print(json.dumps(row), flush=True)
         summary["sizes"].append(row)
     if spark is not None:
         spark.stop()
-    steps = ("ingest", "profiles", "kmeans", "als", "spark_profiles")
-    summary["growth"] = {step: _growth(summary["sizes"], f"{step}_s") for step in steps}
+    summary["growth"] = {step: _growth(summary["sizes"], f"{step}_s") for step in _STEPS[1:]}
     return summary
+
+
+def _one_size(n: int, folder: Path, wanted: set[str], als_max: int, spark: Any,
+              reused: bool) -> dict[str, Any]:
+    """The wanted steps for one shop size in ``folder`` (kept or temporary)."""
+    from analytics.recommend.engine import train
+    from analytics.segments import SegmentSpec, run_segmentation
+
+    row: dict[str, Any] = {"events": n}
+    db = folder / "ws" / "bench.duckdb"
+    if reused:
+        if not db.exists():
+            raise SystemExit(f"--reuse {folder}: no workspace at {db}; build it with --keep first")
+        files: list[Path] = sorted((folder / "shop").glob("*.parquet"))
+    else:
+        files = _step(row, "generate", lambda: write_shop(folder / "shop", n))
+        row["parquet_mb"] = round(sum(p.stat().st_size for p in files) / 1e6)
+    ws = Workspace(db, allow=[folder / "shop"])
+    with _SpillWatch(ws.tmp_dir) as spill:
+        if "ingest" in wanted and not reused:
+            _step(row, "ingest", lambda: [_ingest(ws, p, n) for p in files])
+        if "profiles" in wanted:
+            row["shoppers"] = _step(row, "profiles", lambda: build_profiles(ws).users)
+        if "kmeans" in wanted:
+            _step(row, "kmeans", lambda: run_segmentation(ws, SegmentSpec(method="kmeans", k=6)))
+        if "als" in wanted and n <= als_max:
+            _step(row, "als", lambda: train(ws, ["als"]))
+        if spark is not None and "spark_profiles" in wanted:
+            from analytics.engines.spark import build_profiles_spark
+
+            _step(row, "spark_profiles", lambda: build_profiles_spark(ws, spark=spark))
+    row["spill_peak_mb"] = round(spill.peak / 1e6)
+    row["db_mb"] = round(ws.path.stat().st_size / 1e6)
+    ws.close()
+    return row
 
 
 def _ingest(ws: Workspace, path: Path, events: int) -> None:
@@ -206,14 +245,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="SHOPPER_LENS_THREADS for the workspace")
     parser.add_argument("--tmp", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--no-spark", action="store_true", help="DuckDB only")
+    parser.add_argument("--keep", type=Path, help="build the shop and workspace here and keep them")
+    parser.add_argument("--reuse", type=Path, help="run --steps on a workspace kept by --keep")
+    parser.add_argument("--steps", nargs="+", choices=_STEPS[1:],
+                        help="only these steps (default: all; with --reuse, ingest is never rerun)")
     args = parser.parse_args()
     if args.memory_limit:
         os.environ["SHOPPER_LENS_MEMORY_LIMIT"] = args.memory_limit
     if args.threads:
         os.environ["SHOPPER_LENS_THREADS"] = str(args.threads)
+    if (args.keep or args.reuse) and (not args.events or len(args.events) != 1):
+        parser.error("--keep and --reuse take exactly one --events size")
+    if args.keep and args.reuse:
+        parser.error("--keep builds a workspace, --reuse opens one: pass one of them")
     if args.events:
         spark_max = 0 if args.no_spark else args.spark_max
-        print(json.dumps(run_events(args.events, spark_max, args.tmp, args.als_max)))
+        steps = set(args.steps) if args.steps else None
+        print(json.dumps(run_events(args.events, spark_max, args.tmp, args.als_max,
+                                    keep=args.keep, reuse=args.reuse, steps=steps)))
     else:
         print(json.dumps(run(args.users, spark_too=not args.no_spark)))
 

@@ -10,11 +10,12 @@ The catalogue (:class:`ItemCatalog`) joins the ``items`` table with what the eve
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, NoReturn
 
 import duckdb
 import numpy as np
@@ -321,13 +322,21 @@ def build(ws: Workspace, scope: Scope = SCOPE_ALL, *,
             raise NotFoundError(f"There are no events to learn recommendations from ({scope.label}).",
                                 hint="Load an events file on the Data page or with "
                                 "`shopper-lens ingest PATH`.")
-        pairs = _fetch(cur, INTERACTIONS_SQL, scope, {**values, "half_life": half_life_days})
         catalogue = _fetch(cur, CATALOGUE_SQL, scope, {})
-        steps = _fetch(cur, TRANSITIONS_SQL, scope,
-                       {"types": values["types"], "gap": sequence_gap_hours * 3600})
+        _check_catalogue(catalogue, scope)
+        user_ids = users["user_id"].astype(str).to_numpy(dtype=object)
+        item_ids = catalogue["item_id"].astype(str).to_numpy(dtype=object)
+        with _code_tables(cur, user_ids, item_ids):
+            pairs = _coded_pairs(cur, scope, {**values, "half_life": half_life_days},
+                                 (len(user_ids), len(item_ids)))
+            if pairs.nnz == 0:
+                _no_weighted_pairs(weights, scope)
+            transitions = _coded_transitions(
+                cur, scope, {"types": values["types"], "gap": sequence_gap_hours * 3600},
+                len(item_ids))
         segments, source = _segments(cur, segment_run)
-    _check_items(pairs, catalogue, weights, scope)
-    return _assemble(users, pairs, catalogue, steps, segments, source, scope), _catalog(catalogue)
+    return (_assemble(users, user_ids, item_ids, pairs, transitions, segments, source, scope),
+            _catalog(catalogue))
 
 
 def _check_weights(weights: Mapping[str, float], half_life_days: float) -> dict[str, float]:
@@ -353,8 +362,7 @@ def _fetch(cur: duckdb.DuckDBPyConnection, sql: str, scope: Scope,
                                title="Recommendations not trained") from e
 
 
-def _check_items(pairs: pd.DataFrame, catalogue: pd.DataFrame, weights: Mapping[str, float],
-                 scope: Scope) -> None:
+def _check_catalogue(catalogue: pd.DataFrame, scope: Scope) -> None:
     if catalogue.empty:
         raise NotFoundError(
             f"No event carries an item id ({scope.label}), so there is nothing to recommend.",
@@ -364,11 +372,13 @@ def _check_items(pairs: pd.DataFrame, catalogue: pd.DataFrame, weights: Mapping[
             f"Only one item ({catalogue['item_id'].iloc[0]}) is known; recommendations need at "
             "least two items to choose from.",
             hint="Load the full catalogue or more events.", title="Too few items")
-    if pairs.empty:
-        types = ", ".join(t for t, w in weights.items() if w > 0)
-        raise NotFoundError(
-            f"No event of a weighted type ({types}) carries an item id ({scope.label}).",
-            hint="Give a weight to the event types you have, e.g. --weight purchase=5.")
+
+
+def _no_weighted_pairs(weights: Mapping[str, float], scope: Scope) -> NoReturn:
+    types = ", ".join(t for t, w in weights.items() if w > 0)
+    raise NotFoundError(
+        f"No event of a weighted type ({types}) carries an item id ({scope.label}).",
+        hint="Give a weight to the event types you have, e.g. --weight purchase=5.")
 
 
 def _segments(cur: duckdb.DuckDBPyConnection,
@@ -388,35 +398,175 @@ def _segments(cur: duckdb.DuckDBPyConnection,
     return {}, "none (build profiles or run a segmentation for segment popularity)"
 
 
-def _assemble(users: pd.DataFrame, pairs: pd.DataFrame, catalogue: pd.DataFrame,
-              steps: pd.DataFrame, segments: dict[str, str], source: str,
+# The (shopper, item) pairs as integer codes computed in DuckDB (a join to the code
+# tables registered from the vocabularies), ordered by row then column, so they stream into
+# NumPy arrays and a CSR matrix without one Python object per pair (at 100M events the pandas
+# frame of string pairs alone outgrew 24 GB).
+CODED_PAIRS_SQL = """
+SELECT u.code AS "row", i.code AS col, CAST(p.weight AS FLOAT) AS weight,
+       CAST(p.raw AS FLOAT) AS raw, p.purchased, p.first_age_days, p.last_age_days,
+       CAST(p.purchases AS DOUBLE) AS purchases,
+       coalesce(p.last_purchase_age_days, CAST('NaN' AS DOUBLE)) AS last_purchase_age_days,
+       CAST(p.recency AS INTEGER) AS recency
+FROM ({pairs}) p
+JOIN _shopper_lens_user_codes u ON u.user_id = CAST(p.user_id AS VARCHAR)
+JOIN _shopper_lens_item_codes i ON i.item_id = CAST(p.item_id AS VARCHAR)
+ORDER BY "row", col
+"""
+
+CODED_TRANSITIONS_SQL = """
+SELECT a.code AS "row", b.code AS col, CAST(t.n AS FLOAT) AS n
+FROM ({transitions}) t
+JOIN _shopper_lens_item_codes a ON a.item_id = CAST(t.item_id AS VARCHAR)
+JOIN _shopper_lens_item_codes b ON b.item_id = CAST(t.next_item AS VARCHAR)
+"""
+
+FETCH_BATCH_ROWS = 1_000_000
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """The coded pair columns (sorted by row, then column) and the CSR row pointer."""
+
+    indptr: IntArray
+    cols: npt.NDArray[np.int32]
+    columns: dict[str, npt.NDArray[Any]]
+    recent: sp.csr_matrix
+    purchased: sp.csr_matrix
+
+    @property
+    def nnz(self) -> int:
+        return len(self.cols)
+
+
+@contextmanager
+def _code_tables(cur: duckdb.DuckDBPyConnection, user_ids: ObjArray,
+                 item_ids: ObjArray) -> Iterator[None]:
+    """Register the vocabularies as (id, position) tables for the coded queries, then drop them."""
+    import pyarrow as pa
+
+    for name, key, ids in (("_shopper_lens_user_codes", "user_id", user_ids),
+                           ("_shopper_lens_item_codes", "item_id", item_ids)):
+        cur.register(name, pa.table({key: pa.array(ids, type=pa.string()),
+                                     "code": pa.array(np.arange(len(ids), dtype=np.int32))}))
+    try:
+        yield
+    finally:
+        cur.unregister("_shopper_lens_user_codes")
+        cur.unregister("_shopper_lens_item_codes")
+
+
+def _batches(cur: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any]) -> Iterator[Any]:
+    """The result of ``sql`` as Arrow record batches (streamed, not one materialised frame)."""
+    try:
+        relation = cur.sql(sql, params=dict(params))  # a relation streams; execute() copies it all
+        reader = None if relation is None else relation.to_arrow_reader(FETCH_BATCH_ROWS)
+        if reader is not None:
+            yield from reader
+    except duckdb.Error as e:
+        raise ShopperLensError(f"Reading interactions from the events failed: {e}",
+                               hint="Check that the events table is intact (Data page).",
+                               title="Recommendations not trained") from e
+
+
+def _scoped(sql: str, scope: Scope, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    query = sql.replace("{scope}", scope.sql)
+    return query, {k: v for k, v in {**scope.params, **params}.items() if f"${k}" in query}
+
+
+_PAIR_COLUMNS = ("weight", "raw", "purchased", "first_age_days", "last_age_days", "purchases",
+                 "last_purchase_age_days")
+
+
+def _coded_pairs(cur: duckdb.DuckDBPyConnection, scope: Scope, params: Mapping[str, Any],
+                 shape: tuple[int, int]) -> _Pairs:
+    """Stream the coded pairs into per-column arrays; rows become counts (the CSR indptr)."""
+    inner, used = _scoped(INTERACTIONS_SQL, scope, params)
+    sql = CODED_PAIRS_SQL.replace("{pairs}", inner)
+    n_users = shape[0]
+    counts = np.zeros(n_users, dtype=np.int64)
+    chunks: dict[str, list[npt.NDArray[Any]]] = {c: [] for c in ("col", *_PAIR_COLUMNS)}
+    recent: list[tuple[npt.NDArray[Any], ...]] = []
+    bought: list[tuple[npt.NDArray[Any], ...]] = []
+    for batch in _batches(cur, sql, used):
+        arrays = {name: batch.column(name).to_numpy(zero_copy_only=False)
+                  for name in batch.schema.names}
+        rows, cols = arrays["row"], arrays["col"]
+        counts += np.bincount(rows, minlength=n_users)
+        for name, chunk in chunks.items():
+            chunk.append(arrays[name])
+        near = arrays["recency"] <= RECENT_ITEMS
+        recent.append((rows[near], cols[near], arrays["recency"][near]))
+        mask = arrays["purchased"].astype(bool)
+        bought.append((rows[mask], cols[mask]))
+    columns = {name: _concat(chunks.pop(name), _DTYPES[name]) for name in _PAIR_COLUMNS}
+    cols_all = _concat(chunks.pop("col"), np.dtype(np.int32))
+    indptr = np.zeros(n_users + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return _Pairs(indptr=indptr, cols=cols_all, columns=columns,
+                  recent=_recent_matrix(recent, shape), purchased=_flags(bought, shape))
+
+
+_DTYPES = {"weight": np.dtype(np.float32), "raw": np.dtype(np.float32),
+           "purchased": np.dtype(bool), "first_age_days": np.dtype(np.float64),
+           "last_age_days": np.dtype(np.float64), "purchases": np.dtype(np.float64),
+           "last_purchase_age_days": np.dtype(np.float64)}
+
+
+def _concat(chunks: list[npt.NDArray[Any]], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
+    """One array from the batches' pieces, freeing the pieces (the peak is one extra column)."""
+    out = np.concatenate(chunks).astype(dtype, copy=False) if chunks else np.zeros(0, dtype)
+    chunks.clear()
+    return out
+
+
+def _recent_matrix(parts: list[tuple[npt.NDArray[Any], ...]],
+                   shape: tuple[int, int]) -> sp.csr_matrix:
+    """Each shopper's last RECENT_ITEMS items, weight 1 / recency rank."""
+    rows, cols, rank = _stack(parts, 3)
+    return sp.csr_matrix(((1.0 / rank).astype(np.float32), (rows, cols)), shape=shape)
+
+
+def _flags(parts: list[tuple[npt.NDArray[Any], ...]], shape: tuple[int, int]) -> sp.csr_matrix:
+    """1 where the shopper bought the item."""
+    rows, cols = _stack(parts, 2)
+    return sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=shape)
+
+
+def _stack(parts: list[tuple[npt.NDArray[Any], ...]], width: int) -> list[npt.NDArray[Any]]:
+    if not parts:
+        return [np.zeros(0, dtype=np.int32) for _ in range(width)]
+    return [np.concatenate(p) for p in zip(*parts, strict=True)]
+
+
+def _coded_transitions(cur: duckdb.DuckDBPyConnection, scope: Scope, params: Mapping[str, Any],
+                       n_items: int) -> sp.csr_matrix:
+    inner, used = _scoped(TRANSITIONS_SQL, scope, params)
+    rows, cols, counts = [], [], []
+    for batch in _batches(cur, CODED_TRANSITIONS_SQL.replace("{transitions}", inner), used):
+        rows.append(batch.column("row").to_numpy(zero_copy_only=False))
+        cols.append(batch.column("col").to_numpy(zero_copy_only=False))
+        counts.append(batch.column("n").to_numpy(zero_copy_only=False))
+    if not rows:
+        return sp.csr_matrix((n_items, n_items), dtype=np.float32)
+    return sp.csr_matrix((np.concatenate(counts), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=(n_items, n_items))
+
+
+def _assemble(users: pd.DataFrame, user_ids: ObjArray, item_ids: ObjArray, pairs: _Pairs,
+              transitions: sp.csr_matrix, segments: dict[str, str], source: str,
               scope: Scope) -> Interactions:
-    user_ids = users["user_id"].astype(str).to_numpy(dtype=object)
-    item_ids = catalogue["item_id"].astype(str).to_numpy(dtype=object)
-    pairs = pairs.assign(
-        row=pd.Categorical(pairs["user_id"].astype(str), categories=user_ids).codes,
-        col=pd.Categorical(pairs["item_id"].astype(str), categories=item_ids).codes,
-    ).sort_values(["row", "col"], kind="stable")
     shape = (len(user_ids), len(item_ids))
+    c = pairs.columns
 
-    def csr(values: Any) -> sp.csr_matrix:
-        return sp.csr_matrix((np.asarray(values, dtype=np.float32),
-                              (pairs["row"].to_numpy(), pairs["col"].to_numpy())), shape=shape)
+    def csr(data: npt.NDArray[Any]) -> sp.csr_matrix:  # each matrix owns its index arrays
+        return sp.csr_matrix((data, pairs.cols.copy(), pairs.indptr.copy()), shape=shape)
 
-    recent_pairs = pairs["recency"].to_numpy() <= RECENT_ITEMS
-    recent = sp.csr_matrix(
-        ((1.0 / pairs["recency"].to_numpy()[recent_pairs]).astype(np.float32),
-         (pairs["row"].to_numpy()[recent_pairs], pairs["col"].to_numpy()[recent_pairs])),
-        shape=shape)
-    purchased = csr(pairs["purchased"].to_numpy(dtype=bool))
-    purchased.eliminate_zeros()
     return Interactions(
-        user_ids=user_ids, item_ids=item_ids, matrix=csr(pairs["weight"]), raw=csr(pairs["raw"]),
-        purchased=purchased, recent=recent,
-        last_age_days=pairs["last_age_days"].to_numpy(dtype=np.float64),
-        first_age_days=pairs["first_age_days"].to_numpy(dtype=np.float64),
-        bought=pairs["purchased"].to_numpy(dtype=bool),
-        transitions=_transitions(steps, item_ids),
+        user_ids=user_ids, item_ids=item_ids, matrix=csr(c["weight"]), raw=csr(c["raw"]),
+        purchased=pairs.purchased, recent=pairs.recent,
+        last_age_days=c["last_age_days"], first_age_days=c["first_age_days"],
+        bought=c["purchased"], transitions=transitions,
         events=users["events"].to_numpy(dtype=np.int64),
         segments=np.array([segments.get(u) for u in user_ids], dtype=object),
         devices=users["device"].to_numpy(dtype=object),
@@ -424,21 +574,8 @@ def _assemble(users: pd.DataFrame, pairs: pd.DataFrame, catalogue: pd.DataFrame,
         segment_source=source,
         as_of=pd.Timestamp(users["last_event"].max()).to_pydatetime(),
         scope=scope.label,
-        purchases=pairs["purchases"].to_numpy(dtype=np.float64),
-        last_purchase_age_days=pd.to_numeric(pairs["last_purchase_age_days"]).to_numpy(
-            dtype=np.float64, na_value=np.nan),
+        purchases=c["purchases"], last_purchase_age_days=c["last_purchase_age_days"],
     )
-
-
-def _transitions(steps: pd.DataFrame, item_ids: ObjArray) -> sp.csr_matrix:
-    n = len(item_ids)
-    if steps.empty:
-        return sp.csr_matrix((n, n), dtype=np.float32)
-    rows = pd.Categorical(steps["item_id"].astype(str), categories=item_ids).codes
-    cols = pd.Categorical(steps["next_item"].astype(str), categories=item_ids).codes
-    ok = (rows >= 0) & (cols >= 0)
-    return sp.csr_matrix((steps["n"].to_numpy(dtype=np.float32)[ok], (rows[ok], cols[ok])),
-                         shape=(n, n))
 
 
 def _catalog(catalogue: pd.DataFrame) -> ItemCatalog:

@@ -49,7 +49,7 @@ class _Factorisation(Recommender):
     def _fit_model(self, make: Callable[[], Any], interactions: Interactions) -> None:
         with blas_single_thread():
             model = make()
-            model.fit(interactions.matrix.astype(np.float32), show_progress=False)
+            model.fit(interactions.matrix.astype(np.float32, copy=False), show_progress=False)
         self.model_ = model
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float64)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float64)
