@@ -67,7 +67,7 @@ WITH ev AS (
     FROM events e),
 side AS (
     SELECT unique_id, bool_and(in_store) AS store_only, bool_or(NOT in_store) AS online,
-           mode(country) AS country, CAST(min(event_time) AS DATE) AS first_day,
+           mode(country ORDER BY country) AS country, CAST(min(event_time) AS DATE) AS first_day,
            CAST(max(event_time) AS DATE) AS last_day
     FROM ev GROUP BY unique_id),
 mix AS (

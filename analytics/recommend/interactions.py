@@ -90,7 +90,8 @@ INTERACTIONS_SQL = INTERACTIONS_SQL.replace("{rating_scale}", RATING_SCALE_SQL)
 
 USERS_SQL = """
 WITH scoped AS ({scope})
-SELECT user_id, count(*) AS events, mode(device) AS device, mode(channel) AS channel,
+SELECT user_id, count(*) AS events,
+       mode(device ORDER BY device) AS device, mode(channel ORDER BY channel) AS channel,  -- ties: first name
        max(event_time) AS last_event
 FROM scoped
 GROUP BY user_id
@@ -118,7 +119,8 @@ GROUP BY item_id, next_item
 CATALOGUE_SQL = """
 WITH scoped AS ({scope}),
 seen AS (
-    SELECT item_id, mode(category) AS category, mode(brand) AS brand, median(price) AS price
+    SELECT item_id, mode(category ORDER BY category) AS category, mode(brand ORDER BY brand) AS brand,
+           median(price) AS price
     FROM scoped WHERE item_id IS NOT NULL GROUP BY item_id
 ),
 listed AS (
