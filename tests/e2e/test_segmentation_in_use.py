@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from analytics.segments import PRESETS, SegmentSpec, members, run_segmentation, save_selection
 from analytics.workspace import Workspace
@@ -69,7 +70,13 @@ def test_the_primary_segmentation_is_chosen_once_and_used_elsewhere(segmented):
     # ...until this page picks another run for its funnel.
     choose(page, "Segmentation used", re.compile(r"^Four clusters"))
     page.get_by_text("Segments from the segmentation run 'Four clusters'.").wait_for()
-    page.locator('[data-testid="stPlotlyChart"]').nth(1).scroll_into_view_if_needed()
+    wait_idle(page)
+    for _ in range(3):  # a rerun still finishing can replace the chart under the locator
+        try:
+            page.locator('[data-testid="stPlotlyChart"]').nth(1).scroll_into_view_if_needed()
+            break
+        except PlaywrightError:
+            wait_idle(page)
     screenshot(page, "journeys-segmentation")
 
 
