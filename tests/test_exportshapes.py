@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -21,15 +20,6 @@ from analytics.ingest import ingest_file, inspect_file
 from analytics.workspace import Workspace
 
 T0 = 1704103200  # 2024-01-01 10:00:00 UTC
-
-
-@pytest.fixture
-def write(tmp_path: Path):  # type: ignore[no-untyped-def]
-    def _write(name: str, text: str) -> Path:
-        path = tmp_path / name
-        path.write_text(text)
-        return path
-    return _write
 
 
 def ndjson(records: list[dict[str, Any]]) -> str:

@@ -5,8 +5,6 @@ Each fixture is synthetic and tiny, with row and revenue accounting computed by 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
@@ -15,15 +13,6 @@ from analytics.ingest import LoadOptions, ingest_file, inspect_file, preview_fil
 from analytics.ingest.readers import header_verdict
 from analytics.workspace import Workspace
 from tests.conftest import table_counts
-
-
-@pytest.fixture
-def write(tmp_path: Path):  # type: ignore[no-untyped-def]
-    def _write(name: str, text: str) -> Path:
-        path = tmp_path / name
-        path.write_text(text)
-        return path
-    return _write
 
 
 def events(ws: Workspace) -> pd.DataFrame:

@@ -99,6 +99,11 @@ _WOO_NOTE = ("WooCommerce: shoppers are the billing e-mail (stored hashed), else
              "(completed/processing: purchase; refunded: refund; pending, on-hold, cancelled, "
              "failed: rejected as no sale).")
 
+# Diginetica's shopper (the session when userId is empty) and time (the session's date + ms)
+_DIGINETICA_KEYS = {"user_id": "coalesce({userId}, 'session:' || {sessionId})",
+                    "event_time": "CAST(TRY_CAST({eventdate} AS DATE) AS TIMESTAMP) + "
+                                  "to_milliseconds(TRY_CAST({timeframe} AS BIGINT))"}
+
 PRESETS: tuple[Preset, ...] = (
     Preset(
         "rees46", "REES46 multi-category store", "events",
@@ -225,9 +230,7 @@ PRESETS: tuple[Preset, ...] = (
         "diginetica_views", "Diginetica (CIKM Cup 2016) item views", "events",
         ("sessionId", "userId", "itemId", "timeframe", "eventdate"),
         {"item_id": ("itemId",), "session_id": ("sessionId",)},
-        {"user_id": "coalesce({userId}, 'session:' || {sessionId})",
-         "event_time": "CAST(TRY_CAST({eventdate} AS DATE) AS TIMESTAMP) + "
-                       "to_milliseconds(TRY_CAST({timeframe} AS BIGINT))",
+        {**_DIGINETICA_KEYS,
          "event_type": "'view'"},
         null_strings=("NA", ""),
         note="Diginetica: event times are the session's date plus timeframe (milliseconds "
@@ -240,9 +243,7 @@ PRESETS: tuple[Preset, ...] = (
         "diginetica_purchases", "Diginetica (CIKM Cup 2016) purchases", "events",
         ("sessionId", "userId", "timeframe", "eventdate", "ordernumber", "itemId"),
         {"item_id": ("itemId",), "session_id": ("sessionId",), "order_id": ("ordernumber",)},
-        {"user_id": "coalesce({userId}, 'session:' || {sessionId})",
-         "event_time": "CAST(TRY_CAST({eventdate} AS DATE) AS TIMESTAMP) + "
-                       "to_milliseconds(TRY_CAST({timeframe} AS BIGINT))",
+        {**_DIGINETICA_KEYS,
          "event_type": "'purchase'"},
         null_strings=("NA", ""),
         note="Diginetica: event times are the session's date plus timeframe (milliseconds "
