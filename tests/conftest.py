@@ -82,6 +82,11 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+def accounted(report) -> bool:  # type: ignore[no-untyped-def]
+    """Every row read is loaded, rejected with a reason or skipped as an earlier copy."""
+    return report.rows_read == report.rows_loaded + report.rows_rejected + report.duplicates_skipped
+
+
 def table_counts(ws: Workspace) -> dict[str, int]:
     from analytics.schema import DATASET_TABLES
     with ws.cursor() as cur:

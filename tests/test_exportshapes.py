@@ -18,6 +18,7 @@ from analytics.cli import main
 from analytics.errors import IngestError, MappingError
 from analytics.ingest import ingest_file, inspect_file
 from analytics.workspace import Workspace
+from tests.conftest import accounted, table_counts
 
 T0 = 1704103200  # 2024-01-01 10:00:00 UTC
 
@@ -30,9 +31,6 @@ def events(ws: Workspace) -> pd.DataFrame:
     with ws.cursor() as cur:
         return cur.execute("SELECT * FROM events ORDER BY event_time, event_type").df()
 
-
-def balanced(report) -> bool:  # type: ignore[no-untyped-def]
-    return report.rows_read == report.rows_loaded + report.rows_rejected + report.duplicates_skipped
 
 
 # --- Mixpanel raw export ----------------------------------------------------------------------
@@ -59,7 +57,7 @@ def mixpanel(unit: int = 1) -> list[dict[str, Any]]:
 def test_mixpanel_export_loads_with_types_times_revenue_and_resent_copies_rejected(ws, write,
                                                                                    unit):
     report = ingest_file(ws, write("mixpanel.ndjson", ndjson(mixpanel(unit))))
-    assert report.preset == "mixpanel" and balanced(report)
+    assert report.preset == "mixpanel" and accounted(report)
     assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (6, 4, 2)
     assert report.reject_reasons == {
         "repeats the event, distinct_id, time, $insert_id of an earlier row: a re-sent copy "
@@ -110,7 +108,7 @@ def amplitude() -> list[dict[str, Any]]:
 
 def test_amplitude_export_keys_anonymous_rows_by_device_and_reads_revenue_properties(ws, write):
     report = ingest_file(ws, write("amplitude.json", ndjson(amplitude())))
-    assert report.preset == "amplitude" and balanced(report)
+    assert report.preset == "amplitude" and accounted(report)
     assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (5, 3, 2)
     assert any("2 of 5 rows have no user_id and are keyed by their device_id" in n
                for n in report.notes)
@@ -146,7 +144,7 @@ WOO_LINES = WOO_HEAD + (
 
 def test_woocommerce_line_items_statuses_and_hashed_email_ids(ws, write):
     report = ingest_file(ws, write("orders.csv", WOO_LINES))
-    assert report.preset == "woocommerce_lines" and balanced(report)
+    assert report.preset == "woocommerce_lines" and accounted(report)
     # 1003 cancelled and 1005 failed are no sale: rejected with the reason, counted.
     assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (6, 4, 2)
     assert report.reject_reasons == {
@@ -167,7 +165,7 @@ def test_woocommerce_order_rows_use_the_order_total_and_guest_ids_fall_back(ws, 
             "2002,completed,2024-04-02 10:00,31,,12.00\n"
             "2003,on-hold,2024-04-03 10:00,0,,9.00\n")
     report = ingest_file(ws, write("orders.csv", text))
-    assert report.preset == "woocommerce_orders" and balanced(report)
+    assert report.preset == "woocommerce_orders" and accounted(report)
     assert (report.rows_loaded, report.rows_rejected) == (2, 1)
     frame = events(ws)
     assert list(frame["revenue"]) == pytest.approx([25.5, 12.0])
@@ -214,7 +212,6 @@ def criteo_like(n: int = 200) -> str:
 
 def test_criteo_results_file_is_refused_as_events_and_analysed_as_a_results_file(ws, write):
     from analytics.experiments import describe_columns, guess_columns, prepare, read_results
-    from tests.conftest import table_counts
 
     path = write("criteo-uplift.csv", criteo_like())
     before = table_counts(ws)
@@ -257,7 +254,6 @@ TRANSCRIPT = (
 
 
 def test_starbucks_transcript_relative_hours_are_refused_never_1970(ws, write):
-    from tests.conftest import table_counts
 
     with pytest.raises(IngestError, match=r"`time` counts hours since the test started \(values "
                                           r"0 to 714\).*January 1970") as e:
@@ -280,7 +276,7 @@ def test_starbucks_transcript_with_its_start_date_loads_transactions(ws, write, 
     else:
         path, read = write("transcript.csv", TRANSCRIPT), 5
     report = ingest_file(ws, path, constants={"time_origin": "2018-07-01"})
-    assert report.preset == "starbucks_transcript" and balanced(report)
+    assert report.preset == "starbucks_transcript" and accounted(report)
     assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (read, 2, read - 2)
     frame = events(ws)
     assert list(frame["event_time"]) == [datetime(2018, 7, 6, 12), datetime(2018, 7, 30, 18)]
@@ -301,5 +297,5 @@ def test_mixpanel_identify_events_load_again_as_the_identity_map(ws, write):
     ids = ingest_file(ws, path, kind="identities",
                       mapping={"alias": "properties.$anon_distinct_id",
                                "user_id": "properties.$identified_id"})
-    assert (ids.rows_loaded, ids.rows_rejected) == (1, 2) and balanced(ids)
+    assert (ids.rows_loaded, ids.rows_rejected) == (1, 2) and accounted(ids)
     assert list(events(ws)["user_id"]) == ["u1", "u1"]  # the anonymous page view joins u1

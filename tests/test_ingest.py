@@ -11,7 +11,7 @@ import pytest
 from analytics.errors import DuplicateDatasetError, IngestError, MappingError
 from analytics.ingest import delete_dataset, ingest_file, inspect_file, preview_file
 from analytics.workspace import Workspace
-from tests.conftest import DATA, table_counts
+from tests.conftest import DATA, accounted, table_counts
 
 CANONICAL = (
     "user_id,event_time,event_type,item_id,price,quantity\n"
@@ -26,9 +26,6 @@ def events(ws: Workspace, where: str = "TRUE") -> pd.DataFrame:
     with ws.cursor() as cur:
         return cur.execute(f"SELECT * FROM events WHERE {where} ORDER BY user_id, event_time").df()
 
-
-def accounted(report) -> bool:  # type: ignore[no-untyped-def]
-    return report.rows_read == report.rows_loaded + report.rows_rejected + report.duplicates_skipped
 
 
 @pytest.mark.parametrize("delim", [",", ";", "\t", "|"])

@@ -12,16 +12,13 @@ from analytics.errors import IngestError, MappingError
 from analytics.ingest import LoadOptions, ingest_file, inspect_file, preview_file, vocab
 from analytics.ingest.readers import header_verdict
 from analytics.workspace import Workspace
-from tests.conftest import table_counts
+from tests.conftest import accounted, table_counts
 
 
 def events(ws: Workspace) -> pd.DataFrame:
     with ws.cursor() as cur:
         return cur.execute("SELECT * FROM events ORDER BY event_time, user_id, item_id").df()
 
-
-def balanced(report) -> bool:  # type: ignore[no-untyped-def]
-    return report.rows_read == report.rows_loaded + report.rows_rejected + report.duplicates_skipped
 
 
 HEAD = "user_id,event_time,event_type,item_id,price,quantity,order_id\n"
@@ -37,7 +34,7 @@ def test_identical_lines_are_all_kept_and_earlier_copies_counted_by_multiplicity
     # milk 3 times (2 stored: adds 1), bread once (stored: adds 0), eggs new.
     second = ingest_file(ws, write("b.csv", HEAD + MILK * 3 + BREAD + EGGS))
     assert (second.rows_read, second.rows_loaded, second.duplicates_skipped) == (5, 2, 3)
-    assert balanced(first) and balanced(second)
+    assert accounted(first) and accounted(second)
     got = events(ws)
     assert got["item_id"].value_counts().to_dict() == {"milk": 3, "bread": 1, "eggs": 1}
     assert got["revenue"].sum() == pytest.approx(3 * 1.20 + 2.50 + 3.00)
@@ -128,7 +125,7 @@ def test_order_statuses_map_by_value_with_canceled_skipped_and_counted(ws, write
     assert inspection.vocabulary == "order statuses"
     assert inspection.event_values == {"canceled": 1, "delivered": 1, "refunded": 1, "shipped": 1}
     report = ingest_file(ws, write("orders.csv", text))
-    assert (report.rows_loaded, report.rows_rejected) == (3, 1) and balanced(report)
+    assert (report.rows_loaded, report.rows_rejected) == (3, 1) and accounted(report)
     assert "skips it" in next(iter(report.reject_reasons))
     assert events(ws)["revenue"].sum() == pytest.approx(10 + 20 - 5)
 

@@ -19,16 +19,13 @@ import pytest
 from analytics.errors import IngestError, MappingError
 from analytics.ingest import LoadOptions, ingest_file, inspect_file, preview_file
 from analytics.workspace import Workspace
-from tests.conftest import table_counts
+from tests.conftest import accounted, table_counts
 
 
 def events(ws: Workspace) -> pd.DataFrame:
     with ws.cursor() as cur:
         return cur.execute("SELECT * FROM events ORDER BY event_time, user_id, item_id").df()
 
-
-def balanced(report) -> bool:  # type: ignore[no-untyped-def]
-    return report.rows_read == report.rows_loaded + report.rows_rejected + report.duplicates_skipped
 
 
 def codes(report) -> set[str]:  # type: ignore[no-untyped-def]
@@ -56,7 +53,7 @@ def test_hm_transactions_load_as_purchases_with_scaled_prices_flagged(ws, write)
     report = ingest_file(ws, write("transactions_train.csv", HM_HEAD + body))
     assert report.preset == "hm_transactions" and report.kind == "events"
     assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (24, 24, 0)
-    assert balanced(report)
+    assert accounted(report)
     got = events(ws)
     assert set(got["event_type"]) == {"purchase"}
     assert set(got["user_id"]) == {c * 64 for c in "abc"}
@@ -130,7 +127,7 @@ def test_diginetica_views_and_purchases_use_session_date_plus_offset(ws, write):
     assert (views.rows_read, views.rows_loaded, views.rows_rejected) == (5, 5, 0)
     buys = ingest_file(ws, write("train-purchases.csv", DIGI_BUYS))
     assert buys.preset == "diginetica_purchases"
-    assert (buys.rows_read, buys.rows_loaded) == (2, 2) and balanced(views) and balanced(buys)
+    assert (buys.rows_read, buys.rows_loaded) == (2, 2) and accounted(views) and accounted(buys)
     assert "no_monetary" in codes(buys)  # the file has no prices: said, not shown as 0 spend
     got = events(ws)
     first = got[(got["item_id"] == "81766") & (got["event_type"] == "view")].iloc[0]
@@ -169,7 +166,7 @@ def test_yoochoose_clicks_headerless_session_as_shopper_category_codes(ws, write
 
 def test_yoochoose_buys_zero_price_and_quantity_are_missing_not_free(ws, write):
     report = ingest_file(ws, write("yoochoose-buys.dat", YOO_BUYS))
-    assert (report.rows_read, report.rows_loaded) == (3, 3) and balanced(report)
+    assert (report.rows_read, report.rows_loaded) == (3, 3) and accounted(report)
     got = events(ws).set_index("item_id")
     assert set(got["event_type"]) == {"purchase"}
     assert got.loc["214537850", ["price", "quantity", "revenue"]].tolist() == [10471, 2, 20942]
