@@ -259,6 +259,9 @@ def test_starbucks_transcript_relative_hours_are_refused_never_1970(ws, write):
                                           r"0 to 714\).*January 1970") as e:
         ingest_file(ws, write("transcript.csv", TRANSCRIPT))
     assert "--set time_origin=YYYY-MM-DD" in e.value.hint and table_counts(ws)["events"] == 0
+    with pytest.raises(IngestError, match="time_origin '1 July' is not a date"):
+        ingest_file(ws, write("transcript2.csv", TRANSCRIPT), constants={"time_origin": "1 July"})
+    assert table_counts(ws)["events"] == 0
 
 
 @pytest.mark.parametrize("as_json", [False, True])
