@@ -20,3 +20,23 @@ def test_a_point_equal_to_a_fitted_one_lands_on_it_and_cosine_uses_directions():
     assert np.allclose(place(fitted, xy, np.array([[0.0, 1.0]]), neighbours=2), [[5.0, 2.0]])
     # (3, 0) points the same way as (1, 0): cosine distance 0, so it lands on that shopper
     assert np.allclose(place(fitted, xy, np.array([[3.0, 0.0]]), "cosine", neighbours=2), [[-5.0, 1.0]])
+
+
+def test_umap_fits_on_the_exact_neighbour_graph_for_every_metric():
+    """The map's neighbour graph comes from scikit-learn (no pynndescent): each row's
+    neighbours are the exact nearest ones, itself first, and every offered metric maps."""
+    from analytics.embedding import METRICS, embed, neighbour_graph, quality
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(scale=6.0, size=(4, 6))
+    X = np.vstack([c + rng.normal(size=(150, 6)) for c in centres]) + 20.0  # off the origin
+    index, distances, search = neighbour_graph(X, 5)
+    exact = np.argsort(((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2), axis=1)[:, :5]
+    assert search is None and (index[:, 0] == np.arange(len(X))).all()
+    assert (np.sort(index, axis=1) == np.sort(exact, axis=1)).all()
+    assert np.allclose(distances[:, 1], np.sort(np.sqrt(((X[:, None] - X[None]) ** 2).sum(2)), 1)[:, 1],
+                       rtol=1e-5)
+    for metric in METRICS:
+        mapped = embed(X, "umap", n_neighbors=10, metric=metric, fit_sample=400)
+        assert mapped.xy.shape == (len(X), 2) and np.isfinite(mapped.xy).all()
+        assert quality(X, mapped) > 0.8, metric
