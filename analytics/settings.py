@@ -77,7 +77,7 @@ SETTINGS += (
             _currency),
     Setting("SHOPPER_LENS_MAP_WARMUP", "on",
             "Compile UMAP's kernels in the background when the dashboard starts, so the first map "
-            "is quick ('on' or 'off'; off saves about 40 s of one core per start).", _on_off),
+            "is quick ('on' or 'off'; off saves about 7 s of one core per start).", _on_off),
     # the bounded sample a Spark --out-dir run keeps in the workspace.
     Setting("SHOPPER_LENS_SPARK_SAMPLE_ROWS", "50000",
             "Shoppers a Spark run with `--out-dir` keeps in the workspace (a seeded random sample; "
