@@ -17,3 +17,18 @@ def test_analytics_never_imports_streamlit():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_reading_the_segment_runs_does_not_load_scikit_learn_and_every_export_resolves():
+    """The Data page lists segment runs through analytics.segments.primary: that must not pay
+    for scikit-learn (the package's names load on first use), and each exported name loads."""
+    code = (
+        "import sys, analytics.segments.primary\n"
+        "assert 'sklearn' not in sys.modules, 'sklearn loaded'\n"
+        "import analytics.segments as s\n"
+        "missing = [n for n in s.__all__ if getattr(s, n, None) is None]\n"
+        "assert not missing and sorted(s.__all__) == sorted(s._HOME_OF), missing\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
