@@ -13,6 +13,8 @@ import pandas as pd
 
 from analytics.ingest import ingest_file
 from analytics.ingest.load import _named_positionals
+from analytics.workspace import Workspace
+from tests.conftest import accounted
 
 # Records 2 (price) and 4 (time) fail; records 5 and 6 are the same line twice.
 MIXED = (
@@ -135,3 +137,68 @@ def test_direct_load_checks_the_ids_the_file_gave_not_the_linked_ones(ws, write,
     with ws.cursor() as cur:
         assert cur.execute("SELECT count(DISTINCT user_id), count(DISTINCT source_user_id) "
                            "FROM events").fetchall() == [(1, 150)]
+
+
+def _stored(ws) -> list[tuple]:  # type: ignore[no-untyped-def]
+    with ws.cursor() as cur:
+        return cur.execute("SELECT * EXCLUDE (dataset_id) FROM events "
+                           "ORDER BY event_time, source_user_id, item_id").fetchall()
+
+
+def _reasons(ws, report) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
+    return [(r, reason) for r, reason, _ in _rejects(ws, report.dataset_id)]
+
+
+def _load_both(tmp_path, frame: pd.DataFrame, csv_text: str):  # type: ignore[no-untyped-def]
+    """Load ``frame`` as Parquet and ``csv_text`` as CSV, each into its own workspace."""
+    out = []
+    for name in ("ev.parquet", "ev.csv"):
+        path = tmp_path / name
+        if name.endswith(".parquet"):
+            frame.to_parquet(path, index=False)
+        else:
+            path.write_text(csv_text)
+        workspace = Workspace(tmp_path / name.replace(".", "_") / "w.duckdb", allow=[tmp_path])
+        report = ingest_file(workspace, path)
+        out.append((_stored(workspace), _reasons(workspace, report), report))
+        workspace.close()
+    return out
+
+
+def test_typed_parquet_columns_store_what_the_same_csv_stores(tmp_path):
+    # Integer ids, codes and quantities, a float price (one infinite: rejected)
+    # and a real timestamp: the normaliser skips trim for these types and must not change a value.
+    frame = pd.DataFrame({
+        "user_id": [101, 102, 101, 103],
+        "event_time": pd.to_datetime(["2024-01-01 10:00", "2024-01-01 11:00",
+                                      "2024-01-02 09:00", "2024-01-03 08:00"]),
+        "event_type": ["view", "purchase", "cart", "purchase"],
+        "item_id": [7, 8, 7, 9], "category": [3, 4, 3, 4],
+        "price": [1.5, 20.0, 1.5, float("inf")], "quantity": [1, 2, 1, 1]})
+    csv_text = ("user_id,event_time,event_type,item_id,category,price,quantity\n"
+                "101,2024-01-01 10:00:00,view,7,3,1.5,1\n102,2024-01-01 11:00:00,purchase,8,4,20.0,2\n"
+                "101,2024-01-02 09:00:00,cart,7,3,1.5,1\n103,2024-01-03 08:00:00,purchase,9,4,inf,1\n")
+    (pq_rows, pq_rejects, pq), (csv_rows, csv_rejects, csv) = _load_both(tmp_path, frame, csv_text)
+    assert pq_rows == csv_rows
+    assert [r[0] for r in pq_rows] == ["101", "102", "101"]  # ids as text, no ".0"
+    assert pq_rejects == csv_rejects == [(4, "price 'inf' is not a number")]
+    assert (pq.rows_read, pq.rows_loaded, pq.rows_rejected) == (4, 3, 1)
+
+
+def test_parquet_text_that_needs_trimming_stores_what_the_same_csv_stores(tmp_path):
+    frame = pd.DataFrame({
+        "user_id": [" u1 ", "u2", "  ", "u3"],
+        "event_time": ["2024-01-01 10:00:00 ", " 2024-01-01 11:00:00", "2024-01-02 09:00:00",
+                       "2024-01-03 08:00:00"],
+        "event_type": [" View", "purchase ", "view", ""],
+        "item_id": ["i1 ", "", " i2", "i3"], "price": [" 1.5", "2", "3", "4"]})
+    csv_text = ("user_id,event_time,event_type,item_id,price\n"
+                '" u1 ","2024-01-01 10:00:00 "," View","i1 "," 1.5"\n'
+                'u2," 2024-01-01 11:00:00","purchase ","",2\n'
+                '"  ",2024-01-02 09:00:00,view," i2",3\n'
+                'u3,2024-01-03 08:00:00,"",i3,4\n')
+    (pq_rows, pq_rejects, pq), (csv_rows, csv_rejects, csv) = _load_both(tmp_path, frame, csv_text)
+    assert pq_rows == csv_rows
+    assert [(r[0], r[3], r[4]) for r in pq_rows] == [("u1", "view", "i1"), ("u2", "purchase", None)]
+    assert pq_rejects == csv_rejects == [(3, "user_id is empty"), (4, "event_type is empty")]
+    assert accounted(pq) and accounted(csv)

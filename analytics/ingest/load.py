@@ -290,7 +290,8 @@ def _reason_sql(plan: normalise.Plan, has_reader_error: bool, dedup: tuple[str, 
             failure = typed.failure.replace("'", "''")
             whens.append(
                 f"WHEN __r_{typed.name} IS NOT NULL AND {value} IS NULL THEN "
-                f"'{typed.name} ''' || left(__r_{typed.name}, 60) || ''' is not {failure}'")
+                f"'{typed.name} ''' || left(CAST(__r_{typed.name} AS VARCHAR), 60) || "
+                f"''' is not {failure}'")
         if typed.name in required:
             whens.append(f"WHEN {value} IS NULL THEN '{typed.name} is empty'")
     return f"CASE {' '.join(whens)} END" if whens else "CAST(NULL AS VARCHAR)"
