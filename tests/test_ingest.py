@@ -67,6 +67,16 @@ def test_utf8_bom_and_cp1252_fallback_is_reported(ws):
     assert events(ws)["category"].tolist() == ["Café €"]
 
 
+def test_a_cp1252_file_whose_last_byte_is_an_accent_is_read_as_cp1252(ws, tmp_path):
+    """A whole small file ending in cp1252's é (0xE9, which starts a 3-byte UTF-8 character)
+    is not a UTF-8 sample cut short: it was once read as UTF-8 and failed in DuckDB."""
+    path = tmp_path / "short.csv"
+    path.write_bytes("user_id,event_time,event_type,category\nu1,2024-01-01,view,Caf\xe9".encode("cp1252"))
+    report = ingest_file(ws, path)
+    assert report.rows_loaded == 1 and any("cp1252" in n for n in report.notes)
+    assert events(ws)["category"].tolist() == ["Café"]
+
+
 def test_timestamp_formats_epochs_offsets_and_timezones(ws, write):
     text = ("user_id,t,event_type\n"
             "a,2024-01-01T10:00:00+02:00,view\nb,2024-01-01 10:00:00Z,view\n")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from analytics.errors import ShopperLensError
@@ -98,6 +98,7 @@ files = st.one_of(
 
 @settings(SLOW, max_examples=60)
 @given(data=files)
+@example(data=b"! \x80")  # a stray byte at the end of a whole file once passed for UTF-8
 def test_arbitrary_bytes_are_inspected_or_refused(shared: tuple[Workspace, Path], data: bytes) -> None:
     ws, folder = shared
     path = _write(folder, ".csv", data)

@@ -99,7 +99,8 @@ def _utf16_without_bom(head: bytes) -> str | None:
     return None
 
 
-def _text_encoding(head: bytes) -> str:
+def _text_encoding(head: bytes, whole: bool = False) -> str:
+    """The text encoding of a file from its first bytes (``whole``: they are the whole file)."""
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     utf16 = _utf16_without_bom(head)
@@ -107,12 +108,14 @@ def _text_encoding(head: bytes) -> str:
         return utf16
     if head.startswith(codecs.BOM_UTF8):
         head = head[3:]
-    for cut in range(4):  # the sample may end inside a multi-byte character
-        try:
-            head[: len(head) - cut].decode("utf-8")
+    try:
+        head.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as e:
+        # a sample may end inside a multi-byte character: only that is forgiven, and not at
+        # the end of a whole file (a stray 0x80, or cp1252's é, there is not UTF-8)
+        if not whole and e.reason == "unexpected end of data" and e.start >= len(head) - 3:
             return "utf-8"
-        except UnicodeDecodeError:
-            continue
     try:
         head.decode("cp1252")
         return "cp1252"
@@ -318,7 +321,7 @@ def sniff(path: Path, tmp_dir: Path, name: str | None = None, delimiter: str | N
     fmt = SourceFormat(path, name, "csv", "gzip" if compressed else "none")
     if not head.strip():
         raise _refuse(name, "the file has no content.", "Check the export and try again.")
-    encoding = _text_encoding(head)
+    encoding = _text_encoding(head, whole=len(head) < SAMPLE_BYTES)
     if not encoding.startswith("utf-16") and _looks_binary(head):
         raise _refuse(
             name, "this is not a text, JSON or Parquet file (it contains binary data).",
@@ -458,7 +461,10 @@ def relation_sql(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat, store_reject
 
 def _whitespace_sql(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat, call: str,
                     params: list[Any]) -> tuple[SourceFormat, str, list[Any]]:
-    first = cur.execute(f"SELECT line FROM {call} LIMIT 1", params).fetchall()
+    try:
+        first = cur.execute(f"SELECT line FROM {call} LIMIT 1", params).fetchall()
+    except duckdb.Error as e:
+        raise _read_error(fmt, e) from e
     header = str(first[0][0]).split() if first else []
     if not fmt.header:
         header = list(fmt.columns)
