@@ -16,6 +16,8 @@ compilation, is never compiled.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,18 +116,18 @@ def _umap(X: np.ndarray[Any, Any], rows: np.ndarray[Any, Any], params: dict[str,
                         metric=params["metric"], n_epochs=FIT_EPOCHS, random_state=random_state,
                         n_jobs=1, precomputed_knn=neighbour_graph(fitted, k, params["metric"]))
     xy = np.empty((len(rows), 2))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", _NO_SEARCH_INDEX, UserWarning)
+    with _no_search_index_warning():
         xy[fit] = reducer.fit_transform(fitted)
     if (~fit).any():
-        xy[~fit] = place(X[rows[fit]], xy[fit], X[rows[~fit]], params["metric"])
+        xy[~fit] = place(fitted, xy[fit], X[rows[~fit]], params["metric"])
     return Embedding(rows, xy, "umap", params, int(fit.sum()), len(X))
 
 
 def neighbour_graph(X: np.ndarray[Any, Any], k: int, metric: str = "euclidean",
                     ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], None]:
-    """Each row's ``k`` nearest rows, itself first, as umap-learn's ``precomputed_knn``
-    (indices, distances, no search index: the map never calls ``transform``).
+    """Each row's ``k`` nearest rows (itself first, or a row equal to it), as umap-learn's
+    ``precomputed_knn``: indices, distances, no search index (the map never calls
+    ``transform``).
 
     Examples
     --------
@@ -133,15 +135,32 @@ def neighbour_graph(X: np.ndarray[Any, Any], k: int, metric: str = "euclidean",
     >>> index.tolist(), distances.tolist()
     ([[0, 1], [1, 0], [2, 1]], [[0.0, 1.0], [0.0, 1.0], [0.0, 2.0]])
     """
-    from sklearn.neighbors import NearestNeighbors
-
-    distances, index = NearestNeighbors(n_neighbors=k, metric=metric).fit(X).kneighbors(X)
+    distances, index = _nearest(X, X, k, metric)
     return index.astype(np.int32), distances.astype(np.float32), None
 
 
-# umap-learn warns that a precomputed graph without a search index cannot ``transform``; the
-# map never does (``place`` puts the other shoppers).
-_NO_SEARCH_INDEX = "precomputed_knn.2. .knn_search_index. is not an NNDescent object"
+def _nearest(fitted: np.ndarray[Any, Any], queries: np.ndarray[Any, Any], k: int,
+             metric: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Distances and indices of each query's ``k`` nearest ``fitted`` rows. Correlation is the
+    cosine distance of the rows less their means: scikit-learn's correlation gives NaN for a
+    constant row (a shopper whose scaled features are all equal), its cosine gives 1."""
+    from sklearn.neighbors import NearestNeighbors
+
+    if metric == "correlation":
+        fitted = fitted - fitted.mean(axis=1, keepdims=True)
+        queries = queries - queries.mean(axis=1, keepdims=True)
+        metric = "cosine"
+    return NearestNeighbors(n_neighbors=k, metric=metric).fit(fitted).kneighbors(queries)  # type: ignore[no-any-return]
+
+
+@contextmanager
+def _no_search_index_warning() -> Iterator[None]:
+    """umap-learn warns that a precomputed graph without a search index cannot ``transform``;
+    the map never does (``place`` puts the other shoppers)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "precomputed_knn.2. .knn_search_index. is not an NNDescent",
+                                UserWarning)
+        yield
 
 
 def place(fitted: np.ndarray[Any, Any], fitted_xy: np.ndarray[Any, Any], new: np.ndarray[Any, Any],
@@ -154,10 +173,7 @@ def place(fitted: np.ndarray[Any, Any], fitted_xy: np.ndarray[Any, Any], new: np
     >>> place(np.array([[0.0], [2.0]]), np.array([[0.0, 0.0], [4.0, 0.0]]), np.array([[0.5]]), neighbours=2)
     array([[1., 0.]])
     """
-    from sklearn.neighbors import NearestNeighbors
-
-    k = min(neighbours, len(fitted))
-    distances, index = NearestNeighbors(n_neighbors=k, metric=metric).fit(fitted).kneighbors(new)
+    distances, index = _nearest(fitted, new, min(neighbours, len(fitted)), metric)
     weights = 1.0 / np.maximum(distances, 1e-12)
     weights /= weights.sum(axis=1, keepdims=True)
     return np.einsum("nk,nkd->nd", weights, fitted_xy[index])  # type: ignore[no-any-return]
@@ -186,8 +202,7 @@ def warm_up(metrics: tuple[str, ...] = ("euclidean",), rows: int = 300,
             reducer = umap.UMAP(n_components=2, n_neighbors=10, metric=metric, n_epochs=20,
                                 random_state=random_state, n_jobs=1,
                                 precomputed_knn=neighbour_graph(X, 10, metric))
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", _NO_SEARCH_INDEX, UserWarning)
+            with _no_search_index_warning():
                 reducer.fit(X)
             seconds[metric] = time.perf_counter() - started
     return seconds

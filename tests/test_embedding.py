@@ -40,3 +40,17 @@ def test_umap_fits_on_the_exact_neighbour_graph_for_every_metric():
         mapped = embed(X, "umap", n_neighbors=10, metric=metric, fit_sample=400)
         assert mapped.xy.shape == (len(X), 2) and np.isfinite(mapped.xy).all()
         assert quality(X, mapped) > 0.8, metric
+
+
+def test_shoppers_with_constant_features_map_to_finite_points_under_every_metric():
+    """Rows whose features are all equal (or all zero) have no correlation and no direction:
+    scikit-learn's correlation gives NaN for them, which once made UMAP's layout non-finite."""
+    from analytics.embedding import METRICS, embed, place
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(800, 6))
+    X[:60], X[60:120] = 0.0, 1.0
+    for metric in METRICS:
+        mapped = embed(X, "umap", n_neighbors=10, metric=metric, fit_sample=500)
+        assert np.isfinite(mapped.xy).all(), metric
+        assert np.isfinite(place(X[200:], mapped.xy[200:], X[:120], metric)).all(), metric
