@@ -96,6 +96,10 @@ async def _session(browser, url: str, i: int, path: Path, seen: dict[int, list[s
         STEPS[i] = "segmenting"
         await page.get_by_role("link", name="Segments").first.click()
         await _idle(page)
+        form = page.locator("details", has_text="New segmentation")
+        await form.wait_for()  # the Segments page, not the Data page still on screen
+        if await form.get_attribute("open") is None:  # another session's run landed first: it folds
+            await form.locator("summary").click()
         await page.get_by_text("Choose k automatically").click()
         await page.get_by_role("button", name="Run segmentation").click()
         await page.get_by_role("tab", name="Segment profiles").wait_for()
