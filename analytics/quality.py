@@ -26,6 +26,16 @@ EVENT_CHECKS: tuple[tuple[str, str], ...] = (
 # checks for the other kinds too; each is (label, SQL condition on table alias t). A file's
 # rows are compared with the rest of the workspace (events, other files), so order of loading
 # matters only for "not in events", which is informational.
+
+
+def _absent_from_events(column: str) -> str:
+    """t.column appears in no event. Against the distinct values, not every event: the anti-join
+    then builds on thousands of values instead of millions of events (users file of the 200k
+    shop: 0.48 -> 0.07 s)."""
+    return (f"NOT EXISTS (SELECT 1 FROM (SELECT DISTINCT {column} FROM events) e "  # noqa: S608 (two constant column names)
+            f"WHERE e.{column} = t.{column})")
+
+
 KIND_CHECKS: dict[str, tuple[tuple[str, str], ...]] = {
     "items": (
         ("item id listed twice in this file",
@@ -33,19 +43,19 @@ KIND_CHECKS: dict[str, tuple[tuple[str, str], ...]] = {
         ("no title", "t.title IS NULL"),
         ("no category", "t.category IS NULL"),
         ("zero or negative price", "t.price <= 0"),
-        ("item never seen in events", "NOT EXISTS (SELECT 1 FROM events e WHERE e.item_id = t.item_id)"),
+        ("item never seen in events", _absent_from_events("item_id")),
     ),
     "users": (
         ("user id listed twice in this file",
          "(SELECT count(*) FROM users u WHERE u.dataset_id = t.dataset_id AND u.user_id = t.user_id) > 1"),
         ("shopper with no events (CRM only)",
-         "NOT EXISTS (SELECT 1 FROM events e WHERE e.user_id = t.user_id)"),
+         _absent_from_events("user_id")),
     ),
     "identities": (
         ("alias linked to more than one shopper",
          "(SELECT count(DISTINCT i.user_id) FROM identities i WHERE i.alias = t.alias) > 1"),
         ("alias equal to its own shopper id", "t.alias = t.user_id"),
-        ("master id with no events", "NOT EXISTS (SELECT 1 FROM events e WHERE e.user_id = t.user_id)"),
+        ("master id with no events", _absent_from_events("user_id")),
     ),
     "experiments": (
         ("shopper in several arms of one experiment",
@@ -53,7 +63,7 @@ KIND_CHECKS: dict[str, tuple[tuple[str, str], ...]] = {
          "AND x.user_id = t.user_id) > 1"),
         ("no assignment time", "t.assigned_at IS NULL"),
         ("assigned in the future", "t.assigned_at > now()::TIMESTAMP + INTERVAL 1 DAY"),
-        ("shopper with no events", "NOT EXISTS (SELECT 1 FROM events e WHERE e.user_id = t.user_id)"),
+        ("shopper with no events", _absent_from_events("user_id")),
     ),
 }
 
