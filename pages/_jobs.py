@@ -57,13 +57,19 @@ def progress(key: str) -> None:
 _WARM: list[Job] = []  # the process's one warm-up (a cleared cache must not compile again)
 
 
+def _warm_up(say: Progress) -> None:
+    """In the job's thread, the import too: analytics.embedding loads scikit-learn (1.2 s of the
+    first page run at 200k when it was imported by the page)."""
+    from analytics import embedding
+
+    embedding.warm_up()
+
+
 @st.cache_resource(show_spinner=False)
 def map_warm_up() -> Job:
     """Compile UMAP's kernels in the background, once per server process (app.py calls this on
     every run; the cache makes every later call return at once, the list guards against a
     cleared cache starting a second compile)."""
-    from analytics import embedding
-
     _, lock = _registry()
     with lock:
         if not _WARM:
@@ -71,5 +77,5 @@ def map_warm_up() -> Job:
             # and the worker threads numba starts here inherit this thread's nice value and
             # serve every later map; niced, a map on a busy machine took 3x as long.
             _WARM.append(Job("Preparing the UMAP map (compiling, once per server start)",
-                             lambda say: embedding.warm_up(), priority=True))
+                             _warm_up, priority=True))
         return _WARM[0]

@@ -30,6 +30,22 @@ def test_reading_the_segment_runs_does_not_load_scikit_learn_and_every_export_re
     _prints_ok(code)
 
 
+def test_starting_the_map_warm_up_leaves_scikit_learn_to_the_job_thread():
+    """app.py starts the UMAP warm-up on the first page run: the page must not import
+    analytics.embedding (and scikit-learn, ~1 s) itself; the job does, in its own thread."""
+    code = (
+        "import sys, pages._jobs as j\n"
+        "started = []\n"
+        "class Job:\n"
+        "    def __init__(self, what, fn, priority=False):\n"
+        "        started.append(fn)\n"
+        "j.Job = Job\n"
+        "j.map_warm_up()\n"
+        "assert started and 'sklearn' not in sys.modules, 'sklearn loaded by the page'\n"
+    )
+    _prints_ok(code)
+
+
 def _prints_ok(code: str) -> None:
     """Run ``code`` in a fresh interpreter (nothing imported yet) and expect it to finish."""
     out = subprocess.run([sys.executable, "-c", code + "print('ok')\n"], capture_output=True,
