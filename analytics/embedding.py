@@ -10,14 +10,18 @@ only. :class:`Embedding` says which of these happened.
 UMAP's neighbour graph is computed exactly with scikit-learn and handed to umap-learn
 (``precomputed_knn``) instead of by pynndescent: on a 10,000-shopper fit sample the exact search
 takes about a second, and pynndescent's numba code, most of a fresh process's 40 s of
-compilation, is never compiled.
+compilation, is never compiled. umap-learn's own kernels are cached on disk by numba
+(:func:`_load_umap`), so only the first process after an install compiles them (~6 s); every
+later dashboard start or CLI run loads them in a fraction of a second.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,9 +108,42 @@ def _sample(rng: np.random.Generator, n: int, limit: int) -> np.ndarray[Any, Any
     return np.sort(rng.choice(n, limit, replace=False)) if n > limit else np.arange(n)
 
 
+_CACHING = threading.Lock()
+_CACHED: list[bool] = []
+
+
+def _load_umap() -> Any:
+    """umap-learn (imported late: the import is slow), its module-level numba kernels set to
+    cache their compiled code on disk before anything compiles them.
+
+    umap-learn marks one kernel ``cache=True``; the other ~120 were compiled again by every
+    process (5.6 s of one core). Set to cache, they are written where numba writes any cached
+    function (``NUMBA_CACHE_DIR``, else the package's ``__pycache__``, else the user's cache
+    directory) and loaded by later processes: the warm-up fit took 5.6-6.8 s in the first process
+    and 0.05 s in the next, with an identical map (tested). A kernel numba finds no writable
+    place for compiles in memory, as before.
+    """
+    import umap
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    with _CACHING:
+        if not _CACHED:
+            kernels = [value for name, module in list(sys.modules.items())
+                       if name == "umap" or name.startswith("umap.")
+                       for value in list(vars(module).values())
+                       if isinstance(value, CPUDispatcher)
+                       and isinstance(getattr(value, "_cache", None), NullCache)]
+            for kernel in kernels:
+                with suppress(RuntimeError):  # no writable cache location: compiled in memory
+                    kernel.enable_caching()
+            _CACHED.append(True)
+    return umap
+
+
 def _umap(X: np.ndarray[Any, Any], rows: np.ndarray[Any, Any], params: dict[str, Any],
           fit_sample: int, rng: np.random.Generator, random_state: int) -> Embedding:
-    import umap  # imported late: numba compilation makes the import slow
+    umap = _load_umap()
 
     fit = np.zeros(len(rows), dtype=bool)
     fit[_sample(rng, len(rows), fit_sample)] = True
@@ -191,8 +228,7 @@ def warm_up(metrics: tuple[str, ...] = ("euclidean",), rows: int = 300,
     """
     import time
 
-    import umap
-
+    umap = _load_umap()
     rng = np.random.default_rng(random_state)
     X = rng.normal(size=(rows, 4))
     seconds = {}
