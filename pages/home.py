@@ -11,7 +11,6 @@ from analytics.bundle import DEMO_DIR, load_bundle
 from analytics.labels import currency, event_label
 from analytics.overview import daily_events
 from analytics.profiles import build_profiles
-from analytics.recommend.store import PREVIEW_MODELS, ensure_models
 from analytics.versions import data_version
 from pages._shared import cached_overview, data_changed, run, workspace
 
@@ -27,6 +26,9 @@ if info.empty:
             "shop (3,000 shoppers with known segments) to explore.", icon=":material/waving_hand:")
     st.page_link("pages/data.py", label="Upload data", icon=":material/upload_file:")
     if DEMO_DIR.exists() and st.button("Load the demo shop", type="primary"):
+        # here, not at the top: the recommenders load scikit-learn, ~1.5 s of every first Home
+        from analytics.recommend.store import PREVIEW_MODELS, ensure_models
+
         bar = st.progress(0.0, "Loading the demo shop")
         run(lambda: load_bundle(ws, DEMO_DIR, progress=lambda f, m: bar.progress(0.9 * f, m)))
         bar.progress(0.95, "Building shopper profiles")

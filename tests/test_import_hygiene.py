@@ -30,6 +30,20 @@ def test_reading_the_segment_runs_does_not_load_scikit_learn_and_every_export_re
     _prints_ok(code)
 
 
+def test_the_labels_every_page_shows_do_not_load_scikit_learn_and_every_export_resolves():
+    """analytics.labels reads the model catalogue (analytics.recommend.catalogue): that must not
+    load the recommenders, scikit-learn or scipy (~1.5 s of the dashboard's first page)."""
+    code = (
+        "import sys, analytics.labels, analytics.overview, analytics.profiles\n"
+        "loaded = sorted({'sklearn', 'scipy', 'analytics.recommend.engine'} & set(sys.modules))\n"
+        "assert not loaded, loaded\n"
+        "import analytics.recommend as r\n"
+        "missing = [n for n in r.__all__ if getattr(r, n, None) is None]\n"
+        "assert not missing and sorted(r.__all__) == sorted(r._HOME_OF), missing\n"
+    )
+    _prints_ok(code)
+
+
 def test_starting_the_map_warm_up_leaves_scikit_learn_to_the_job_thread():
     """app.py starts the UMAP warm-up on the first page run: the page must not import
     analytics.embedding (and scikit-learn, ~1 s) itself; the job does, in its own thread."""

@@ -7,8 +7,9 @@ of its first open in a fresh server.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from analytics.lazy import home_of, loader
 
 if TYPE_CHECKING:
     from analytics.segments.clustering import METHODS, Clusterer, Sweep, sweep_k
@@ -38,7 +39,7 @@ _HOMES = {
              "export_frame", "get_run", "list_runs", "load_model", "members", "rename_segment",
              "run_segmentation", "save_selection"),
 }
-_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+_HOME_OF = home_of(_HOMES)
 
 __all__ = [
     "DEFAULT_FEATURES", "METHODS", "PRESETS", "SCALINGS", "Clusterer", "RuleSet", "SegmentRun",
@@ -48,10 +49,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOME_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # looked up once
-    return value
+__getattr__ = loader(__name__, _HOME_OF)
