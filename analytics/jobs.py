@@ -56,6 +56,7 @@ class Foreground:
         """Mark a page run (or an interactive job) for as long as the block lasts."""
         with self._changed:
             self._busy += 1
+            self._changed.notify_all()  # wakes wait_quiet: the quiet was broken
         try:
             yield
         finally:
@@ -67,6 +68,19 @@ class Foreground:
         """Block until nothing runs in the foreground (True) or ``timeout`` passed (False)."""
         with self._changed:
             return self._changed.wait_for(lambda: self._busy == 0, timeout)
+
+    def wait_quiet(self, quiet: float, timeout: float) -> bool:
+        """Block until nothing has run in the foreground for ``quiet`` seconds in a row (True),
+        or ``timeout`` passed (False): for work that should start once the user reads a page,
+        not between two page opens."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while (left := deadline - time.monotonic()) > 0:
+                if not self._changed.wait_for(lambda: self._busy == 0, left):
+                    return False
+                if not self._changed.wait_for(lambda: self._busy > 0, min(quiet, left)):
+                    return left >= quiet  # no page started for the whole quiet period
+        return False
 
 
 #: The process's page runs; ``app.py`` wraps every script run in ``FOREGROUND.running()``.

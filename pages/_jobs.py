@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from analytics.jobs import Job, Progress
+from analytics.jobs import FOREGROUND, Job, Progress
 
 POLL_SECONDS = 1.0
 
@@ -54,12 +54,18 @@ def progress(key: str) -> None:
     st.progress(job.fraction, f"{job.name}: {job.message}…{paused} ({job.elapsed:.0f} s)")
 
 
-_WARM: list[Job] = []  # the process's one warm-up (a cleared cache must not compile again)
+_WARM: list[Job] = []
+WARM_UP_QUIET_S = 1.0
+WARM_UP_WAIT_S = 60.0  # the process's one warm-up (a cleared cache must not compile again)
 
 
 def _warm_up(say: Progress) -> None:
-    """In the job's thread, the import too: analytics.embedding loads scikit-learn (1.2 s of the
-    first page run at 200k when it was imported by the page)."""
+    """Once no page has run for WARM_UP_QUIET_S (or after WARM_UP_WAIT_S in constant use), then
+    the import (analytics.embedding loads scikit-learn, 1.2 s of the first page run at 200k when
+    the page imported it) and the kernels (loaded from numba's disk cache after the first start).
+    Started at once it took the GIL from the first pages opened: Home's first load 4.5 -> 5.5 s
+    and Data's first open 1.9 -> 3.2-4.5 s at 200k."""
+    FOREGROUND.wait_quiet(WARM_UP_QUIET_S, WARM_UP_WAIT_S)
     from analytics import embedding
 
     embedding.warm_up()

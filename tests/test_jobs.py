@@ -105,3 +105,26 @@ def test_a_pause_is_capped_so_a_busy_dashboard_still_finishes_its_jobs(monkeypat
     with pages.running():  # a page that never ends
         job = Job("count", lambda say: say(0.5, "Step") or "done", serial=False, foreground=pages)
         assert job.wait(20) and job.result == "done"
+
+
+def test_waiting_for_quiet_starts_over_whenever_a_page_runs_and_gives_up_at_the_timeout():
+    pages = Foreground()
+    assert pages.wait_quiet(0.05, 5)  # nothing running: quiet after 0.05 s
+    done: list[float] = []
+
+    def waiter() -> None:
+        pages.wait_quiet(0.5, 20)
+        done.append(time.monotonic())
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    for _ in range(3):  # three page runs 0.2 s apart: never 0.5 s of quiet
+        with pages.running():
+            time.sleep(0.05)
+        last = time.monotonic()
+        time.sleep(0.2)
+        assert not done, "the wait ended while pages kept opening"
+    thread.join(20)
+    assert done and done[0] - last >= 0.45  # it waited a full quiet period after the last run
+    with pages.running():
+        assert not pages.wait_quiet(0.05, 0.2)  # a page still running at the timeout
