@@ -76,8 +76,10 @@ SETTINGS += (
             "Currency shown beside money amounts (revenue, spend, order value), e.g. EUR or £.",
             _currency),
     Setting("SHOPPER_LENS_MAP_WARMUP", "on",
-            "Compile UMAP's kernels in the background when the dashboard starts, so the first map "
-            "is quick ('on' or 'off'; off saves about 7 s of one core per start).", _on_off),
+            "Load UMAP and its kernels in the background once the dashboard has been idle for a "
+            "second, so the first map is quick ('on' or 'off'; the first start after an install "
+            "compiles for about 7 s of one core, later starts load the compiled kernels from "
+            "numba's disk cache in about 2 s).", _on_off),
     # the bounded sample a Spark --out-dir run keeps in the workspace.
     Setting("SHOPPER_LENS_SPARK_SAMPLE_ROWS", "50000",
             "Shoppers a Spark run with `--out-dir` keeps in the workspace (a seeded random sample; "
