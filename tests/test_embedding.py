@@ -60,10 +60,9 @@ _CACHED_RUN = """
 import sys
 import numpy as np
 from numba.core.registry import CPUDispatcher
-from analytics.embedding import embed, warm_up
-warm_up()
-X = np.random.default_rng(5).normal(size=(400, 5))
-np.save(sys.argv[1], embed(X, "umap", n_neighbors=10, fit_sample=200).xy)
+from analytics.embedding import embed
+X = np.random.default_rng(5).normal(size=(300, 4))  # the warm-up's shape: the same kernels
+np.save(sys.argv[1], embed(X, "umap", n_neighbors=10).xy)
 # the kernels compiled on first call (those with a signature compile at import, in memory)
 stats = [v.stats for name, m in list(sys.modules.items()) if name.startswith("umap")
          for v in vars(m).values() if isinstance(v, CPUDispatcher) and v._can_compile]
@@ -72,20 +71,21 @@ print(sum(sum(s.cache_hits.values()) for s in stats), sum(sum(s.cache_misses.val
 
 
 def test_umap_kernels_compiled_by_one_process_are_loaded_by_the_next_and_map_the_same(tmp_path):
-    """umap-learn's kernels are cached on disk: the first process compiles them (cache misses),
-    the next loads every one it uses (hits, no misses) and draws the identical map."""
-    import os
+    """umap-learn's kernels are cached on disk where numba caches them: once one process has
+    drawn a map (compiling, or loading what an earlier one compiled), the next compiles nothing
+    (cache hits, no misses) and draws the identical map. Without the cache every process
+    compiled them again (~6 s). A private NUMBA_CACHE_DIR would make pynndescent's own cached
+    kernels compile again too (~20 s), so the default locations are used."""
     import subprocess
     import sys
 
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
     counts = []
     for run in (1, 2):
         out = subprocess.run([sys.executable, "-c", _CACHED_RUN, str(tmp_path / f"xy{run}.npy")],
-                             capture_output=True, text=True, env=env, check=False)
+                             capture_output=True, text=True, check=False)
         assert out.returncode == 0, out.stderr
         counts.append([int(v) for v in out.stdout.split()[-2:]])
     (hits1, misses1), (hits2, misses2) = counts
-    assert misses1 > 0 and hits1 == 0, counts  # compiled, and written to the cache
+    assert hits1 + misses1 > 0, counts  # the map ran its kernels (compiled or loaded)
     assert hits2 > 0 and misses2 == 0, counts  # nothing compiled again: all from the cache
     assert np.array_equal(np.load(tmp_path / "xy1.npy"), np.load(tmp_path / "xy2.npy"))
