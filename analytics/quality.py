@@ -23,11 +23,6 @@ EVENT_CHECKS: tuple[tuple[str, str], ...] = (
 )
 
 
-# checks for the other kinds too; each is (label, SQL condition on table alias t). A file's
-# rows are compared with the rest of the workspace (events, other files), so order of loading
-# matters only for "not in events", which is informational.
-
-
 def _absent_from_events(column: str) -> str:
     """t.column appears in no event. Against the distinct values, not every event: the anti-join
     then builds on thousands of values instead of millions of events (users file of the 200k
@@ -36,6 +31,9 @@ def _absent_from_events(column: str) -> str:
             f"WHERE e.{column} = t.{column})")
 
 
+# checks for the other kinds too; each is (label, SQL condition on table alias t). A file's
+# rows are compared with the rest of the workspace (events, other files), so order of loading
+# matters only for "not in events", which is informational.
 KIND_CHECKS: dict[str, tuple[tuple[str, str], ...]] = {
     "items": (
         ("item id listed twice in this file",

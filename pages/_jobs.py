@@ -54,9 +54,9 @@ def progress(key: str) -> None:
     st.progress(job.fraction, f"{job.name}: {job.message}…{paused} ({job.elapsed:.0f} s)")
 
 
-_WARM: list[Job] = []
+_WARM: list[Job] = []  # the process's one warm-up (a cleared cache must not compile again)
 WARM_UP_QUIET_S = 1.0
-WARM_UP_WAIT_S = 60.0  # the process's one warm-up (a cleared cache must not compile again)
+WARM_UP_WAIT_S = 60.0
 
 
 def _warm_up(say: Progress) -> None:
@@ -73,15 +73,15 @@ def _warm_up(say: Progress) -> None:
 
 @st.cache_resource(show_spinner=False)
 def map_warm_up() -> Job:
-    """Compile UMAP's kernels in the background, once per server process (app.py calls this on
-    every run; the cache makes every later call return at once, the list guards against a
-    cleared cache starting a second compile)."""
+    """Load (or, after an install, compile) UMAP's kernels in the background, once per server
+    process (app.py calls this on every run; the cache makes every later call return at once,
+    the list guards against a cleared cache starting a second compile)."""
     _, lock = _registry()
     with lock:
         if not _WARM:
-            # At normal priority: the first map waits on this compile (numba's compiler lock),
-            # and the worker threads numba starts here inherit this thread's nice value and
+            # At normal priority: a map started meanwhile waits on this compile (numba's compiler
+            # lock), and the worker threads numba starts here inherit this thread's nice value and
             # serve every later map; niced, a map on a busy machine took 3x as long.
-            _WARM.append(Job("Preparing the UMAP map (compiling, once per server start)",
+            _WARM.append(Job("Preparing the UMAP map (once per server start)",
                              _warm_up, priority=True))
         return _WARM[0]

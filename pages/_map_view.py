@@ -21,7 +21,7 @@ from analytics.segments import (
     save_selection,
 )
 from analytics.segments.views import HOVER_FEATURES, map_frame, scaled_matrix
-from pages._jobs import background, forget, map_warm_up, progress
+from pages._jobs import background, forget, progress
 from pages._shared import data_changed, escape_markdown, run, user_errors, workspace
 
 MAP_KEY = "segment_map"
@@ -64,12 +64,10 @@ def umap_points(args: tuple[Any, ...], max_points: int = MAP_POINTS) -> MapPoint
         return maps[key]
     users, X = cached_matrix(*args[:4])
     n_neighbors, min_dist, metric = args[5:]
-    warm = map_warm_up()
 
     def compute(say: Any) -> MapPoints:
-        if not warm.done:
-            say(0.05, "Waiting for UMAP to finish compiling (once per server start)")
-            warm.wait()
+        # Not waiting for the warm-up: it may still be waiting for the pages to go quiet. A
+        # kernel it is compiling right now is compiled once (numba's compiler lock) and shared.
         say(0.2, f"Fitting UMAP on up to {FIT_SAMPLE:,} shoppers and placing the rest")
         with FOREGROUND.running():  # the user is looking at it: background counts pause
             result = embed(X, "umap", n_neighbors, min_dist, metric, max_points=max_points)

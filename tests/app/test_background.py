@@ -73,7 +73,9 @@ def test_the_map_shows_pca_at_once_and_swaps_in_umap_when_it_is_ready(
         return embedding.Embedding(found.rows, found.xy[:, ::-1], method, {}, len(X), len(X))
 
     monkeypatch.setattr(_map_view, "embed", quick_umap)
-    monkeypatch.setattr(_jobs, "_WARM", [Job("warm", lambda say: None)])
+    # a warm-up that has not finished (it waits for the pages to go quiet): the map must not wait
+    quiet = threading.Event()
+    monkeypatch.setattr(_jobs, "_WARM", [Job("warm", lambda say: quiet.wait(120), priority=True)])
 
     with Workspace(Path(os.environ["SHOPPER_LENS_DB"])) as ws:
         run_segmentation(ws, SegmentSpec(k=5))
@@ -86,6 +88,8 @@ def test_the_map_shows_pca_at_once_and_swaps_in_umap_when_it_is_ready(
     jobs = [job for key, job in _registry()[0].items() if key.startswith("map|")]
     release.set()
     assert len(jobs) == 1 and jobs[0].wait(60) and jobs[0].error is None
+    assert not _jobs._WARM[0].done  # the map did not wait for the warm-up
+    quiet.set()
     at.run()
     no_exceptions(at)
     captions = " ".join(c.value for c in at.caption)
