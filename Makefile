@@ -38,7 +38,7 @@ java:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check analytics pages app.py tests benchmarks
+	$(BIN)/ruff check analytics pages app.py serve.py tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy analytics

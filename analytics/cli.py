@@ -519,13 +519,14 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 @command("app")
 def _app(args: argparse.Namespace) -> dict[str, Any]:
-    app = Path(__file__).resolve().parent.parent / "app.py"
+    # serve.py: `streamlit run app.py` with the first page's libraries imported before it listens
+    serve = Path(__file__).resolve().parent.parent / "serve.py"
     env = dict(os.environ)
     if args.db:
         env["SHOPPER_LENS_DB"] = str(Path(args.db).resolve())
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port),
+    cmd = [sys.executable, str(serve), "--server.port", str(args.port),
            "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    return {"exit_code": subprocess.call(cmd, env=env, cwd=app.parent)}
+    return {"exit_code": subprocess.call(cmd, env=env, cwd=serve.parent)}
 
 
 @command("recommend")

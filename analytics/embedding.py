@@ -11,7 +11,7 @@ UMAP's neighbour graph is computed exactly with scikit-learn and handed to umap-
 (``precomputed_knn``) instead of by pynndescent: on a 10,000-shopper fit sample the exact search
 takes about a second, and pynndescent's numba code, most of a fresh process's 40 s of
 compilation, is never compiled. umap-learn's own kernels are cached on disk by numba
-(:func:`_load_umap`), so only the first process after an install compiles them (~6 s); every
+(:func:`load_umap`), so only the first process after an install compiles them (~6 s); every
 later dashboard start or CLI run loads them in a fraction of a second.
 """
 
@@ -112,7 +112,7 @@ _CACHING = threading.Lock()
 _CACHED: list[bool] = []
 
 
-def _load_umap() -> Any:
+def load_umap() -> Any:
     """umap-learn (imported late: the import is slow), its module-level numba kernels set to
     cache their compiled code on disk before anything compiles them.
 
@@ -143,7 +143,7 @@ def _load_umap() -> Any:
 
 def _umap(X: np.ndarray[Any, Any], rows: np.ndarray[Any, Any], params: dict[str, Any],
           fit_sample: int, rng: np.random.Generator, random_state: int) -> Embedding:
-    umap = _load_umap()
+    umap = load_umap()
 
     fit = np.zeros(len(rows), dtype=bool)
     fit[_sample(rng, len(rows), fit_sample)] = True
@@ -228,7 +228,7 @@ def warm_up(metrics: tuple[str, ...] = ("euclidean",), rows: int = 300,
     """
     import time
 
-    umap = _load_umap()
+    umap = load_umap()
     rng = np.random.default_rng(random_state)
     X = rng.normal(size=(rows, 4))
     seconds = {}

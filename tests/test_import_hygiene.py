@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_analytics_never_imports_streamlit():
@@ -65,3 +68,29 @@ def _prints_ok(code: str) -> None:
     out = subprocess.run([sys.executable, "-c", code + "print('ok')\n"], capture_output=True,
                          text=True, check=False)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_the_server_preloads_what_the_first_page_imports(demo_ws):
+    """serve.py imports before the server listens what the first visitor's first page would
+    (about a second of it at 200k shoppers): after preload(), the app's first run of Home on a
+    loaded workspace imports no more pandas, plotly, DuckDB or analytics modules. It must not
+    import the page helpers, whose Streamlit caches belong to the running server."""
+    demo_ws.close()
+    code = (
+        "import os, sys\n"
+        f"os.environ['SHOPPER_LENS_DB'] = {str(demo_ws.path)!r}\n"
+        "os.environ['SHOPPER_LENS_MAP_WARMUP'] = 'off'\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "import serve\n"
+        "serve.preload()\n"
+        "assert not [m for m in sys.modules if m.startswith('pages')], 'page helpers preloaded'\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        "before = set(sys.modules)\n"
+        "at = AppTest.from_file(os.path.join(sys.path[0], 'app.py'), default_timeout=120)\n"
+        "at.run()\n"
+        "assert not at.exception, [e.message for e in at.exception]\n"
+        "heavy = ('pandas', 'plotly', 'duckdb', 'analytics', 'numpy', 'sklearn')\n"
+        "late = sorted(m for m in set(sys.modules) - before if m.split('.')[0] in heavy)\n"
+        "assert not late, late\n"
+    )
+    _prints_ok(code)

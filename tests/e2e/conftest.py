@@ -60,8 +60,8 @@ def start_server(db: Path, extra_env: dict[str, str] | None = None, cwd: Path | 
     server_log(db).parent.mkdir(parents=True, exist_ok=True)
     log = open(server_log(db), "ab")  # noqa: SIM115 -- the server writes to it until it stops
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless",
-         "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+        [sys.executable, str(ROOT / "serve.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1",
          "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
         cwd=cwd or ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()  # the child holds its own descriptor
