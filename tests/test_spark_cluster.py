@@ -28,7 +28,7 @@ from analytics.profiles import build_profiles, load_profiles
 from analytics.sample import generate
 from analytics.segments import SegmentSpec, get_run, members
 from analytics.workspace import Workspace
-from tests.spark_support import assert_same_profiles, needs_spark, spark  # noqa: F401
+from tests.spark_support import TEST_CONF, assert_same_profiles, needs_spark, spark  # noqa: F401
 
 pytestmark = [pytest.mark.spark, needs_spark]
 
@@ -105,10 +105,16 @@ def test_profiles_and_kmeans_through_a_standalone_cluster_equal_local_runs(clust
         build_profiles(ws)
         duck = load_profiles(ws)
     out = tmp_path / "profiles.csv"
+    # The drivers read spark-defaults.conf as any Spark job does: two shuffle partitions for a
+    # 300-shopper shop, as the local test session uses (Spark's default of 200 made every
+    # shuffle 200 tasks on two one-core workers).
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "spark-defaults.conf").write_text("".join(f"{k} {v}\n" for k, v in TEST_CONF.items()))
+    env = os.environ | {"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_CONF_DIR": str(conf)}
     run = subprocess.run([sys.executable, "-m", "analytics", "profiles", "--engine", "spark",
                           "--master", cluster, "--db", str(db), "--out", str(out), "--json"],
-                         capture_output=True, text=True, timeout=600, check=False,
-                         env=os.environ | {"SPARK_LOCAL_IP": "127.0.0.1"})
+                         capture_output=True, text=True, timeout=600, check=False, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["users"] == len(duck)
@@ -120,7 +126,7 @@ def test_profiles_and_kmeans_through_a_standalone_cluster_equal_local_runs(clust
     run = subprocess.run([sys.executable, "-m", "analytics", "segment", "--engine", "spark",
                           "--master", cluster, "--method", "kmeans", "--k", "4", "--db", str(db),
                           "--json"], capture_output=True, text=True, timeout=600, check=False,
-                         env=os.environ | {"SPARK_LOCAL_IP": "127.0.0.1"})
+                         env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     on_cluster = json.loads(run.stdout.strip().splitlines()[-1])
     with Workspace(db) as ws:
