@@ -63,8 +63,9 @@ def _warm_up(say: Progress) -> None:
     """Once no page has run for WARM_UP_QUIET_S (or after WARM_UP_WAIT_S in constant use), then
     the import (analytics.embedding loads scikit-learn, 1.2 s of the first page run at 200k when
     the page imported it; already done when serve.py started the server) and the kernels
-    (loaded from numba's disk cache after the first start). Started at once it took the GIL from the first pages opened: Home's first load 4.5 -> 5.5 s
-    and Data's first open 1.9 -> 3.2-4.5 s at 200k."""
+    (loaded from numba's disk cache after the first start). Started at once it took the GIL
+    from the first pages opened: Home's first load 4.5 -> 5.5 s and Data's first open
+    1.9 -> 3.2-4.5 s at 200k."""
     FOREGROUND.wait_quiet(WARM_UP_QUIET_S, WARM_UP_WAIT_S)
     from analytics import embedding
 
