@@ -22,11 +22,12 @@ def test_the_map_warm_up_starts_once_per_process(app: AppTest, monkeypatch: pyte
     monkeypatch.setattr(_jobs, "_WARM", [])  # as in a fresh server process
     calls: list[int] = []
 
-    def counted(*args: Any, **kwargs: Any) -> dict[str, float]:
+    def counted(*args: Any, **kwargs: Any) -> None:
         calls.append(1)
-        return {}
 
-    monkeypatch.setattr(embedding, "warm_up", counted)
+    # The job's function, not embedding.warm_up: an earlier test's warm-up in this process may
+    # still be waiting for a quiet second, and would call a patched embedding.warm_up too.
+    monkeypatch.setattr(_jobs, "_warm_up", counted)
     app.run()
     no_exceptions(app)
     app.run()  # a second run (and a second session, below) must not start another
