@@ -13,7 +13,6 @@ import json
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -204,22 +203,29 @@ class CliRun:
     after: dict[str, tuple[int, int]]
 
 
+class CliRuns:
+    """Each corpus file through the CLI, on its own copy of the base workspace, run when a test
+    first asks for it. Under pytest-xdist every worker builds its own module fixtures: running
+    the whole corpus up front ran all 75 files on each of the three workers (~100 s of setup
+    each), where a worker needs only the cases it was given."""
+
+    def __init__(self, base: Path, folder: Path) -> None:
+        self.base, self.folder = base, folder
+        self.done: dict[str, CliRun] = {}
+
+    def __getitem__(self, name: str) -> CliRun:
+        if name not in self.done:
+            db = _copy(self.base, self.folder / f"case{sorted(CASES).index(name)}")
+            command = [sys.executable, "-m", "analytics", *_cli_args(name), "--db", str(db), "--json"]
+            done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=180,
+                                  check=False)
+            self.done[name] = CliRun(db, done, _fingerprint(db))
+        return self.done[name]
+
+
 @pytest.fixture(scope="module")
-def cli_runs(base_db: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, CliRun]:
-    """Every corpus file through the CLI, each on its own copy of the base workspace.
-
-    Three processes at a time: the runs are independent and mostly interpreter start-up.
-    """
-    folder = tmp_path_factory.mktemp("bad-cli")
-    dbs = {name: _copy(base_db, folder / f"case{i}") for i, name in enumerate(sorted(CASES))}
-
-    def run(name: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "analytics", *_cli_args(name), "--db", str(dbs[name]), "--json"]
-        return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=180)
-
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        done = dict(zip(dbs, pool.map(run, dbs), strict=True))
-    return {name: CliRun(db, done[name], _fingerprint(db)) for name, db in dbs.items()}
+def cli_runs(base_db: Path, tmp_path_factory: pytest.TempPathFactory) -> CliRuns:
+    return CliRuns(base_db, tmp_path_factory.mktemp("bad-cli"))
 
 
 def _page(ws: Workspace, name: str) -> Any:
@@ -262,7 +268,7 @@ def test_the_corpus_is_complete_and_documented() -> None:
 
 
 @pytest.mark.parametrize("name", _params())
-def test_bad_input(name: str, base_db: Path, cli_runs: dict[str, CliRun], tmp_path: Path) -> None:
+def test_bad_input(name: str, base_db: Path, cli_runs: CliRuns, tmp_path: Path) -> None:
     case = CASES[name]
     before = _fingerprint(base_db)
     cli_db, done, after = cli_runs[name].db, cli_runs[name].done, cli_runs[name].after
