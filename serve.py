@@ -45,7 +45,13 @@ def preload() -> None:
 
 
 def main() -> None:
-    preload()
+    from analytics.errors import ShopperLensError
+
+    try:
+        preload()
+    except ShopperLensError as e:  # an invalid setting: say so, as the CLI does, and do not start
+        print(f"{e.title}: {e}", file=sys.stderr)
+        sys.exit(2)
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", str(APP), *sys.argv[1:]]

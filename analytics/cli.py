@@ -1067,4 +1067,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.json:
         print(json.dumps(result, default=str))
-    return 0
+    return int(result.get("exit_code", 0))  # `app`: the dashboard's own (2: refused to start)

@@ -35,6 +35,16 @@ def test_bad_file_exits_2_with_a_message_and_no_traceback(tmp_path):
     assert "binary.csv" in out.stderr and "Traceback" not in out.stderr + out.stdout
 
 
+def test_app_refuses_to_start_on_an_invalid_setting_with_its_message(tmp_path, monkeypatch):
+    """serve.py reads the settings before the server listens: a typo stops it with the setting's
+    message and exit code 2 (passed on by `app`), not a traceback or a server that fails later."""
+    monkeypatch.setenv("SHOPPER_LENS_MAP_WARMUP", "yes")
+    out = cli("app", "--port", "8599", db=tmp_path / "w.duckdb")
+    assert out.returncode == 2, out.stderr
+    assert "Invalid setting: SHOPPER_LENS_MAP_WARMUP='yes' is not valid" in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+
+
 def test_mapping_flags_and_datasets_and_delete(tmp_path):
     (tmp_path / "x.csv").write_text("who,when,what\nu1,2024-01-01 10:00:00,view\n")
     db = tmp_path / "w.duckdb"
