@@ -47,7 +47,7 @@ EVENT_FIELDS = (
     Field("user_id", "id", True, "Who did it (customer, visitor, loyalty or household id)",
           ("userid", "user", "customer_id", "customerid", "visitorid", "visitor_id", "client_id",
            "household_id", "member_id", "loyalty_id", "shopper_id", "account_id", "user_pseudo_id",
-           "anonymousid", "cust_id", "customer")),
+           "anonymousid", "cust_id", "customer", "household_key")),
     Field("event_time", "timestamp", True, "When it happened",
           ("timestamp", "time", "event_timestamp", "datetime", "date", "invoicedate", "created_at",
            "transaction_timestamp", "ts", "occurred_at", "order_date", "purchase_date",
@@ -56,7 +56,9 @@ EVENT_FIELDS = (
           "What happened (view, cart, purchase, …); offline sources default to purchase",
           ("event", "event_name", "type", "action", "eventtype", "activity",
            # analytics action codes and order statuses, read through the value map
-           "action_type", "ecommerceaction_type", "order_status", "status", "financial_status")),
+           "action_type", "ecommerceaction_type", "order_status", "status", "financial_status",
+           # Taobao / Tmall / Tianchi user-behaviour logs
+           "behavior_type", "behaviour_type", "behavior", "behaviour")),
     Field("item_id", "id", False, "Product / SKU",
           ("product_id", "itemid", "sku", "stockcode", "productid", "article_id", "lineitem_sku")),
     Field("category", "text", False, "Product category",
@@ -97,7 +99,8 @@ ITEM_FIELDS = (
 
 USER_FIELDS = (
     Field("user_id", "id", True, "Customer id",
-          ("customer_id", "customerid", "household_id", "userid", "member_id", "loyalty_id", "id")),
+          ("customer_id", "customerid", "household_id", "household_key", "userid", "member_id",
+           "loyalty_id", "id")),
 )
 
 IDENTITY_FIELDS = (
@@ -110,7 +113,7 @@ IDENTITY_FIELDS = (
 
 EXPERIMENT_FIELDS = (
     Field("user_id", "id", True, "Who was assigned",
-          ("customer_id", "customerid", "userid", "visitorid", "household_id")),
+          ("customer_id", "customerid", "userid", "visitorid", "household_id", "household_key")),
     Field("experiment", "text", False, "Experiment / campaign name; defaults to the file name",
           ("experiment_name", "campaign", "campaign_id", "test", "test_name")),
     Field("variant", "text", True, "Arm (treatment, control, …)",

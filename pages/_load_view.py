@@ -168,6 +168,8 @@ def load_options(file_id: str, name: str, path: Path) -> LoadOptions:
     kind = left.selectbox("This file holds", kinds, index=kinds.index(inspection.kind),
                           key=f"{file_id}:kind")
     source = mid.selectbox("Source", SOURCES, key=f"{file_id}:source",
+                           index=SOURCES.index(inspection.source) if inspection.source in SOURCES
+                           else 0,
                            help="offline = in-store / POS purchases")
     pii_mode = None
     if inspection.pii:
@@ -187,11 +189,21 @@ def load_options(file_id: str, name: str, path: Path) -> LoadOptions:
     constants = fixed_values(file_id, kind)
     if "time_unit" in inspection.mapping.constants:  # times since a test began
         unit = inspection.mapping.constants["time_unit"]
-        start = st.text_input(f"Start date of the test (the file counts {unit} from it)",
+        since = inspection.mapping.constants.get("time_since", "the test started")
+        start = st.text_input(f"Date of {since} (the file counts {unit} from it)"
+                              if "time_since" in inspection.mapping.constants else
+                              f"Start date of the test (the file counts {unit} from it)",
                               key=f"{file_id}:origin", placeholder="YYYY-MM-DD",
                               help="Without it the file is refused: its times are no dates")
         if start.strip():
             constants["time_origin"] = start.strip()
+    if inspection.mapping.constants.get("time_format") == "mmdd":  # dates without a year
+        year = st.text_input("Year of the data (the file's dates are month and day only)",
+                             key=f"{file_id}:year", placeholder="YYYY",
+                             help="Without it the file is refused: a guessed year would shift "
+                             "every date and weekday")
+        if year.strip():
+            constants["time_year"] = year.strip()
     return LoadOptions(name=name, kind=kind, preset="auto", header=header, mapping=changes,
                        source=source, pii_mode=pii_mode, event_map=event_map, constants=constants)
 

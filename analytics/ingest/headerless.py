@@ -47,7 +47,7 @@ def classify(values: Sequence[str]) -> str:
 
 def suggest(columns: list[str], records: list[dict[str, Any]]) -> tuple[ColumnMapping, str]:
     """An events mapping from values, and the reason shown to the user."""
-    known_shape = realshapes.yoochoose(columns, records)  # a public headerless shape
+    known_shape = realshapes.yoochoose(columns, records) or realshapes.taobao(columns, records)
     if known_shape is not None:
         return known_shape
     roles = {c: classify([str(r[c]).strip() for r in records
@@ -83,6 +83,16 @@ def suggest(columns: list[str], records: list[dict[str, Any]]) -> tuple[ColumnMa
 _PERSON = re.compile(r"user|visitor|customer|client|member|shopper|household|account|buyer|cust",
                      re.I)
 _ORDERISH = re.compile(r"order|invoice|transaction|basket|receipt", re.I)
+
+
+def transaction_lines(columns: list[str], records: list[dict[str, Any]]) -> str | None:
+    """What shows a file to be purchase lines, a shopper id beside an order id (a product
+    list or a customer table has no per-row order), or None."""
+    roles = roles_of(columns, records)
+    ids = [c for c in columns if roles[c] in ("id", "rating")]  # small id ranges look like ratings
+    person = next((c for c in ids if _PERSON.search(c) and not _ORDERISH.search(c)), None)
+    order = next((c for c in ids if _ORDERISH.search(c) and c != person), None)
+    return f"a shopper id ({person}) beside an order id ({order})" if person and order else None
 
 
 def roles_of(columns: list[str], records: list[dict[str, Any]]) -> dict[str, str]:

@@ -70,6 +70,7 @@ class Inspection:
     # known vocabulary the suggested value map (mapping.value_map) comes from.
     event_values: dict[str, int] = field(default_factory=dict)
     vocabulary: str | None = None
+    source: str = "online"  # suggested by the preset (in-store exports: offline)
     sample: list[dict[str, Any]] = field(default_factory=list, repr=False)  # first 1,000 rows
 
     def for_event_column(self, mapping: ColumnMapping) -> Inspection:
@@ -177,7 +178,8 @@ def inspect_file(ws: Workspace, path: Path, *, name: str | None = None, kind: st
     inspection = Inspection(
         name=name, format=fmt, columns=columns, preview=records[:PREVIEW_ROWS], kind=kind,
         preset=chosen.name if chosen else None, preset_reason=reason, mapping=mapping,
-        pii=pii.detect(sample, kind), sample=records)
+        pii=pii.detect(sample, kind), sample=records,
+        source=chosen.source if chosen else "online")
     mapping, values, vocabulary = _with_value_map(mapping, records)
     return replace(inspection, mapping=mapping, event_values=values, vocabulary=vocabulary)
 
@@ -195,6 +197,10 @@ def _explain_kind(kind: str, mapping: ColumnMapping, columns: list[str],
         found = headerless.events_reason(events, columns, records)
         if found:
             return found[0], f"guessed {found[1]}; columns suggested from names and values"
+        lines = headerless.transaction_lines(columns, records) if kind == "items" else None
+        if lines:  # never a catalogue: loaded as one, every purchase would be lost
+            return events, (f"guessed events, not a product list: it has {lines}, but no "
+                            "column holds a date or time (map event_time)")
     required = [f.name for f in KIND_FIELDS[kind] if f.required and f.name in mapping.columns]
     shown = ", ".join(f"{f} = {mapping.columns[f]}" for f in required)
     return mapping, (f"no known export format recognised; guessed {kind}"
@@ -694,7 +700,8 @@ def _prepare(ws: Workspace, path: Path, options: LoadOptions
         raise refused
     inspection = inspection.for_event_column(inspection.mapping.with_columns(options.mapping or {}))
     column_map = inspection.mapping
-    column_map = _with_defaults(column_map, inspection, options.source, options.constants)
+    column_map = _with_defaults(column_map, inspection, options.source or inspection.source,
+                                options.constants)
     if options.event_map:
         column_map = replace(column_map, value_map={**column_map.value_map,
                                                     **vocab.normalise_map(options.event_map)})
@@ -702,6 +709,17 @@ def _prepare(ws: Workspace, path: Path, options: LoadOptions
         normalise.price_scale(column_map)  # a bad --set price_scale is refused before any reading
     except IngestError as e:
         raise IngestError(f"{inspection.name}: {e.message}", hint=e.hint) from e
+    lines = headerless.transaction_lines(inspection.columns, inspection.sample) \
+        if options.kind is None and column_map.kind == "events" else None
+    if lines and "event_time" not in column_map.mapped():
+        raise MappingError(
+            f"{inspection.name}: these are purchase lines, not a product list: the file has "
+            f"{lines}, but no column holds a date or time, so they cannot become events "
+            "(recency, RFM, journeys and cohorts all need one).",
+            hint="Map the date column with --map event_time=COLUMN (Data page: the event_time "
+            "box); a column of day numbers also needs --set time_unit=days --set "
+            "time_origin=YYYY-MM-DD (the date of day 0). If it really is a product list, load "
+            "it with --kind items. Nothing was changed.")
     try:
         validate(column_map, inspection.columns, inspection.name)
     except MappingError as e:
@@ -715,7 +733,7 @@ def _prepare(ws: Workspace, path: Path, options: LoadOptions
                                "off). " + e.hint) from e
         raise
     resolved = _Options(
-        source=options.source or "online",
+        source=options.source or inspection.source,
         timezone=options.timezone or settings.get("SHOPPER_LENS_SOURCE_TIMEZONE"),
         pii_mode=options.pii_mode or settings.get("SHOPPER_LENS_PII"),
         day_first=options.day_first, strict=options.strict,

@@ -326,6 +326,9 @@ def build(cur: duckdb.DuckDBPyConnection, mapping: ColumnMapping, dtypes: dict[s
         if field_.type == "timestamp" and "time_unit" in mapping.constants:
             plan.typed.append(relative_time(src, mapping, sampler, plan, field_.name))
             continue
+        if field_.type == "timestamp" and mapping.constants.get("time_format") == "mmdd":
+            plan.typed.append(month_day_time(src, mapping, plan, field_.name))
+            continue
         typed = _typed(field_, src, dtype, sampler, plan)
         if scale is not None and field_.name in ("price", "revenue"):
             typed = Typed(typed.name, f"({typed.value}) * {plan.param(scale)}", typed.raw,
@@ -352,6 +355,27 @@ def _typed(field_: Field, src: str, dtype: str, sampler: Sampler, plan: Plan) ->
 TIME_UNITS = {"seconds": 1e6, "minutes": 6e7, "hours": 3.6e9, "days": 8.64e10}
 
 
+def month_day_time(src: str, mapping: ColumnMapping, plan: Plan, name: str) -> Typed:
+    """Dates written as month and day only (Tmall's time_stamp 1111 = 11 November), in the
+    year the user gives with ``time_year``: without it the file is refused, never guessed."""
+    column = mapping.columns.get(name, name)
+    year = mapping.constants.get("time_year", "").strip()
+    if not year:
+        raise IngestError(
+            f"`{column}` holds a month and a day only (1111 = 11 November), no year: read as "
+            "a number every row would fall on 1 January 1970, and a guessed year would shift "
+            "every date, weekday and season.",
+            hint="Give the year of the data: --set time_year=YYYY (Data page: the year box). "
+            "Nothing was changed.")
+    if not (year.isdigit() and 1990 <= int(year) <= 2100):
+        raise IngestError(f"time_year {year!r} is not a year.",
+                          hint="Use four digits, e.g. --set time_year=2014.")
+    text = f"lpad({_text(src)}, 4, '0')"
+    value = (f"CAST(try_strptime({plan.param(year)} || {text}, '%Y%m%d') AS TIMESTAMP)")
+    plan.notes.append(f"{name}: `{column}` read as month and day in {year} (time_year).")
+    return Typed(name, value, _text(src), "a month and day (MMDD)")
+
+
 def relative_time(src: str, mapping: ColumnMapping, sampler: Sampler, plan: Plan,
                   name: str) -> Typed:
     """``time_origin + value × time_unit`` for a column of offsets since the test started."""
@@ -359,7 +383,11 @@ def relative_time(src: str, mapping: ColumnMapping, sampler: Sampler, plan: Plan
     if unit not in TIME_UNITS:
         raise IngestError(f"time_unit {unit!r} is not one of {', '.join(TIME_UNITS)}.",
                           hint="For hours since the start use --set time_unit=hours.")
-    column = mapping.columns.get(name, name)
+    column = mapping.columns.get(name) or " and ".join(
+        f"`{c}`" for c in dict.fromkeys(re.findall(r"\{([^{}]+)\}", mapping.expressions.get(name, "")))
+    ) or name
+    column = column if column.startswith("`") else f"`{column}`"
+    since = mapping.constants.get("time_since", "the test started")
     text = _text(src)
     origin = mapping.constants.get("time_origin")
     if not origin:
@@ -368,10 +396,11 @@ def relative_time(src: str, mapping: ColumnMapping, sampler: Sampler, plan: Plan
         lo, hi = sampler.cur.execute(sql, bind(sql, plan.params)).fetchall()[0]
         span = f" (values {lo:g} to {hi:g})" if lo is not None else ""
         raise IngestError(
-            f"`{column}` counts {unit} since the test started{span}, not dates: read as an epoch "
-            "every row would fall in January 1970, so no row gets a calendar date.",
-            hint="Give the date the test started: --set time_origin=YYYY-MM-DD (Data page: "
-            "Start date of the test); each time is then that date plus the offset. Nothing was changed.")
+            f"{column} count{'' if ' and ' in column else 's'} {unit} since {since}{span}, not "
+            "dates: read as an epoch every row would fall in January 1970, so no row gets a "
+            "calendar date.",
+            hint=f"Give the date of the start ({since}): --set time_origin=YYYY-MM-DD (Data "
+            "page: the start date box); each time is then that date plus the offset. Nothing was changed.")
     try:
         start = datetime.fromisoformat(origin.strip())
     except ValueError:
@@ -382,6 +411,6 @@ def relative_time(src: str, mapping: ColumnMapping, sampler: Sampler, plan: Plan
     micros = f"CASE WHEN isfinite({number}) AND abs({number} * {factor}) < 3e17 THEN {number} END"
     value = (f"(CAST({plan.param(start.replace(tzinfo=None))} AS TIMESTAMP) + "
              f"to_microseconds(CAST(round(({micros}) * {factor}) AS BIGINT)))")
-    plan.notes.append(f"{name}: `{column}` read as {unit} since {start:%Y-%m-%d %H:%M} "
-                      "(time_origin).")
+    plan.notes.append(f"{name}: {column} read as {unit} since {start:%Y-%m-%d %H:%M} "
+                      f"(time_origin, {since}).")
     return Typed(name, value, text, f"a number of {unit}")

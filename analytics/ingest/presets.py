@@ -30,6 +30,7 @@ class Preset:
     # (nested event properties differ per event: product_id on a view, $productId on revenue).
     coalesced: tuple[str, ...] = ()
     constants: dict[str, str] = field(default_factory=dict)  # e.g. time_unit
+    source: str = "online"  # where the rows come from unless the user says (offline: in store)
 
     def matches(self, columns: list[str]) -> bool:
         present = {c.lower() for c in columns}
@@ -382,6 +383,54 @@ PRESETS: tuple[Preset, ...] = (
         note="Starbucks transcript: transactions are purchases with their amount; offer "
         "received/viewed/completed rows are offer touches, not shopping steps, and are "
         "rejected with that reason.",
+    ),
+    # Tianchi mobile recommendation (Alibaba): behaviour codes and times to the hour.
+    Preset(
+        "tianchi_mobile", "Tianchi mobile recommendation user behaviour (Alibaba)", "events",
+        ("user_id", "item_id", "behavior_type", "item_category", "time"),
+        {"user_id": ("user_id",), "item_id": ("item_id",), "category": ("item_category",)},
+        {"event_type": "CASE trim(CAST({behavior_type} AS VARCHAR)) WHEN '1' THEN 'view' "
+                       "WHEN '2' THEN 'wishlist' WHEN '3' THEN 'cart' WHEN '4' THEN 'purchase' "
+                       "ELSE CAST({behavior_type} AS VARCHAR) END",
+         "event_time": "CAST(try_strptime(trim(CAST({time} AS VARCHAR)), '%Y-%m-%d %H') "
+                       "AS VARCHAR)"},
+        note="Tianchi: behavior_type 1 = view, 2 = favourite (wish list), 3 = cart, "
+        "4 = purchase. Times are to the hour, so the 30-minute visits are approximate: a "
+        "shopper's events within one hour form one visit. There are no prices (no monetary "
+        "value); user_geohash is not loaded.",
+    ),
+    # Tmall repeat buyers (IJCAI-15, Alibaba) behaviour log: action codes and MMDD dates.
+    Preset(
+        "tmall_user_log", "Tmall repeat-buyers user behaviour log (IJCAI-15)", "events",
+        ("user_id", "item_id", "cat_id", "seller_id", "time_stamp", "action_type"),
+        {"user_id": ("user_id",), "item_id": ("item_id",), "category": ("cat_id",),
+         "brand": ("brand_id",), "event_time": ("time_stamp",)},
+        {"event_type": "CASE trim(CAST({action_type} AS VARCHAR)) WHEN '0' THEN 'view' "
+                       "WHEN '1' THEN 'cart' WHEN '2' THEN 'purchase' WHEN '3' THEN 'wishlist' "
+                       "ELSE CAST({action_type} AS VARCHAR) END"},
+        constants={"time_format": "mmdd"},
+        note="Tmall: action_type 0 = click (view), 1 = add to cart, 2 = purchase, "
+        "3 = favourite (wish list); time_stamp is a day (MMDD) with no time of day, so a "
+        "shopper's day is one visit. There are no prices (no monetary value); seller_id is "
+        "not loaded.",
+    ),
+    # dunnhumby The Complete Journey: a household's loyalty-card purchases in store, timed by
+    # day number (1 = the first day of the data) and hhmm, with no calendar date at all.
+    Preset(
+        "dunnhumby_transactions", "dunnhumby The Complete Journey transactions", "events",
+        ("household_key", "BASKET_ID", "DAY", "PRODUCT_ID", "SALES_VALUE", "TRANS_TIME"),
+        {"user_id": ("household_key",), "order_id": ("BASKET_ID",), "item_id": ("PRODUCT_ID",),
+         "quantity": ("QUANTITY",), "revenue": ("SALES_VALUE",)},
+        {"event_type": "'purchase'",
+         # days since day 1 at 00:00, the time of day as a fraction (0219 = 02:19)
+         "event_time": "CAST(TRY_CAST({DAY} AS BIGINT) - 1 + "
+                       "(TRY_CAST({TRANS_TIME} AS BIGINT) // 100 * 60 + "
+                       "TRY_CAST({TRANS_TIME} AS BIGINT) % 100) / 1440.0 AS VARCHAR)"},
+        constants={"time_unit": "days", "time_since": "day 1 of the data"},
+        source="offline",
+        note="dunnhumby: in-store purchases by household (loaded as offline); SALES_VALUE is "
+        "what the retailer received, after the loyalty (RETAIL_DISC) and coupon discounts, "
+        "which are not loaded. WEEK_NO and STORE_ID are not loaded.",
     ),
     *(_canonical(kind) for kind in KIND_FIELDS),
 )

@@ -3,7 +3,8 @@
 Two kinds of shape live here:
 
 * headerless dumps recognised from their values (the Yoochoose / RecSys Challenge 2015 clicks
-  and buys files have no header row and no user id: the session is the shopper);
+  and buys files have no header row and no user id: the session is the shopper; Taobao's
+  UserBehavior.csv is user, item, category, behaviour, epoch seconds);
 * shapes that cannot be loaded honestly, refused with what is missing and what to do
   (Instacart's orders have no dates at all, only weekday, hour and days since the previous
   order: any event time would be invented, and recency, cohorts and RFM with it).
@@ -74,6 +75,29 @@ def yoochoose(columns: list[str], records: list[dict[str, Any]]
                 "time, item, price, quantity (0 = not recorded, loaded as missing; the price "
                 "unit is not documented). There is no user id: each session is its own shopper")
     return None
+
+
+_EPOCH_S = re.compile(r"1\d{9}")  # epoch seconds, 2001-09 to 2033-05
+_TAOBAO_TYPES = {"pv", "fav", "cart", "buy"}
+
+
+def taobao(columns: list[str], records: list[dict[str, Any]]
+           ) -> tuple[ColumnMapping, str] | None:
+    """The mapping of Taobao's headerless UserBehavior.csv (user, item, category id, pv | fav |
+    cart | buy, epoch seconds), with the reason shown; the value map comes from the vocabulary."""
+    if len(columns) != 5:
+        return None
+    values = [_column(records, c) for c in columns]
+    ids_ok = all(_all(_INT, v) for v in values[:3])
+    types = {v.lower() for v in values[3]}
+    if not (ids_ok and types and types <= _TAOBAO_TYPES and _all(_EPOCH_S, values[4])):
+        return None
+    chosen = dict(zip(("user_id", "item_id", "category", "event_type", "event_time"), columns,
+                      strict=True))
+    return (ColumnMapping("events", chosen),
+            "no header row; the shape of Taobao's UserBehavior.csv: user, item, category id, "
+            "behaviour (pv = view, fav = wish list, cart, buy = purchase), epoch seconds. "
+            "It has no prices, so revenue and RFM's monetary value stay empty")
 
 
 # Instacart Market Basket Analysis: orders.csv and the order-line files.

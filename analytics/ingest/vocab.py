@@ -129,6 +129,11 @@ OFFER_EVENTS: dict[str, str] = {
     "transaction": "purchase",
 }
 
+# Alibaba's user-behaviour logs (Taobao UserBehavior, Tmall, Tianchi): pv is a page (item)
+# view, fav a favourite (a wish list), cart and buy as named.
+TAOBAO_BEHAVIOR: dict[str, str] = {"pv": "view", "fav": "wishlist", "cart": "cart",
+                                   "buy": "purchase"}
+
 VOCABULARIES: tuple[tuple[str, str, Mapping[str, str]], ...] = (
     ("ua_action_codes", "Universal Analytics eCommerceAction.action_type codes", UA_ACTION_CODES),
     ("ga4", "GA4 event names", GA4_EVENTS),
@@ -138,6 +143,7 @@ VOCABULARIES: tuple[tuple[str, str, Mapping[str, str]], ...] = (
     ("product_analytics", "Mixpanel / Amplitude / Segment event names", PRODUCT_ANALYTICS_EVENTS),
     ("woocommerce_status", "WooCommerce order statuses", WOO_ORDER_STATUSES),
     ("offer_events", "Starbucks-style offer events", OFFER_EVENTS),
+    ("taobao_behavior", "Taobao / Tmall behaviour types (pv, fav, cart, buy)", TAOBAO_BEHAVIOR),
 )
 
 # Shown next to a suggestion the user should look at (the choice is theirs).

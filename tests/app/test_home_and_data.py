@@ -128,3 +128,42 @@ def test_data_page_asks_for_the_start_of_a_test_counted_in_hours(app: AppTest):
     frame = preview_frame(at).value.sort_values("event_time")
     assert [str(t) for t in frame["event_time"]] == ["2018-07-06 12:00:00", "2018-07-30 18:00:00"]
     assert list(frame["revenue"]) == [19.89, 0.83]
+
+
+# a file of month-and-day dates asks for the year; an in-store export comes in as offline ---
+TMALL = ("user_id,item_id,cat_id,seller_id,brand_id,time_stamp,action_type\n"
+         "328862,323294,833,2882,2661,0829,0\n"
+         "328862,323294,833,2882,2661,1111,2\n")
+DUNNHUMBY = ("household_key,BASKET_ID,DAY,PRODUCT_ID,QUANTITY,SALES_VALUE,STORE_ID,RETAIL_DISC,"
+             "TRANS_TIME,WEEK_NO,COUPON_DISC,COUPON_MATCH_DISC\n"
+             "2375,26984851472,1,1004906,1,1.39,364,-0.6,1631,1,0,0\n"
+             "1364,26984896261,2,842930,1,2.19,31742,0,1520,1,0,0\n")
+
+
+def test_data_page_asks_for_the_year_of_month_day_dates(app: AppTest):
+    at = app.run()
+    at.switch_page("pages/data.py").run()
+    at.file_uploader[0].upload("user_log_format1.csv", TMALL.encode(), "text/csv").run()
+    no_exceptions(at)
+    assert any("no year" in e.value for e in at.error), [e.value for e in at.error]
+    at.text_input(key=next(t.key for t in at.text_input if str(t.key).endswith(":year"))) \
+        .input("2014").run()
+    no_exceptions(at)
+    frame = preview_frame(at).value.sort_values("event_time")
+    assert [str(t) for t in frame["event_time"]] == ["2014-08-29 00:00:00", "2014-11-11 00:00:00"]
+    assert list(frame["event_type"]) == ["view", "purchase"]
+
+
+def test_data_page_takes_dunnhumby_as_offline_and_asks_for_the_date_of_day_1(app: AppTest):
+    at = app.run()
+    at.switch_page("pages/data.py").run()
+    at.file_uploader[0].upload("transaction_data.csv", DUNNHUMBY.encode(), "text/csv").run()
+    no_exceptions(at)
+    assert at.selectbox(key=next(s.key for s in at.selectbox
+                                 if str(s.key).endswith(":source"))).value == "offline"
+    origin = next(t for t in at.text_input if str(t.key).endswith(":origin"))
+    assert "day 1 of the data" in origin.label
+    at.text_input(key=origin.key).input("2020-03-02").run()
+    no_exceptions(at)
+    frame = preview_frame(at).value.sort_values("event_time")
+    assert [str(t) for t in frame["event_time"]] == ["2020-03-02 16:31:00", "2020-03-03 15:20:00"]
