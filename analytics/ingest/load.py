@@ -915,7 +915,7 @@ def _drop_broken_lines(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat) -> Non
     lines, params = ndjson_rejects_sql(fmt)
     cur.execute(f"CREATE TEMP TABLE _bad_lines AS {lines}", params)
     first = cur.execute("SELECT min(rowid) FROM _src").fetchall()[0][0]
-    if first is not None:
+    if first is not None and not fmt.unnested:  # unnested, a broken line yields no row
         cur.execute("DELETE FROM _src WHERE rowid - ? + 1 IN (SELECT k FROM _bad_lines)", [first])
 
 

@@ -384,6 +384,40 @@ PRESETS: tuple[Preset, ...] = (
         "received/viewed/completed rows are offer touches, not shopping steps, and are "
         "rejected with that reason.",
     ),
+    # OTTO (Kaggle 2022) sessions: JSON lines of {session, events: [{aid, ts, type}]} (ts in
+    # ms, type clicks/carts/orders; read as a row per event), or the flattened Parquet
+    # conversions (ts in seconds, type 0/1/2: never the Universal Analytics codes they look like).
+    Preset(
+        "otto_sessions", "OTTO e-commerce sessions (Kaggle 2022)", "events",
+        ("session", "aid", "ts", "type"),
+        {"user_id": ("session",), "session_id": ("session",), "item_id": ("aid",),
+         "event_time": ("ts",)},
+        {"event_type": "CASE lower(trim(CAST({type} AS VARCHAR))) WHEN 'clicks' THEN 'view' "
+                       "WHEN '0' THEN 'view' WHEN 'carts' THEN 'cart' WHEN '1' THEN 'cart' "
+                       "WHEN 'orders' THEN 'purchase' WHEN '2' THEN 'purchase' "
+                       "ELSE CAST({type} AS VARCHAR) END"},
+        note="OTTO: there is no shopper id, so each session is its own shopper (no repeat "
+        "visits, recency within the session's day); clicks are views, carts cart adds, orders "
+        "purchases (one per ordered item, with no price: no monetary value).",
+    ),
+    # Coveo SIGIR eCom 2021 data challenge browsing_train.csv: sessions of hashed page views
+    # and product actions (detail, add, remove, purchase, click), epoch ms.
+    Preset(
+        "coveo_browsing", "Coveo SIGIR eCom 2021 browsing sessions", "events",
+        ("session_id_hash", "event_type", "product_action", "product_sku_hash",
+         "server_timestamp_epoch_ms"),
+        {"user_id": ("session_id_hash",), "session_id": ("session_id_hash",),
+         "item_id": ("product_sku_hash",), "event_time": ("server_timestamp_epoch_ms",)},
+        {"event_type": "CASE lower(trim(CAST({product_action} AS VARCHAR))) "
+                       "WHEN 'detail' THEN 'view' WHEN 'click' THEN 'view' WHEN 'add' THEN 'cart' "
+                       "WHEN 'remove' THEN 'remove_from_cart' WHEN 'purchase' THEN 'purchase' "
+                       "ELSE CASE WHEN lower(trim(CAST({event_type} AS VARCHAR))) = 'pageview' "
+                       "THEN 'view' ELSE coalesce(CAST({product_action} AS VARCHAR), "
+                       "CAST({event_type} AS VARCHAR)) END END"},
+        note="Coveo: there is no shopper id, so each session is its own shopper; product "
+        "actions detail and click are views, add and remove cart steps, purchase a purchase; "
+        "page views without a product are views with no item. There are no prices.",
+    ),
     # Tianchi mobile recommendation (Alibaba): behaviour codes and times to the hour.
     Preset(
         "tianchi_mobile", "Tianchi mobile recommendation user behaviour (Alibaba)", "events",

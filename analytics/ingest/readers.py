@@ -56,6 +56,7 @@ class SourceFormat:
     notes: tuple[str, ...] = field(default_factory=tuple)
     header: bool = True  # delimited text: the first line names the columns
     header_unsure: bool = False  # auto-detection could not tell (every column is text)
+    unnested: str = ""  # a records column holding a list of events, one row per element
 
     def describe(self) -> str:
         parts = [self.format.upper() if self.format != "ndjson" else "NDJSON"]
@@ -405,7 +406,7 @@ def _flatten(columns: list[tuple[str, str]]) -> tuple[list[str], str]:
     exprs: list[str] = []
 
     def visit(path: list[str], dtype: str) -> None:
-        if dtype.startswith("STRUCT("):
+        if dtype.startswith("STRUCT(") and not dtype.endswith("[]"):  # STRUCT(…)[] is a list
             for child, child_type in _struct_fields(dtype):
                 visit([*path, child], child_type)
             return
@@ -453,10 +454,37 @@ def relation_sql(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat, store_reject
         raise _read_error(fmt, e) from e
     if fmt.delimiter == " " and fmt.format == "csv":
         return _whitespace_sql(cur, fmt, call, params)
-    names, projection = _flatten([(row[0], str(row[1])) for row in described])
+    columns = [(row[0], str(row[1])) for row in described]
+    events = _events_list(columns) if fmt.format in ("json", "ndjson") else None
+    if events is not None:  # one record per visit holding its events (OTTO): a row per event
+        call = (f"(SELECT * EXCLUDE ({quote_ident(events)}), "
+                f"unnest({quote_ident(events)}, recursive := true) FROM {call})")
+        described = cur.execute(f"DESCRIBE SELECT * FROM {call}", params).fetchall()
+        columns = [(row[0], str(row[1])) for row in described]
+        note = (f"Each record holds a list of events (`{events}`): read as one row per event, "
+                "with the record's other fields repeated.")
+        fmt = replace(fmt, unnested=events,
+                      notes=fmt.notes if note in fmt.notes else (*fmt.notes, note))
+    names, projection = _flatten(columns)
     _check_header(names, fmt.name)
     fmt = replace(fmt, columns=tuple(names), select=projection)
     return fmt, f"SELECT {projection} FROM {call}", params
+
+
+def _events_list(columns: list[tuple[str, str]]) -> str | None:
+    """The column of a records file that is its list of events: named events, a list of flat
+    structs beside scalar fields only (a list elsewhere, e.g. a purchase's items, stays JSON)."""
+    lists = [(c, t) for c, t in columns if t.endswith("[]") or t.startswith("MAP(")]
+    if len(lists) != 1 or lists[0][0].lower() != "events":
+        return None
+    name, dtype = lists[0]
+    if not dtype.startswith("STRUCT(") or not dtype.endswith(")[]"):
+        return None
+    fields = _struct_fields(dtype[:-2])
+    plain = all(not (t.startswith("STRUCT(") or t.endswith("]")) for _, t in fields)
+    clash = {f.lower() for f, _ in fields} & {c.lower() for c, _ in columns}
+    return name if fields and plain and not clash and all(
+        not t.startswith("STRUCT(") for c, t in columns if c != name) else None
 
 
 def _whitespace_sql(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat, call: str,

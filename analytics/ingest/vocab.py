@@ -183,7 +183,12 @@ def suggest(values: Mapping[str, int]) -> tuple[dict[str, str], str | None]:
         # Ties on the unknown values go to the table that names more of the file's values.
         covered = (sum(n for v, n in unknown.items() if v in table),
                    sum(n for v, n in values.items() if _key(v) in table))
-        if covered[0] and (best is None or covered > best[0]):
+        # A table that would send several distinct values, all there is, to one type explains
+        # nothing (OTTO's 0/1/2 read as UA codes: every cart and order a view): not suggested.
+        targets = {table[v] for v in unknown if v in table}
+        collapses = len(unknown) > 1 and set(unknown) <= set(table) and len(targets) == 1 \
+            and SKIP not in targets  # skipping several kinds of non-shopping rows is a choice
+        if covered[0] and not collapses and (best is None or covered > best[0]):
             best = (covered, label, table)
     if best is None:
         return {}, None
