@@ -1,4 +1,5 @@
-"""Alibaba (Taobao, Tianchi, Tmall) behaviour logs, OTTO and Coveo sessions and dunnhumby's The Complete
+"""Alibaba (Taobao, Tianchi, Tmall) behaviour logs, OTTO, Coveo and Dressipi sessions, the GA4
+nested export and dunnhumby's The Complete
 Journey: each loads right with no typed mapping, or is refused saying what is missing and what
 to do.
 
@@ -89,6 +90,22 @@ def test_otto_json_lines_become_one_row_per_event_with_its_types(ws, write):
     assert list(got["user_id"]) == ["0", "1", "0", "0"] and list(got["session_id"])[0] == "0"
     assert list(got["item_id"]) == ["1517085", "424964", "1563459", "1563459"]
     assert got["event_time"].iloc[0] == datetime(2022, 7, 31, 22, 0, 0, 25_000)
+
+
+@pytest.mark.parametrize("shape", ["otto", "ga4"])
+def test_a_broken_line_in_an_unnested_file_is_one_reject_and_no_row_is_lost(ws, write, shape):
+    if shape == "otto":
+        good, name = [json.dumps(r) for r in OTTO], "otto_train.jsonl"
+        rows = 4
+    else:
+        t = 1612051200 * 10**6
+        good = [json.dumps(ga4_event(t, "page_view", "a")),
+                json.dumps(ga4_event(t + 10**6, "add_to_cart", "a", [("1", 2.0, 1), ("2", 3.0, 1)]))]
+        name, rows = "ga4.jsonl", 3
+    body = "\n".join([good[0], '{"session": 9, "events": [{"aid": 1,', *good[1:]]) + "\n"
+    report = ingest_file(ws, write(name, body))
+    assert (report.rows_loaded, report.rows_rejected) == (rows, 1) and accounted(report)
+    assert len(events(ws)) == rows
 
 
 def test_otto_parquet_codes_are_not_taken_for_universal_analytics_codes(ws, tmp_path):
@@ -239,6 +256,57 @@ def test_a_product_list_is_still_a_product_list(ws, write):
     assert report.kind == "items" and report.rows_loaded == 2
 
 
+# --- GA4 BigQuery export, nested (JSON lines as `bq extract` writes them: INT64 as strings) --
+def ga4_event(ts: int, name: str, user: str, items: list[tuple[str, float, int]] = (),  # type: ignore[assignment]
+              transaction: str | None = None) -> dict:  # type: ignore[type-arg]
+    def param(key: str, string: str | None = None, integer: str | None = None) -> dict:  # type: ignore[type-arg]
+        return {"key": key, "value": {"string_value": string, "int_value": integer,
+                                      "float_value": None, "double_value": None}}
+    return {"event_date": "20210131", "event_timestamp": str(ts), "event_name": name,
+            "event_params": [param("page_title", string="Home"),
+                             param("ga_session_id", integer=str(ts // 10**6 // 3600 * 3600))],
+            "user_id": None, "user_pseudo_id": user,
+            "device": {"category": "mobile", "operating_system": "iOS"},
+            "geo": {"continent": "Americas", "country": "United States"},
+            "traffic_source": {"medium": "organic", "source": "google"},
+            "ecommerce": {"total_item_quantity": str(sum(q for _, _, q in items)) if transaction
+                          else None, "purchase_revenue": 36.0 if transaction else None,
+                          "transaction_id": transaction},
+            "items": [{"item_id": i, "item_name": f"Tee {i}", "item_category": "Apparel",
+                       "price": p, "quantity": str(q),
+                       "item_revenue": p * q if transaction else None} for i, p, q in items]}
+
+
+def test_ga4_nested_export_reads_products_sessions_and_revenue(ws, write):
+    t = 1612051200 * 10**6  # 2021-01-31 00:00 UTC, in microseconds
+    rows = [ga4_event(t + 1_000_000, "page_view", "111.222"),
+            ga4_event(t + 60_000_000, "view_item", "111.222", [("9195", 16.0, 1)]),
+            ga4_event(t + 120_000_000, "add_to_cart", "111.222", [("9195", 16.0, 2)]),
+            ga4_event(t + 200_000_000, "purchase", "111.222",
+                      [("9195", 16.0, 2), ("9180", 4.0, 1)], transaction="T100"),
+            ga4_event(t + 86_400_000_000, "page_view", "333.444")]
+    report = ingest_file(ws, write("ga4.jsonl", "".join(json.dumps(r) + "\n" for r in rows)))
+    assert report.preset == "ga4" and accounted(report)
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (6, 6, 0)
+    assert report.warnings == []  # revenue found: no no_monetary warning
+    got = events(ws)
+    assert list(got["event_type"]) == ["view", "view", "cart", "purchase", "purchase", "view"]
+    assert got["item_id"].fillna("").tolist() == ["", "9195", "9195", "9195", "9180", ""]
+    purchases = got[got["event_type"] == "purchase"]
+    assert purchases["revenue"].sum() == pytest.approx(36.0)  # the order once, by product
+    assert set(purchases["order_id"]) == {"T100"}
+    assert set(got["session_id"]) == {"111.222:1612051200", "333.444:1612137600"}
+    assert set(got["device"]) == {"mobile"} and set(got["channel"]) == {"google"}
+
+
+def test_no_monetary_never_suggests_a_quantity_as_the_amount(ws, write):
+    rows = [{"user_id": "u1", "event_time": "2024-01-02 10:00:00", "event_type": "purchase",
+             "order_id": "o1", "total_item_quantity": 3, "unique_items": 2}]
+    report = ingest_file(ws, write("orders.jsonl", "".join(json.dumps(r) + "\n" for r in rows)))
+    warning = next(w for w in report.warnings if w["code"] == "no_monetary")
+    assert "total_item_quantity" not in warning["hint"] and "unique_items" not in warning["hint"]
+
+
 def test_a_list_of_records_in_another_field_is_kept_as_json_text(ws, write):
     # a purchase's items as a list of records (GA4-style): the file used to be unreadable
     # ("Cannot extract field … because it is not a struct"); it loads, the list as JSON text
@@ -252,3 +320,41 @@ def test_a_list_of_records_in_another_field_is_kept_as_json_text(ws, write):
     assert "items" in inspection.columns and not inspection.format.unnested
     report = ingest_file(ws, path)
     assert (report.rows_read, report.rows_loaded) == (2, 2)  # one row per record, none lost
+
+
+# --- session logs without shopper or event type (Dressipi RecSys 2022: session_id, item_id, date)
+DRESSIPI = ("session_id,item_id,date\n"
+            "3,9655,2020-12-18 21:25:00.373\n"
+            "3,9655,2020-12-18 21:19:48.093\n"
+            "13,15654,2020-03-13 19:35:27.136\n")
+
+
+def test_a_session_log_is_events_and_asks_for_the_event_type_it_does_not_have(ws, write):
+    # it used to load, silently, as a product list of 3 rows
+    path = write("train_sessions.csv", DRESSIPI)
+    inspection = inspect_file(ws, path)
+    assert inspection.kind == "events" and "session ids (session_id)" in inspection.preset_reason
+    assert inspection.mapping.columns["user_id"] == inspection.mapping.columns["session_id"] \
+        == "session_id"
+    with pytest.raises(MappingError, match="event_type") as e:
+        ingest_file(ws, path)
+    assert "--set event_type=view" in e.value.hint and table_counts(ws)["items"] == 0
+    report = ingest_file(ws, path, constants={"event_type": "view"})
+    assert (report.kind, report.rows_loaded) == ("events", 3) and accounted(report)
+    assert any("each session (session_id) is its own shopper" in n for n in report.notes)
+    got = events(ws)
+    assert set(got["event_type"]) == {"view"} and set(got["user_id"]) == {"3", "13"}
+    assert got["event_time"].iloc[0] == datetime(2020, 3, 13, 19, 35, 27, 136000)
+
+
+def test_a_purchases_file_without_event_column_is_purchases_from_its_name(ws, write):
+    report = ingest_file(ws, write("train_purchases.csv", DRESSIPI))
+    assert (report.kind, report.rows_loaded) == ("events", 3)
+    assert any("every row is a purchase (the file name 'train_purchases.csv' says purchases)"
+               in n for n in report.notes)
+    assert set(events(ws)["event_type"]) == {"purchase"}
+
+
+def test_a_count_of_visits_is_not_a_session_id(ws, write):
+    body = "customer_id,signup_date,visits\nc1,2021-01-02,14\nc2,2021-03-04,3\n"
+    assert inspect_file(ws, write("customers.csv", body)).kind == "users"

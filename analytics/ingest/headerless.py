@@ -83,6 +83,8 @@ def suggest(columns: list[str], records: list[dict[str, Any]]) -> tuple[ColumnMa
 _PERSON = re.compile(r"user|visitor|customer|client|member|shopper|household|account|buyer|cust",
                      re.I)
 _ORDERISH = re.compile(r"order|invoice|transaction|basket|receipt", re.I)
+# a visit's id (session_id, sessionId, session_id_hash, visitId), not a count of visits
+_SESSIONISH = re.compile(r"(session|visit)(_?(id|key|hash|no|number))*$", re.I)
 
 
 def transaction_lines(columns: list[str], records: list[dict[str, Any]]) -> str | None:
@@ -123,9 +125,14 @@ def events_reason(mapping: ColumnMapping, columns: list[str], records: list[dict
     if "event_type" in mapping.columns:
         evidence.append(f"an event column ({mapping.columns['event_type']})")
     ids = [c for c in columns if roles[c] == "id"]
-    # Order ids or an event column beside timestamps: events. Timestamps and amounts alone may
-    # be a catalogue (added date, price) or CRM (signup date, lifetime value).
-    if require_evidence and not (orders or "event_type" in mapping.columns):
+    sessions = [c for c in columns if roles[c] in ("id", "rating")  # few visits look like ratings
+                and _SESSIONISH.search(c)
+                and c not in {v for f, v in mapping.columns.items() if f != "session_id"}]
+    if sessions:
+        evidence.append(f"session ids ({sessions[0]})")
+    # Order ids, session ids or an event column beside timestamps: events. Timestamps and
+    # amounts alone may be a catalogue (added date, price) or CRM (signup date, lifetime value).
+    if require_evidence and not (orders or sessions or "event_type" in mapping.columns):
         return None
     chosen = dict(mapping.columns)
     used = set(chosen.values())
@@ -139,11 +146,17 @@ def events_reason(mapping: ColumnMapping, columns: list[str], records: list[dict
                     v in EVENT_TYPE_SYNONYMS for v in seen):
                 chosen["event_type"] = c
                 break
+    if sessions and "session_id" not in chosen:
+        chosen["session_id"] = sessions[0]
     if "user_id" not in chosen:
-        free = [c for c in ids if c not in used and c not in chosen.values()]
+        free = [c for c in ids if c not in chosen.values() and not _ORDERISH.search(c)]
         person = [c for c in free if _PERSON.search(c)]
-        if person or free:
-            chosen["user_id"] = (person or free)[0]
+        if person:
+            chosen["user_id"] = person[0]
+        elif sessions:  # no shopper id (Dressipi, Yoochoose): each visit is its own shopper
+            chosen["user_id"] = sessions[0]
+        elif free:
+            chosen["user_id"] = free[0]
     return (ColumnMapping("events", chosen, dict(mapping.expressions), dict(mapping.constants),
                           mapping.null_strings),
             "events, not a list of customers or products: it has " + ", ".join(evidence))

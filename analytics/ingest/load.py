@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -746,11 +747,9 @@ def _with_defaults(column_map: ColumnMapping, inspection: Inspection, source: st
     extra = dict(constants or {})
     mapped = column_map.mapped()
     if column_map.kind == "events" and "event_type" not in mapped and "event_type" not in extra:
-        looks_like_sales = bool({"order_id", "revenue", "price", "quantity"} & mapped)
-        if "rating" in mapped:
-            extra["event_type"] = "rate"
-        elif source == "offline" or looks_like_sales:
-            extra["event_type"] = "purchase"
+        fixed = _implied_event_type(mapped, source, inspection.name)
+        if fixed:
+            extra["event_type"] = fixed[0]
     if column_map.kind == "experiments" and "experiment" not in mapped:
         extra.setdefault("experiment", Path(inspection.name).name.split(".")[0])
     if not extra:
@@ -760,6 +759,25 @@ def _with_defaults(column_map: ColumnMapping, inspection: Inspection, source: st
     expressions = {k: v for k, v in column_map.expressions.items() if k not in extra}
     return replace(column_map, columns=columns, expressions=expressions,
                    constants={**column_map.constants, **extra})
+
+
+# A file of one event type named for it (Dressipi's train_purchases.csv, yoochoose-buys.dat)
+_PURCHASE_FILE = re.compile(r"(^|[^a-z])(purchases?|buys|orders|transactions|sales)([^a-z]|$)",
+                            re.I)
+
+
+def _implied_event_type(mapped: set[str], source: str | None, name: str
+                        ) -> tuple[str, str] | None:
+    """The event type of every row of an events file without an event column, and why: ratings
+    are rate events; sales columns, an in-store source or a purchases file name purchases."""
+    if "rating" in mapped:
+        return "rate", "ratings"
+    if bool({"order_id", "revenue", "price", "quantity"} & mapped) or source == "offline":
+        return "purchase", ("a purchase log: dates with amounts, quantities or orders"
+                            if source != "offline" else "in-store sales")
+    if _PURCHASE_FILE.search(Path(name).stem):
+        return "purchase", f"the file name {name!r} says purchases"
+    return None
 
 
 def _refuse_duplicate(cur: duckdb.DuckDBPyConnection, digest: str, name: str,
@@ -914,8 +932,12 @@ def _drop_broken_lines(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat) -> Non
     """Remove the empty rows read_json made for broken lines; the lines become rejects."""
     lines, params = ndjson_rejects_sql(fmt)
     cur.execute(f"CREATE TEMP TABLE _bad_lines AS {lines}", params)
+    if fmt.unnested:  # rows are no longer records: a broken line left one empty row, or none
+        empty = " AND ".join(f"{quote_ident(c)} IS NULL" for c in fmt.columns)
+        cur.execute(f"DELETE FROM _src WHERE {empty}")
+        return
     first = cur.execute("SELECT min(rowid) FROM _src").fetchall()[0][0]
-    if first is not None and not fmt.unnested:  # unnested, a broken line yields no row
+    if first is not None:
         cur.execute("DELETE FROM _src WHERE rowid - ? + 1 IN (SELECT k FROM _bad_lines)", [first])
 
 
@@ -950,17 +972,22 @@ def _report(cur: duckdb.DuckDBPyConnection, path: Path, inspection: Inspection,
         notes.append(shape.note)
     if derived_sessions:
         notes.append("No session column: sessions derived from 30-minute inactivity gaps.")
+    visit = column_map.columns.get("session_id")
+    if visit and column_map.columns.get("user_id") == visit and \
+            not any("own shopper" in n for n in notes):
+        notes.append(f"No shopper id: each session ({visit}) is its own shopper, so nobody "
+                     "returns; recency, frequency and repeat purchases describe single visits. "
+                     "Map user_id if the file has a shopper column.")
     notes += exportshapes.notes(cur, inspection.preset, column_map)
     if "event_type" in column_map.constants:
         fixed = column_map.constants["event_type"]
         if "event_type" in inspection.mapping.mapped():
             notes.append(f"Event type fixed: every row is a {fixed}.")
-        elif fixed == "purchase":
-            notes.append("No event type column: every row is a purchase (a purchase log: dates "
-                         "with amounts, quantities or orders). Map an event column or set "
-                         "event_type if that is wrong.")
         else:
-            notes.append(f"No event type column: every row is a {fixed}.")
+            implied = _implied_event_type(column_map.mapped(), options.source, inspection.name)
+            why = f" ({implied[1]})" if implied and implied[0] == fixed else ""
+            notes.append(f"No event type column: every row is a {fixed}{why}. Map an event "
+                         "column or set event_type if that is wrong.")
     if column_map.value_map:
         used = {k: v for k, v in column_map.value_map.items()}
         shown = ", ".join(f"{k} → {v}" for k, v in list(used.items())[:12])

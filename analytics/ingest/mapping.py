@@ -141,5 +141,8 @@ def validate(mapping: ColumnMapping, columns: list[str], file_name: str) -> None
         raise MappingError(
             f"{file_name}: no column is mapped to the required field(s) {names} for {mapping.kind}.",
             hint="Pick the column for each on the Data page, or pass --map FIELD=COLUMN "
-            f"(e.g. --map {missing[0].name}=<your column>).",
+            f"(e.g. --map {missing[0].name}=<your column>)."
+            + (" If every row is the same kind of event (a file of product views, say), give "
+               "it a fixed type instead: --set event_type=view (Data page: Fixed value)."
+               if "event_type" in {f.name for f in missing} else ""),
         )

@@ -28,6 +28,8 @@ FEW_USERS = 3  # at most this many distinct ids ...
 FEW_USERS_ROWS = 100  # ... among at least this many rows
 _AMOUNT_NAMES = re.compile(r"amount|value|revenue|sales|total|price|spend|paid|dollar|sum|cost",
                            re.I)
+# counts, quantities and ids are numbers but never money (GA4's ecommerce.total_item_quantity)
+_COUNT_NAMES = re.compile(r"quantit|qty|count|units|items|number|(^|_|\.)id$", re.I)
 _TIME_NAMES = re.compile(r"time|date|_at$|stamp|day", re.I)
 # The loadable rows the checks read: ``_norm``'s, or (direct load) the rows just written.
 VALID = "(SELECT * FROM _norm WHERE _reason IS NULL)"
@@ -221,7 +223,7 @@ def _amount_column(cur: duckdb.DuckDBPyConnection, columns: list[str]) -> str | 
             cur, f"SELECT count({quoted}), count(TRY_CAST({quoted} AS DOUBLE)), "
             f"count(*) FILTER (TRY_CAST({quoted} AS DOUBLE) <> round(TRY_CAST({quoted} AS DOUBLE))) "
             f"FROM (SELECT * FROM _raw LIMIT {SAMPLE})")
-        if not total or numeric < 0.95 * total:
+        if not total or numeric < 0.95 * total or _COUNT_NAMES.search(column):
             continue
         score = 2 * bool(_AMOUNT_NAMES.search(column)) + bool(fractional)
         if score and (best is None or score > best[0]):

@@ -156,7 +156,21 @@ PRESETS: tuple[Preset, ...] = (
          "country": ("geo_country", "geo.country", "country"),
          "search_query": ("search_term",)},
         {"user_id": "coalesce({user_id}, {user_pseudo_id})",
-         "session_id": "{user_pseudo_id} || ':' || {ga_session_id}"},
+         "session_id": ("{user_pseudo_id} || ':' || {ga_session_id}",
+                        # the nested export: ga_session_id is one of the event_params
+                        "{user_pseudo_id} || ':' || json_extract_string(list_filter("
+                        "json_extract({event_params}, '$[*]'), lambda p: "
+                        "json_extract_string(p, '$.key') = 'ga_session_id')[1], "
+                        "'$.value.int_value')"),
+         # a product line's revenue; a purchase without products: the order's revenue
+         # (never beside products, where it would count the order once per product)
+         "revenue": ("coalesce({items.item_revenue}, CASE WHEN {items.item_id} IS NULL THEN "
+                     "{ecommerce.purchase_revenue} END)",
+                     "CASE WHEN {items.item_id} IS NULL THEN {ecommerce.purchase_revenue} END",
+                     "{item_revenue}", "{ecommerce.purchase_revenue}")},
+        note="GA4: a nested export's products (items) are read as one row per product, with "
+        "the product's revenue (else price x quantity); sessions are user_pseudo_id + "
+        "ga_session_id.",
     ),
     Preset(
         "segment", "Segment / RudderStack track events", "events",

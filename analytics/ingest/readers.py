@@ -455,36 +455,60 @@ def relation_sql(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat, store_reject
     if fmt.delimiter == " " and fmt.format == "csv":
         return _whitespace_sql(cur, fmt, call, params)
     columns = [(row[0], str(row[1])) for row in described]
-    events = _events_list(columns) if fmt.format in ("json", "ndjson") else None
+    events = _events_list(columns)  # only JSON and Parquet have lists
+    # GA4's nested export: a row per product (its preset reads the product's revenue); in
+    # other files a product list stays JSON text, as their event-level revenue would repeat
+    ga4 = {"event_timestamp", "event_name", "user_pseudo_id"} <= {c.lower() for c, _ in columns}
+    items = _list_of_records(columns, "items") if ga4 and events is None else None
     if events is not None:  # one record per visit holding its events (OTTO): a row per event
-        call = (f"(SELECT * EXCLUDE ({quote_ident(events)}), "
-                f"unnest({quote_ident(events)}, recursive := true) FROM {call})")
-        described = cur.execute(f"DESCRIBE SELECT * FROM {call}", params).fetchall()
-        columns = [(row[0], str(row[1])) for row in described]
-        note = (f"Each record holds a list of events (`{events}`): read as one row per event, "
-                "with the record's other fields repeated.")
-        fmt = replace(fmt, unnested=events,
-                      notes=fmt.notes if note in fmt.notes else (*fmt.notes, note))
+        quoted = quote_ident(events)
+        fmt, call, columns = _unnest(
+            cur, fmt, params, events, f"unnest({quoted}, recursive := true) FROM {call}",
+            f"Each record holds a list of events (`{events}`): read as one row per event, with "
+            "the record's other fields repeated.")
+    elif items is not None:  # a row per product; an event without any stays one row
+        quoted = quote_ident(items)
+        fmt, call, columns = _unnest(
+            cur, fmt, params, items, f"unnest(CASE WHEN len({quoted}) > 0 THEN {quoted} "
+            f"ELSE [NULL] END) AS {quoted} FROM {call}",
+            f"Events carry a list of products (`{items}`): read as one row per product, the "
+            "event's fields repeated (an event without products stays one row).")
     names, projection = _flatten(columns)
     _check_header(names, fmt.name)
     fmt = replace(fmt, columns=tuple(names), select=projection)
     return fmt, f"SELECT {projection} FROM {call}", params
 
 
+def _unnest(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat, params: list[Any], column: str,
+            unnested: str, note: str) -> tuple[SourceFormat, str, list[tuple[str, str]]]:
+    """The reader call with ``column`` unnested (``unnested``: the select list's tail and FROM),
+    its columns, and ``fmt`` marked and noted (once, however often the file is resolved)."""
+    call = f"(SELECT * EXCLUDE ({quote_ident(column)}), {unnested})"
+    described = cur.execute(f"DESCRIBE SELECT * FROM {call}", params).fetchall()
+    fmt = replace(fmt, unnested=column, notes=fmt.notes if note in fmt.notes else (*fmt.notes, note))
+    return fmt, call, [(row[0], str(row[1])) for row in described]
+
+
 def _events_list(columns: list[tuple[str, str]]) -> str | None:
     """The column of a records file that is its list of events: named events, a list of flat
-    structs beside scalar fields only (a list elsewhere, e.g. a purchase's items, stays JSON)."""
+    structs beside scalar fields only (OTTO's sessions)."""
     lists = [(c, t) for c, t in columns if t.endswith("[]") or t.startswith("MAP(")]
-    if len(lists) != 1 or lists[0][0].lower() != "events":
-        return None
-    name, dtype = lists[0]
-    if not dtype.startswith("STRUCT(") or not dtype.endswith(")[]"):
+    name = _list_of_records(columns, "events")
+    clash = {f.lower() for f, _ in _struct_fields(dict(columns)[name][:-2])} & \
+        {c.lower() for c, _ in columns} if name else set()
+    return name if name and len(lists) == 1 and not clash and all(
+        not t.startswith("STRUCT(") for c, t in columns if c != name) else None
+
+
+def _list_of_records(columns: list[tuple[str, str]], wanted: str) -> str | None:
+    """The column named ``wanted`` (any case) if it is a list of flat records (GA4's items,
+    OTTO's events); any other list stays JSON text."""
+    name, dtype = next(((c, t) for c, t in columns if c.lower() == wanted), ("", ""))
+    if not (dtype.startswith("STRUCT(") and dtype.endswith(")[]")):
         return None
     fields = _struct_fields(dtype[:-2])
     plain = all(not (t.startswith("STRUCT(") or t.endswith("]")) for _, t in fields)
-    clash = {f.lower() for f, _ in fields} & {c.lower() for c, _ in columns}
-    return name if fields and plain and not clash and all(
-        not t.startswith("STRUCT(") for c, t in columns if c != name) else None
+    return name if fields and plain else None
 
 
 def _whitespace_sql(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat, call: str,
