@@ -358,3 +358,47 @@ def test_a_purchases_file_without_event_column_is_purchases_from_its_name(ws, wr
 def test_a_count_of_visits_is_not_a_session_id(ws, write):
     body = "customer_id,signup_date,visits\nc1,2021-01-02,14\nc2,2021-03-04,3\n"
     assert inspect_file(ws, write("customers.csv", body)).kind == "users"
+
+
+# --- catalogues in long form: one row per item and property ---------------------------------
+def items_table(ws: Workspace) -> pd.DataFrame:
+    with ws.cursor() as cur:
+        return cur.execute("SELECT item_id, category, attributes FROM items ORDER BY item_id").df()
+
+
+def test_retailrocket_item_properties_become_one_row_per_item_with_its_latest_category(ws, write):
+    # it used to load 7 item rows for 2 items, none with a category
+    body = ("timestamp,itemid,property,value\n"
+            "1435460400000,460429,categoryid,1338\n"
+            "1441508400000,460429,categoryid,1277\n"  # moved later: the latest counts
+            "1435460400000,460429,available,0\n"
+            "1439089200000,206783,888,1116713 960601 n277.200\n"  # anonymised: not loaded
+            "1431226800000,206783,categoryid,1059\n"
+            "1433041200000,206783,available,1\n"
+            "1433041200000,206783,790,n15360.000\n")
+    report = ingest_file(ws, write("item_properties_part1.csv", body))
+    assert (report.kind, report.rows_read, report.rows_loaded) == ("items", 2, 2)
+    assert any("long form" in n and "2 properties kept, 2 not loaded" in n for n in report.notes)
+    got = items_table(ws)
+    assert list(got["item_id"]) == ["206783", "460429"]
+    assert list(got["category"]) == ["1059", "1277"]
+    assert [json.loads(a) for a in got["attributes"]] == [{"available": "1"}, {"available": "0"}]
+
+
+def test_dressipi_item_features_keep_every_feature_of_an_item(ws, write):
+    body = ("item_id,feature_category_id,feature_value_id\n"
+            "2,56,365\n2,62,801\n2,68,351\n2,62,802\n3,56,365\n")
+    report = ingest_file(ws, write("item_features.csv", body))
+    assert (report.kind, report.rows_loaded) == ("items", 2)
+    got = items_table(ws)
+    assert got["category"].isna().all()  # a feature id is not a category
+    attributes = [{k: v for k, v in json.loads(a).items() if v is not None}
+                  for a in got["attributes"]]
+    assert attributes == [{"attribute_56": "365", "attribute_62": "801|802", "attribute_68": "351"},
+                          {"attribute_56": "365"}]
+
+
+def test_a_category_tree_is_refused_as_nothing_to_load(ws, write):
+    with pytest.raises(MappingError, match="category tree") as e:
+        ingest_file(ws, write("category_tree.csv", "categoryid,parentid\n1016,213\n809,169\n"))
+    assert "skip the file" in e.value.hint and table_counts(ws)["items"] == 0

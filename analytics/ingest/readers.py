@@ -473,10 +473,81 @@ def relation_sql(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat, store_reject
             f"ELSE [NULL] END) AS {quoted} FROM {call}",
             f"Events carry a list of products (`{items}`): read as one row per product, the "
             "event's fields repeated (an event without products stays one row).")
+    elif (long := _long_attributes(columns)) is not None:  # item, property, value: pivot
+        fmt, call, columns = _pivot(cur, fmt, call, params, *long)
     names, projection = _flatten(columns)
     _check_header(names, fmt.name)
     fmt = replace(fmt, columns=tuple(names), select=projection)
     return fmt, f"SELECT {projection} FROM {call}", params
+
+
+# A catalogue (or CRM table) in long form, one row per item and property (RetailRocket's
+# item_properties: timestamp, itemid, property, value; Dressipi's item_features: item_id,
+# feature_category_id, feature_value_id). Loaded row by row it would list every item many
+# times, with no category.
+_LONG_ENTITY = re.compile(r"(item|product|article|sku|entity|user|customer|member|client)_?id",
+                          re.I)
+_LONG_PROPERTY = re.compile(r"property|attribute|attribute_(code|name)|property_name|feature|"
+                            r"feature_(name|category_id)|key", re.I)
+_LONG_VALUE = re.compile(r"value|(attribute|property|feature)_value(_id)?", re.I)
+_LONG_TIME = re.compile(r"timestamp|time|date|updated_at", re.I)
+MAX_PIVOTED = 100  # properties kept as columns, the most frequent first
+PIVOT_SAMPLE_ROWS = 200_000  # rows read to find the property names
+
+
+def _long_attributes(columns: list[tuple[str, str]]) -> tuple[str, str, str, str | None] | None:
+    """(item or shopper, property, value, time or None) columns when these are all a file
+    has."""
+    def one(pattern: re.Pattern[str]) -> str | None:
+        found = [c for c, _ in columns if pattern.fullmatch(c)]
+        return found[0] if len(found) == 1 else None
+    item, prop, value, time = (one(_LONG_ENTITY), one(_LONG_PROPERTY), one(_LONG_VALUE),
+                               one(_LONG_TIME))
+    if not (item and prop and value) or len(columns) != 3 + (time is not None):
+        return None
+    return item, prop, value, time
+
+
+def _pivot(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat, call: str, params: list[Any],
+           item: str, prop: str, value: str, time: str | None
+           ) -> tuple[SourceFormat, str, list[tuple[str, str]]]:
+    """The reader call pivoted to one row per item: a column per property holding its latest
+    value (by ``time``; without one, the distinct values joined by ``|``). Properties named by
+    words (categoryid, available) are kept; numeric names (anonymised ids) only when the file
+    has no named ones."""
+    p, v, i = quote_ident(prop), quote_ident(value), quote_ident(item)
+    found = cur.execute(
+        f"SELECT trim(CAST({p} AS VARCHAR)) AS n, count(*) FROM (SELECT {p} FROM {call} "
+        f"LIMIT {PIVOT_SAMPLE_ROWS}) WHERE n <> '' GROUP BY n ORDER BY count(*) DESC, n",
+        params).fetchall()
+    named = [str(n) for n, _ in found if not str(n).isdigit()]
+    numeric = [str(n) for n, _ in found if str(n).isdigit()]
+    kept = (named or numeric)[:MAX_PIVOTED]
+    text = f"CAST({v} AS VARCHAR)"
+    # the latest by time (epoch digits padded, so 999 sorts before 1000); else every value
+    latest = (f"arg_max({text}, lpad(CAST({quote_ident(time)} AS VARCHAR), 40, '0'))" if time
+              else f"string_agg(DISTINCT {text}, '|' ORDER BY {text})")
+    columns = [f"{latest} FILTER (WHERE trim(CAST({p} AS VARCHAR)) = {_sql_text(n)}) AS "
+               + quote_ident(n if not n.isdigit() else f"attribute_{n}") for n in kept]
+    call = f"(SELECT {i}, {', '.join(columns) or 'NULL AS ' + quote_ident(prop)} " \
+           f"FROM {call} GROUP BY {i})"
+    left = len(found) - len(kept)
+    note = (f"A table in long form ({item}, {prop}, {value}"
+            + (f", {time}" if time else "") + f"): read as one row per {item}, each property a "
+            + ("column with its latest value" if time else "column (several values joined by |)")
+            + f"; {len(kept)} properties kept"
+            + (f", {left} not loaded"
+               + (" (numeric names: anonymised ids, meaningless here)" if named and numeric else
+                  f" (only the {MAX_PIVOTED} most frequent are kept)") if left else "") + ".")
+    described = cur.execute(f"DESCRIBE SELECT * FROM {call}", params).fetchall()
+    fmt = replace(fmt, unnested=item, notes=fmt.notes if note in fmt.notes else (*fmt.notes, note))
+    return fmt, call, [(row[0], str(row[1])) for row in described]
+
+
+def _sql_text(text: str) -> str:
+    """A SQL string literal (quotes doubled): the pivot's property names, taken from the file,
+    sit in FILTER clauses, where the reader's positional parameters cannot be mixed in."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _unnest(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat, params: list[Any], column: str,

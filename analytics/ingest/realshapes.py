@@ -138,4 +138,13 @@ def refusal(columns: list[str], mapping: Mapping[str, str | None] | None,
             "names for the ids in products.csv, with no products, shoppers or events of its own.",
             hint=f"Join the {lookup} names into products.csv and load that as items "
             f"(--kind items --map category={lookup}); this file alone adds nothing.")
+    if len(present) == 2 and present & {"categoryid", "category_id"} and \
+            present & {"parentid", "parent_id", "parent_category_id", "parentcategoryid"} \
+            and not mapping:
+        return MappingError(
+            f"{file_name}: this is a category tree (each category id and its parent, as "
+            "RetailRocket's category_tree.csv): it has no products, shoppers or events, and "
+            "Shopper Lens reads each product's own category, not its parents.",
+            hint="Nothing here to load: skip the file. Products' categories come from the "
+            "catalogue (for RetailRocket, item_properties: its categoryid property).")
     return None
