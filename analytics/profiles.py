@@ -237,14 +237,22 @@ def build_profiles(ws: Workspace, as_of: datetime | None = None,
 def _build_table(cur: duckdb.DuckDBPyConnection, cutoff: datetime, quantile: float) -> None:
     """(Re)create ``profiles`` for every shopper as of ``cutoff``, scores included."""
     _register_grid(cur)
-    _run(cur, "CREATE OR REPLACE TEMP TABLE profile_rows AS " + profile_sql.rows_sql(),
-         _row_params(cutoff, quantile))
+    catalogue = catalogue_fills(cur)
+    _run(cur, "CREATE OR REPLACE TEMP TABLE profile_rows AS " + profile_sql.rows_sql(
+        catalogue=catalogue), _row_params(cutoff, quantile))
     _run(cur, "CREATE OR REPLACE TABLE profiles AS " + profile_sql.scored_sql(FEATURE_NAMES),
          {"as_of": cutoff, **_SCORE_PARAMS})
     cur.execute("DROP TABLE profile_rows")
     cur.unregister("rfm_grid")
-    _run(cur, "CREATE OR REPLACE TABLE profile_globals AS " + profile_sql.globals_sql(),
+    _run(cur, "CREATE OR REPLACE TABLE profile_globals AS " + profile_sql.globals_sql(catalogue),
          {"as_of": cutoff, "high_value_quantile": quantile})
+
+
+def catalogue_fills(cur: duckdb.DuckDBPyConnection) -> bool:
+    """Whether some events lack a category the catalogue gives their item: then every unit
+    counts events under their item's catalogue category (the same answer either way, so the
+    check only spares the join where it would change nothing)."""
+    return bool(cur.execute(profile_sql.CATALOGUE_FILLS_SQL).fetchall()[0][0])
 
 
 def _globals_unchanged(cur: duckdb.DuckDBPyConnection, cutoff: datetime, quantile: float) -> bool:
@@ -253,7 +261,7 @@ def _globals_unchanged(cur: duckdb.DuckDBPyConnection, cutoff: datetime, quantil
     if not cur.execute(_GLOBALS_EXIST_SQL).fetchall()[0][0]:
         return False
     stored = cur.execute("SELECT * FROM profile_globals").fetchall()
-    now = cur.execute(*_DUCKDB.prepare(profile_sql.globals_sql(),
+    now = cur.execute(*_DUCKDB.prepare(profile_sql.globals_sql(catalogue_fills(cur)),
                                        {"as_of": cutoff, "high_value_quantile": quantile})).fetchall()
     return stored == now
 
@@ -290,7 +298,7 @@ def refresh_profiles(ws: Workspace, users: Iterable[str], as_of: datetime | None
         recomputed = int(cur.execute("SELECT count(*) FROM profile_refresh_users").fetchall()[0][0])
         cur.execute("DELETE FROM profiles WHERE user_id IN (SELECT user_id FROM profile_refresh_users)")
         _run(cur, "CREATE OR REPLACE TEMP TABLE profile_rows AS "
-             + profile_sql.rows_sql(all_users=False),
+             + profile_sql.rows_sql(all_users=False, catalogue=catalogue_fills(cur)),
              _row_params(cutoff, high_value_quantile))
         _run(cur, "INSERT INTO profiles " + profile_sql.assembly_sql(FEATURE_NAMES, scored=False),
              {"as_of": cutoff})

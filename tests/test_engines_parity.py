@@ -35,6 +35,7 @@ HAND_COMPUTED: list[Callable[..., None]] = [
     hand.test_high_value_category_visits_follow_the_quantile,
     hand.test_as_of_excludes_later_events_and_defaults_to_the_last_event,
     hand.test_crm_attributes_come_from_the_latest_users_file,
+    hand.test_events_naming_only_their_item_count_under_the_catalogue_category,
 ]
 
 

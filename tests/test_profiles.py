@@ -273,6 +273,26 @@ def test_crm_attributes_come_from_the_latest_users_file(ws, write):
     assert c2 is not None and c2["crm_attributes"] is None
 
 
+def test_events_naming_only_their_item_count_under_the_catalogue_category(ws, write):
+    # RetailRocket's events have no category; its item_properties give each item's
+    ingest_file(ws, write("events.csv", "user_id,event_time,event_type,item_id,category,price\n"
+                                        "u,2024-03-01 10:00:00,view,i1,,100\n"
+                                        "u,2024-03-01 10:01:00,view,i1,,100\n"
+                                        "u,2024-03-01 10:02:00,view,i2,,10\n"
+                                        "u,2024-03-01 10:03:00,view,i3,bags,10\n"
+                                        "v,2024-03-01 11:00:00,view,i9,,5\n"))
+    ingest_file(ws, write("old.csv", "item_id,category\ni1,hats\ni2,hats\n"), kind="items")
+    ingest_file(ws, write("new.csv", "item_id,category\ni1,shoes\ni3,belts\n"), kind="items")
+    build_profiles(ws)
+    u, v = lookup(ws, "u"), lookup(ws, "v")
+    assert u is not None and v is not None
+    # i1 from the newest file, i2 from the older one; i3's own category wins over the catalogue's
+    assert json.loads(u["category_shares"]) == {"shoes": 0.5, "hats": 0.25, "bags": 0.25}
+    assert (u["top_category"], u["category_count"]) == ("shoes", 3)
+    assert u["high_value_category_visits"] == 2  # shoes, viewed at 100, is the premium category
+    assert v["category_shares"] is None and v["category_count"] == 0  # i9 is not catalogued
+
+
 def test_errors_say_what_to_do(ws):
     with pytest.raises(NotFoundError, match="no events"):
         build_profiles(ws)
@@ -412,6 +432,21 @@ def test_refresh_that_moves_the_premium_categories_equals_a_full_rebuild(demo_ws
     assert (moved > 0).sum() > 10  # the planted change reaches shoppers with no new events
     assert summary.recomputed == len(full)
     _assert_same_profiles(refreshed, full)
+
+
+def test_refresh_counts_new_events_under_the_catalogue_category_and_equals_a_rebuild(ws, write):
+    ingest_file(ws, write("ev.csv", "user_id,event_time,event_type,item_id\n"
+                                    "p1,2024-03-01 10:00:00,view,i1\np2,2024-03-02 10:00:00,view,i2\n"))
+    ingest_file(ws, write("items.csv", "item_id,category\ni1,shoes\ni2,hats\n"), kind="items")
+    build_profiles(ws)
+    ingest_file(ws, write("new.csv", "user_id,event_time,event_type,item_id\n"
+                                     "p1,2024-03-03 10:00:00,view,i2\n"))
+    summary = profiles_module.refresh_profiles(ws, ["p1"])
+    refreshed = load_profiles(ws).set_index("user_id")
+    build_profiles(ws)
+    assert summary.recomputed == 1
+    assert json.loads(refreshed.loc["p1", "category_shares"]) == {"hats": 0.5, "shoes": 0.5}
+    _assert_same_profiles(refreshed, load_profiles(ws).set_index("user_id"))
 
 
 def test_refresh_resolves_crm_only_for_its_shoppers_and_equals_a_rebuild(ws, write):

@@ -20,7 +20,7 @@ ROW_UNITS = ("scoped", "visits", "visit_stats", "tallies", "modes", "labels",
 #: Units DuckDB should not materialise (Spark inlines every CTE anyway): the groups reading
 #: scoped, and writing its 16 columns for every event cost more than each group scanning
 #: events for its own columns (measured at 20k shoppers: the build 12.4 -> 8.2 s wall).
-INLINE_UNITS = ("scope_events", "scoped")
+INLINE_UNITS = ("catalogued_events", "scope_events", "scoped")
 #: The window features (windows.sql), recounted alone by an incremental refresh.
 WINDOW_COLUMNS = ("events_7d", "events_30d", "purchases_30d", "revenue_30d", "views_7d",
                   "cart_no_purchase_7d")
@@ -30,9 +30,16 @@ _SCORE_NULLS = {"r_score": "CAST(NULL AS BIGINT)", "f_score": "CAST(NULL AS BIGI
                 "m_score": "CAST(NULL AS BIGINT)", "rfm_segment": "CAST(NULL AS STRING)"}
 # Whose events scoped.sql reads: everyone's, or those of the shoppers a refresh recomputes
 # (two spellings rather than one `$all_users OR …` filter, which DuckDB kept as a join per scan).
-_ALL_SCOPE = ("scope_events", "SELECT * FROM events WHERE event_time <= $as_of")
-_REFRESH_SCOPE = ("scope_events", "SELECT * FROM events WHERE event_time <= $as_of "
+_ALL_SCOPE = ("scope_events", "SELECT * FROM catalogued_events WHERE event_time <= $as_of")
+_REFRESH_SCOPE = ("scope_events", "SELECT * FROM catalogued_events WHERE event_time <= $as_of "
                                   "AND user_id IN (SELECT user_id FROM profile_refresh_users)")
+#: Does any event lack a category the catalogue gives its item (RetailRocket's events name only
+#: the item)? Only then do the units read events through the catalogue: the join is a no-op
+#: otherwise, and costs a pass over every event. One row, one boolean. Workspace (DuckDB) SQL.
+CATALOGUE_FILLS_SQL = (
+    "SELECT EXISTS (SELECT 1 FROM items WHERE category IS NOT NULL) AND EXISTS ("
+    "SELECT 1 FROM events WHERE category IS NULL AND item_id IN "
+    "(SELECT item_id FROM items WHERE category IS NOT NULL))")
 # Whose CRM rows crm.sql ranks, ids resolved through the identity map: everyone's, or only
 # those a refresh recomputes (the ranking window over every CRM row was ~20% of a refresh).
 _CRM_ROWS = ("SELECT coalesce(m.user_id, u.user_id) AS user_id, u.attributes, d.loaded_at "
@@ -58,26 +65,35 @@ _MOVED_WINDOW_FEED = [
 def scope_parts() -> list[tuple[str, str]]:
     """Every shopper's events in scope (up to $as_of), keyed as the profiles key them: what
     other per-shopper SQL builds on (the lifetime-value summary), so an order means the same."""
-    return [_ALL_SCOPE, *units(GROUP, ("scoped",))]
+    return [*_catalogued(False), _ALL_SCOPE, *units(GROUP, ("scoped",))]
 
 
-def row_parts(all_users: bool = True) -> list[tuple[str, str]]:
+def _catalogued(catalogue: bool) -> list[tuple[str, str]]:
+    """catalogued_events: the events with their categories, filled from the catalogue when
+    ``catalogue`` (CATALOGUE_FILLS_SQL said some need it), else the events as they are."""
+    if not catalogue:
+        return [("catalogued_events", "SELECT * FROM events")]
+    return units(GROUP, ("item_categories", "catalogued_events"))
+
+
+def row_parts(all_users: bool = True, catalogue: bool = False) -> list[tuple[str, str]]:
     """The named steps of profile_rows in dependency order (an engine may run them as CTEs of
     one statement, or as views it can cache); ``all_users`` False: only the shoppers in
-    profile_refresh_users."""
-    return [_ALL_SCOPE if all_users else _REFRESH_SCOPE, *units(GROUP, ROW_UNITS),
+    profile_refresh_users; ``catalogue``: events take their item's catalogue category."""
+    return [*_catalogued(catalogue), _ALL_SCOPE if all_users else _REFRESH_SCOPE,
+            *units(GROUP, ROW_UNITS),
             *_FULL_WINDOW_FEED, *units(GROUP, ("windows",)),
             _ALL_CRM if all_users else _REFRESH_CRM, *units(GROUP, ("crm",))]
 
 
-def rows_sql(all_users: bool = True) -> str:
+def rows_sql(all_users: bool = True, catalogue: bool = False) -> str:
     """Every feature but the scores, one row per shopper in scope, as one DuckDB statement.
     Params: $as_of, $high_value_quantile. For a refresh (``all_users`` False) the scoped
     events are few and read once: that beats a filtered scan of every event per group
     (re-measured inside a refresh at 20k shoppers: 0.60-0.63 CPU s materialised vs
     0.83-0.86 with each group probing the shopper semi-join over all events)."""
-    return compose(row_parts(all_users), unit(GROUP, "profile_rows"),
-                   inline=INLINE_UNITS if all_users else ())
+    return compose(row_parts(all_users, catalogue), unit(GROUP, "profile_rows"),
+                   inline=INLINE_UNITS if all_users else ("catalogued_events",))
 
 
 def assembly_sql(features: Sequence[str], scored: bool = True) -> str:
@@ -113,13 +129,15 @@ def scores_sql(source: str = "profiles") -> str:
     return compose(parts, "SELECT * FROM profile_scores")
 
 
-def globals_sql() -> str:
+def globals_sql(catalogue: bool = False) -> str:
     """The population-wide inputs of every shopper's row, one row: the premium categories
     (sorted) and the high-rating threshold. A refresh that recomputes only some shoppers is
     exact only while these stay as they were. Params: $as_of, $high_value_quantile."""
-    parts = units(GROUP, ("category_prices", "premium_categories", "rating_scale"))
+    parts = [*_catalogued(catalogue),
+             *units(GROUP, ("category_prices", "premium_categories", "rating_scale"))]
     return compose(parts, "SELECT (SELECT list(category ORDER BY category) FROM premium_categories)"
-                          " AS premium_categories, (SELECT high_rating FROM rating_scale) AS high_rating")
+                          " AS premium_categories, (SELECT high_rating FROM rating_scale) AS high_rating",
+                   inline=("catalogued_events",))
 
 
 def moved_windows_sql() -> str:

@@ -34,6 +34,7 @@ from analytics.profiles import (
     ProfileSummary,
     _check_quantile,
     _row_params,
+    catalogue_fills,
     rfm_grid,
 )
 from analytics.workspace import Workspace
@@ -62,6 +63,8 @@ _SIDE_TABLES = {
     "datasets": "SELECT dataset_id, loaded_at FROM datasets",
     "identity_map": "SELECT alias, user_id FROM identity_map",
 }
+# Read only when events take their item's catalogue category (profile_sql.CATALOGUE_FILLS_SQL).
+_ITEMS_EXPORT = "SELECT item_id, category, dataset_id FROM items"
 _CACHED = {"scoped", "tallies", "modes", "user_stats"}
 _EVENTS_EXPORT = "SELECT " + ", ".join(EVENT_COLUMNS) + " FROM events"  # noqa: S608 (fixed names)
 _INSTALL_HINT = ('Install the Spark extra: pip install "shopper-lens[spark]" (PySpark >= 4.0) and '
@@ -224,6 +227,10 @@ def handover(ws: Workspace, with_events: bool = True) -> Iterator[Handover]:
     """Export events (optional) and the CRM side tables to Parquet inside the workspace
     folder (DuckDB may write nowhere else); removed afterwards."""
     queries = dict(_SIDE_TABLES) | ({"events": _EVENTS_EXPORT} if with_events else {})
+    with ws.cursor() as cur:  # the catalogue, when it gives events a category they lack
+        if catalogue_fills(cur) or (not with_events and cur.execute(
+                "SELECT count(*) FROM items WHERE category IS NOT NULL").fetchall()[0][0]):
+            queries["items"] = _ITEMS_EXPORT
     with export_tables(ws, queries) as out:
         yield out
 
@@ -266,7 +273,7 @@ def spark_profiles(spark: SparkSession, events: DataFrame, side: Mapping[str, Da
     params = {"as_of": cutoff, "high_value_quantile": high_value_quantile}
     # The same units as DuckDB's one statement, run as views so the scoped events (read by
     # five units) are computed once and cached instead of re-read per reference.
-    for name, sql in profile_sql.row_parts():
+    for name, sql in profile_sql.row_parts(catalogue="items" in side):
         view = engine.sql(sql, params)
         (view.cache() if name in _CACHED else view).createOrReplaceTempView(name)
     rows = engine.sql(unit(profile_sql.GROUP, "profile_rows"), params)
