@@ -115,16 +115,23 @@ TRANSCRIPT = ("person,event,value,time\n"
               "p2,transaction,\"{'amount': 0.83}\",714\n")
 
 
-def test_data_page_asks_for_the_start_of_a_test_counted_in_hours(app: AppTest):
+def answered(app: AppTest, name: str, body: str, asked: str, box: str, answer: str) -> AppTest:
+    """The Data page after uploading ``body``, which it refuses saying ``asked``, and typing
+    ``answer`` into the text box whose key ends with ``box``."""
     at = app.run()
     at.switch_page("pages/data.py").run()
-    at.file_uploader[0].upload("transcript.csv", TRANSCRIPT.encode(), "text/csv").run()
+    at.file_uploader[0].upload(name, body.encode(), "text/csv").run()
     no_exceptions(at)
-    assert any("hours since the test started" in e.value for e in at.error), \
-        [e.value for e in at.error]
-    at.text_input(key=next(t.key for t in at.text_input if str(t.key).endswith(":origin"))) \
-        .input("2018-07-01").run()
+    assert any(asked in e.value for e in at.error), [e.value for e in at.error]
+    at.text_input(key=next(t.key for t in at.text_input if str(t.key).endswith(box))) \
+        .input(answer).run()
     no_exceptions(at)
+    return at
+
+
+def test_data_page_asks_for_the_start_of_a_test_counted_in_hours(app: AppTest):
+    at = answered(app, "transcript.csv", TRANSCRIPT, "hours since the test started", ":origin",
+                  "2018-07-01")
     frame = preview_frame(at).value.sort_values("event_time")
     assert [str(t) for t in frame["event_time"]] == ["2018-07-06 12:00:00", "2018-07-30 18:00:00"]
     assert list(frame["revenue"]) == [19.89, 0.83]
@@ -141,14 +148,7 @@ DUNNHUMBY = ("household_key,BASKET_ID,DAY,PRODUCT_ID,QUANTITY,SALES_VALUE,STORE_
 
 
 def test_data_page_asks_for_the_year_of_month_day_dates(app: AppTest):
-    at = app.run()
-    at.switch_page("pages/data.py").run()
-    at.file_uploader[0].upload("user_log_format1.csv", TMALL.encode(), "text/csv").run()
-    no_exceptions(at)
-    assert any("no year" in e.value for e in at.error), [e.value for e in at.error]
-    at.text_input(key=next(t.key for t in at.text_input if str(t.key).endswith(":year"))) \
-        .input("2014").run()
-    no_exceptions(at)
+    at = answered(app, "user_log_format1.csv", TMALL, "no year", ":year", "2014")
     frame = preview_frame(at).value.sort_values("event_time")
     assert [str(t) for t in frame["event_time"]] == ["2014-08-29 00:00:00", "2014-11-11 00:00:00"]
     assert list(frame["event_type"]) == ["view", "purchase"]
@@ -167,3 +167,25 @@ def test_data_page_takes_dunnhumby_as_offline_and_asks_for_the_date_of_day_1(app
     no_exceptions(at)
     frame = preview_frame(at).value.sort_values("event_time")
     assert [str(t) for t in frame["event_time"]] == ["2020-03-02 16:31:00", "2020-03-03 15:20:00"]
+
+
+# a session log without an event column: refused until every row is given its type ----------
+SESSIONS = ("session_id,item_id,date\n"
+            "3,9655,2020-12-18 21:25:00.373\n"
+            "13,15654,2020-03-13 19:35:27.136\n")
+
+
+def test_data_page_takes_a_fixed_event_type_for_a_session_log(app: AppTest):
+    at = app.run()
+    at.switch_page("pages/data.py").run()
+    at.file_uploader[0].upload("train_sessions.csv", SESSIONS.encode(), "text/csv").run()
+    no_exceptions(at)
+    assert any("Fixed value" in e.value for e in at.error), [e.value for e in at.error]
+    at.selectbox(key=next(s.key for s in at.selectbox if str(s.key).endswith(":fixfield"))) \
+        .set_value("event_type").run()
+    at.text_input(key=next(t.key for t in at.text_input if str(t.key).endswith(":fixvalue"))) \
+        .input("view").run()
+    no_exceptions(at)
+    frame = preview_frame(at).value.sort_values("event_time")
+    assert list(frame["event_type"]) == ["view", "view"]
+    assert list(frame["user_id"]) == list(frame["session_id"]) == ["13", "3"]
