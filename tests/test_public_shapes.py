@@ -378,7 +378,8 @@ def test_retailrocket_item_properties_become_one_row_per_item_with_its_latest_ca
             "1433041200000,206783,790,n15360.000\n")
     report = ingest_file(ws, write("item_properties_part1.csv", body))
     assert (report.kind, report.rows_read, report.rows_loaded) == ("items", 2, 2)
-    assert any("long form" in n and "2 properties kept, 2 not loaded" in n for n in report.notes)
+    assert any("long form" in n and "2 properties kept (categoryid, available); not loaded: 2 "
+               "more" in n for n in report.notes), report.notes
     got = items_table(ws)
     assert list(got["item_id"]) == ["206783", "460429"]
     assert list(got["category"]) == ["1059", "1277"]

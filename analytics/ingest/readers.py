@@ -535,10 +535,10 @@ def _pivot(cur: duckdb.DuckDBPyConnection, fmt: SourceFormat, call: str, params:
     note = (f"A table in long form ({item}, {prop}, {value}"
             + (f", {time}" if time else "") + f"): read as one row per {item}, each property a "
             + ("column with its latest value" if time else "column (several values joined by |)")
-            + f"; {len(kept)} properties kept"
-            + (f", {left} not loaded"
-               + (" (numeric names: anonymised ids, meaningless here)" if named and numeric else
-                  f" (only the {MAX_PIVOTED} most frequent are kept)") if left else "") + ".")
+            + f"; {len(kept)} properties kept ({', '.join(kept[:8])}{', …' if len(kept) > 8 else ''})"
+            + (f"; not loaded: {left} more found in the first {PIVOT_SAMPLE_ROWS:,} rows"
+               + (", with numeric names (anonymised ids, meaningless here)" if named and numeric
+                  else f" (only the {MAX_PIVOTED} most frequent are kept)") if left else "") + ".")
     described = cur.execute(f"DESCRIBE SELECT * FROM {call}", params).fetchall()
     fmt = replace(fmt, unnested=item, notes=fmt.notes if note in fmt.notes else (*fmt.notes, note))
     return fmt, call, [(row[0], str(row[1])) for row in described]
