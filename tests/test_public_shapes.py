@@ -399,6 +399,16 @@ def test_dressipi_item_features_keep_every_feature_of_an_item(ws, write):
                           {"attribute_56": "365"}]
 
 
+def test_crm_attributes_in_long_form_become_one_row_per_customer(ws, write):
+    body = "customer_id,attribute,value\nc1,tier,gold\nc1,city,Leeds\nc2,tier,silver\n"
+    report = ingest_file(ws, write("crm_long.csv", body))
+    assert (report.kind, report.rows_loaded) == ("users", 2)
+    with ws.cursor() as cur:
+        rows = cur.execute("SELECT user_id, attributes FROM users ORDER BY user_id").fetchall()
+    assert [(u, {k: v for k, v in json.loads(a).items() if v is not None}) for u, a in rows] \
+        == [("c1", {"tier": "gold", "city": "Leeds"}), ("c2", {"tier": "silver"})]
+
+
 def test_a_category_tree_is_refused_as_nothing_to_load(ws, write):
     with pytest.raises(MappingError, match="category tree") as e:
         ingest_file(ws, write("category_tree.csv", "categoryid,parentid\n1016,213\n809,169\n"))

@@ -36,10 +36,11 @@ _REFRESH_SCOPE = ("scope_events", "SELECT * FROM catalogued_events WHERE event_t
 #: Does any event lack a category the catalogue gives its item (RetailRocket's events name only
 #: the item)? Only then do the units read events through the catalogue: the join is a no-op
 #: otherwise, and costs a pass over every event. One row, one boolean. Workspace (DuckDB) SQL.
-CATALOGUE_FILLS_SQL = (
-    "SELECT EXISTS (SELECT 1 FROM items WHERE category IS NOT NULL) AND EXISTS ("
-    "SELECT 1 FROM events WHERE category IS NULL AND item_id IN "
-    "(SELECT item_id FROM items WHERE category IS NOT NULL))")
+_CATEGORISED_ITEMS = "SELECT item_id FROM items WHERE category IS NOT NULL"
+CATALOGUE_FILLS_SQL = (f"SELECT EXISTS ({_CATEGORISED_ITEMS}) AND EXISTS (SELECT 1 FROM events "  # noqa: S608 (constants)
+                       f"WHERE category IS NULL AND item_id IN ({_CATEGORISED_ITEMS}))")
+#: Whether the catalogue has any category (events read from files: the fill may apply).
+CATALOGUE_HAS_CATEGORIES_SQL = f"SELECT EXISTS ({_CATEGORISED_ITEMS})"  # noqa: S608 (constant)
 # Whose CRM rows crm.sql ranks, ids resolved through the identity map: everyone's, or only
 # those a refresh recomputes (the ranking window over every CRM row was ~20% of a refresh).
 _CRM_ROWS = ("SELECT coalesce(m.user_id, u.user_id) AS user_id, u.attributes, d.loaded_at "

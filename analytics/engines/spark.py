@@ -229,7 +229,7 @@ def handover(ws: Workspace, with_events: bool = True) -> Iterator[Handover]:
     queries = dict(_SIDE_TABLES) | ({"events": _EVENTS_EXPORT} if with_events else {})
     with ws.cursor() as cur:  # the catalogue, when it gives events a category they lack
         if catalogue_fills(cur) or (not with_events and cur.execute(
-                "SELECT count(*) FROM items WHERE category IS NOT NULL").fetchall()[0][0]):
+                profile_sql.CATALOGUE_HAS_CATEGORIES_SQL).fetchall()[0][0]):
             queries["items"] = _ITEMS_EXPORT
     with export_tables(ws, queries) as out:
         yield out

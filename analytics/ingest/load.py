@@ -772,7 +772,7 @@ def _implied_event_type(mapped: set[str], source: str | None, name: str
     are rate events; sales columns, an in-store source or a purchases file name purchases."""
     if "rating" in mapped:
         return "rate", "ratings"
-    if bool({"order_id", "revenue", "price", "quantity"} & mapped) or source == "offline":
+    if {"order_id", "revenue", "price", "quantity"} & mapped or source == "offline":
         return "purchase", ("a purchase log: dates with amounts, quantities or orders"
                             if source != "offline" else "in-store sales")
     if _PURCHASE_FILE.search(Path(name).stem):
